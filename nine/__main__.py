@@ -1,0 +1,3 @@
+from nine.cli import main
+
+raise SystemExit(main())

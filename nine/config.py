@@ -1,0 +1,155 @@
+"""Typed run configuration, its validation, and the three profiles.
+
+A profile only sets sizes (data, epochs, batch); it never changes a code path.
+
+- ``smoke``: a few hundred MNIST digits and two epochs, so every notebook runs in under a
+  minute on two CPU cores (used by the notebook tests).
+- ``cpu``: what the book shows: the 5,000-digit MNIST subset (4,000 train / 1,000 test), 60 epochs.
+- ``paper``: the published MNIST protocol at full scale (60,000 digits, 2,000 epochs), for a GPU.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+from typing import Any
+
+PRIORS = ("gaussian", "uniform")
+DATASETS = ("mnist5k", "mnist", "digits")
+CRITICS = ("quadratic", "mlp")
+NOISE_BRANCHES = ("one", "both")
+SOFTMAX_AXES = ("both", "clean")
+DEVICES = ("auto", "cpu", "cuda")
+
+
+class ConfigError(ValueError):
+    """A configuration value outside what is allowed; the message is one line."""
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Everything that determines a training run (and hence its hash in :mod:`nine.runs`)."""
+
+    # representation and its prior
+    prior: str = "gaussian"  # law the representation is pushed towards: gaussian | uniform
+    d: int = 2  # representation dimension
+    sigma: float = 0.3  # std of the Gaussian noise N(0, sigma^2 I) (prior="gaussian")
+    eps: float = 0.05  # half-width of the uniform noise U(-eps, eps) (prior="uniform")
+    noise_on: str = "one"  # views that get noise: "one" (I(f(X'); f(X)+Z)) or "both"
+    critic: str = "quadratic"  # quadratic: -|y-u|^2/(2 tau^2); mlp: MLP on concatenated pairs
+    softmax: str = "both"  # InfoNCE softmax over both axes (symmetric) or over the clean u only
+    # data
+    dataset: str = "mnist5k"  # mnist5k (offline, 5,000 real digits) | mnist (torchvision) | digits
+    data_dir: str | None = None  # torchvision MNIST root (dataset="mnist" only)
+    n_train: int | None = None  # stratified subset of the train split; None = all of it
+    n_test: int | None = None  # stratified subset of the test split; None = all of it
+    pixel_noise: float = 0.2  # std of the additive Gaussian pixel noise of the augmentation
+    # optimisation
+    epochs: int = 60
+    batch_size: int = 512  # InfoNCE batch N: the estimate never exceeds log N
+    lr: float = 1e-3
+    seed: int = 0
+    # bookkeeping (not part of the run hash)
+    profile: str = "cpu"
+    device: str = "auto"  # auto = CUDA when available, else CPU
+
+    def __post_init__(self) -> None:
+        validate(self)
+
+    @property
+    def noise_std(self) -> float:
+        """Standard deviation of one noise coordinate (uniform U(-eps, eps) has eps/sqrt(3))."""
+        return self.sigma if self.prior == "gaussian" else self.eps / math.sqrt(3.0)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def replace(self, **changes: Any) -> RunConfig:
+        return make_config(**{**self.to_dict(), **changes})
+
+
+PROFILES: dict[str, dict[str, Any]] = {
+    "smoke": dict(dataset="mnist5k", n_train=512, n_test=256, epochs=2, batch_size=128),
+    "cpu": dict(dataset="mnist5k", n_train=None, n_test=None, epochs=60, batch_size=512),
+    "paper": dict(dataset="mnist", n_train=None, n_test=None, epochs=2000, batch_size=512),
+}
+
+FIELDS = tuple(f.name for f in dataclasses.fields(RunConfig))
+
+
+def make_config(profile: str = "cpu", **overrides: Any) -> RunConfig:
+    """Build a validated :class:`RunConfig` from a profile's sizes and explicit overrides.
+
+    ``None`` overrides are ignored, so a notebook can pass ``epochs=None`` for "the profile's".
+    """
+    if profile not in PROFILES:
+        raise ConfigError(f"profile={profile!r} is unknown; allowed: {', '.join(PROFILES)}")
+    unknown = sorted(set(overrides) - set(FIELDS))
+    if unknown:
+        raise ConfigError(f"unknown config field(s) {', '.join(unknown)}; allowed: {', '.join(FIELDS)}")
+    values = {**PROFILES[profile], **{k: v for k, v in overrides.items() if v is not None}}
+    values["profile"] = profile
+    return RunConfig(**values)
+
+
+def _fail(name: str, value: Any, allowed: str) -> None:
+    raise ConfigError(f"{name}={value!r} is not allowed: {allowed}")
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_real(value: Any) -> bool:
+    return (_is_int(value) or isinstance(value, float)) and math.isfinite(value)
+
+
+def _check_choice(cfg: RunConfig, name: str, choices: tuple[str, ...]) -> None:
+    value = getattr(cfg, name)
+    if value not in choices:
+        _fail(name, value, f"must be one of {', '.join(choices)}")
+
+
+def _check_int(cfg: RunConfig, name: str, low: int, optional: bool = False) -> None:
+    value = getattr(cfg, name)
+    if optional and value is None:
+        return
+    if not _is_int(value) or value < low:
+        _fail(name, value, f"must be an integer >= {low}" + (" or None" if optional else ""))
+
+
+def _check_positive(cfg: RunConfig, name: str, what: str) -> None:
+    value = getattr(cfg, name)
+    if not _is_real(value) or value <= 0:
+        _fail(name, value, f"{what} must be a finite number > 0")
+
+
+def validate(cfg: RunConfig) -> None:
+    """Raise :class:`ConfigError` naming the first field whose value is not allowed."""
+    for name, choices in (
+        ("prior", PRIORS),
+        ("dataset", DATASETS),
+        ("critic", CRITICS),
+        ("noise_on", NOISE_BRANCHES),
+        ("softmax", SOFTMAX_AXES),
+        ("device", DEVICES),
+        ("profile", tuple(PROFILES)),
+    ):
+        _check_choice(cfg, name, choices)
+    _check_int(cfg, "d", 1)
+    _check_positive(cfg, "sigma", "the Gaussian noise std")
+    if not _is_real(cfg.eps) or not 0 < cfg.eps <= 0.5:
+        _fail("eps", cfg.eps, "the uniform noise half-width must lie in (0, 0.5]")
+    if not _is_real(cfg.pixel_noise) or cfg.pixel_noise < 0:
+        _fail("pixel_noise", cfg.pixel_noise, "the pixel-noise std must be a finite number >= 0")
+    _check_int(cfg, "epochs", 1)
+    _check_int(cfg, "batch_size", 2)
+    _check_positive(cfg, "lr", "the learning rate")
+    _check_int(cfg, "seed", 0)
+    _check_int(cfg, "n_train", 2, optional=True)
+    _check_int(cfg, "n_test", 2, optional=True)
+    if cfg.n_train is not None and cfg.batch_size > cfg.n_train:
+        _fail("batch_size", cfg.batch_size, f"must not exceed n_train={cfg.n_train}")
+    if cfg.data_dir is not None and not isinstance(cfg.data_dir, str):
+        _fail("data_dir", cfg.data_dir, "must be a path string or None")

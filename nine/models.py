@@ -1,0 +1,83 @@
+"""The MNIST encoder and the NINE head (normalise, then inject noise)."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from nine.config import RunConfig
+
+
+def pick_device(requested: str = "auto") -> torch.device:
+    """The one place the compute device is chosen: CUDA when available (or asked for), else CPU."""
+    if requested == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("device='cuda' was asked for but torch.cuda.is_available() is False; use 'auto' or 'cpu'")
+    if requested == "auto":
+        requested = "cuda" if torch.cuda.is_available() else "cpu"
+    return torch.device(requested)
+
+
+def conv_body() -> nn.Sequential:
+    """Three Conv(k=3) → MaxPool(2) → BatchNorm → LeakyReLU(0.01) blocks (32, 64, 128 channels).
+
+    A 1×24×24 view shrinks 24→22→11→9→4→2→1, so the output is exactly 128 features.
+    """
+    layers: list[nn.Module] = []
+    channels = [1, 32, 64, 128]
+    for c_in, c_out in zip(channels[:-1], channels[1:]):
+        layers += [nn.Conv2d(c_in, c_out, 3), nn.MaxPool2d(2), nn.BatchNorm2d(c_out), nn.LeakyReLU(0.01)]
+    layers.append(nn.Flatten())
+    return nn.Sequential(*layers)
+
+
+class NINEHead(nn.Module):
+    """Normalise the representation, then add independent noise in training mode only.
+
+    gaussian: u = BatchNorm1d(d, affine=False)(h), so each coordinate has mean 0 and variance 1
+      (the power constraint; a learnable scale would remove it); noise Z ~ N(0, sigma² I).
+    uniform: u = Φ(BatchNorm1d(h)) in [0, 1]^d (Φ the standard normal CDF); noise Z ~ U(-eps, eps)^d.
+    """
+
+    def __init__(self, d: int, prior: str = "gaussian", sigma: float = 0.3, eps: float = 0.05) -> None:
+        super().__init__()
+        self.prior, self.sigma, self.eps = prior, sigma, eps
+        self.norm = nn.BatchNorm1d(d, affine=False)
+
+    def normalise(self, h: torch.Tensor) -> torch.Tensor:
+        """h: N×d → u: N×d on the prior's support (no noise)."""
+        u = self.norm(h)
+        if self.prior == "uniform":
+            u = 0.5 * (1.0 + torch.erf(u / math.sqrt(2.0)))
+        return u
+
+    def noise(self, shape: torch.Size, device: torch.device, generator: torch.Generator | None = None) -> torch.Tensor:
+        """A sample of the channel noise Z of the given shape."""
+        if self.prior == "gaussian":
+            return self.sigma * torch.randn(shape, device=device, generator=generator)
+        return self.eps * (2.0 * torch.rand(shape, device=device, generator=generator) - 1.0)
+
+    def forward(self, h: torch.Tensor, noisy: bool = True) -> torch.Tensor:
+        u = self.normalise(h)
+        if self.training and noisy:
+            u = u + self.noise(u.shape, u.device)
+        return u
+
+
+class Encoder(nn.Module):
+    """f: a 1×24×24 view → a d-dimensional representation (conv body, MLP, NINE head)."""
+
+    def __init__(self, d: int, prior: str = "gaussian", sigma: float = 0.3, eps: float = 0.05) -> None:
+        super().__init__()
+        self.body = conv_body()
+        self.project = nn.Sequential(nn.Linear(128, 128), nn.LeakyReLU(0.01), nn.Linear(128, d))
+        self.head = NINEHead(d, prior, sigma, eps)
+
+    def forward(self, x: torch.Tensor, noisy: bool = True) -> torch.Tensor:
+        """x: N×1×24×24 → N×d; noise is added only in training mode and when ``noisy``."""
+        return self.head(self.project(self.body(x)), noisy=noisy)
+
+    @classmethod
+    def from_config(cls, cfg: RunConfig) -> Encoder:
+        return cls(cfg.d, cfg.prior, cfg.sigma, cfg.eps)

@@ -1,0 +1,92 @@
+"""One figure style for the book, and the figures the notebooks share."""
+
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+from scipy import stats
+
+DIGIT_COLOURS = plt.get_cmap("tab10")
+
+
+def use_style() -> None:
+    """The book's figure style: light grid, no top/right spines, readable sizes, 120 dpi."""
+    plt.rcParams.update(
+        {
+            "figure.dpi": 120,
+            "savefig.dpi": 150,
+            "savefig.bbox": "tight",
+            "font.size": 10,
+            "axes.titlesize": 10,
+            "axes.spines.top": False,
+            "axes.spines.right": False,
+            "axes.grid": True,
+            "grid.alpha": 0.3,
+            "legend.frameon": False,
+        }
+    )
+
+
+def scatter_by_label(ax: Axes, z: np.ndarray, labels: np.ndarray | None = None, title: str = "") -> None:
+    """A 2-D point cloud, coloured by digit when labels are given; axes share one scale."""
+    if labels is None:
+        ax.scatter(z[:, 0], z[:, 1], s=4, alpha=0.5, color="0.3", linewidths=0)
+    else:
+        for digit in np.unique(labels):
+            pts = z[labels == digit]
+            ax.scatter(pts[:, 0], pts[:, 1], s=4, alpha=0.6, color=DIGIT_COLOURS(int(digit)), linewidths=0, label=str(digit))
+        ax.legend(markerscale=3, ncols=2, fontsize=8, loc="upper right", handletextpad=0.1, columnspacing=0.5)
+    ax.set_aspect("equal")
+    ax.set_title(title)
+
+
+def embedding_vs_prior(z: np.ndarray, labels: np.ndarray, prior_sample: np.ndarray, limit: float = 4.0) -> Figure:
+    """Left: the first two embedding coordinates coloured by digit; right: as many prior samples."""
+    fig, axes = plt.subplots(1, 2, figsize=(9, 4.3), sharex=True, sharey=True)
+    scatter_by_label(axes[0], z[:, :2], labels, "NINE embedding f(x) of the test digits")
+    scatter_by_label(axes[1], prior_sample[:, :2], None, f"{len(prior_sample)} samples of the prior")
+    for ax in axes:
+        ax.set_xlim(-limit, limit)
+        ax.set_ylim(-limit, limit)
+        ax.set_xlabel("coordinate 1")
+    axes[0].set_ylabel("coordinate 2")
+    return fig
+
+
+def marginals_vs_normal(z: np.ndarray) -> Figure:
+    """Per coordinate: a histogram against the N(0, 1) density, and a QQ plot against N(0, 1)."""
+    d = z.shape[1]
+    fig, axes = plt.subplots(2, d, figsize=(3.2 * d, 5.6), squeeze=False)
+    grid = np.linspace(-4, 4, 200)
+    n = len(z)
+    theoretical = stats.norm.ppf((np.arange(1, n + 1) - 0.5) / n)
+    for k in range(d):
+        top, bottom = axes[0, k], axes[1, k]
+        top.hist(z[:, k], bins=40, range=(-4, 4), density=True, color="C0", alpha=0.6, label="embedding")
+        top.plot(grid, stats.norm.pdf(grid), color="k", lw=1.2, label="N(0, 1)")
+        top.set_title(f"coordinate {k + 1}")
+        bottom.plot(theoretical, np.sort(z[:, k]), ".", ms=2, color="C0")
+        bottom.plot([-4, 4], [-4, 4], color="k", lw=1)
+        bottom.set_xlabel("N(0, 1) quantile")
+        bottom.set_aspect("equal")
+    axes[0, 0].legend(fontsize=8)
+    axes[0, 0].set_ylabel("density")
+    axes[1, 0].set_ylabel("embedding quantile")
+    fig.tight_layout()
+    return fig
+
+
+def training_curve(log: list[dict], capacity: float, log_n: float) -> Figure:
+    """The per-epoch InfoNCE estimate against the channel capacity and the log N ceiling."""
+    fig, ax = plt.subplots(figsize=(6, 3.4))
+    epochs = [r["epoch"] for r in log]
+    ax.plot(epochs, [r["infonce"] for r in log], color="C0", label="InfoNCE estimate (train batches)")
+    ax.axhline(capacity, color="C3", ls="--", label=f"capacity C = {capacity:.2f}")
+    ax.axhline(log_n, color="0.4", ls=":", label=f"log N = {log_n:.2f}")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("nats")
+    ax.set_ylim(0, max(capacity, log_n) * 1.1)
+    ax.legend(loc="lower right")
+    return fig

@@ -1,0 +1,92 @@
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from nine.config import make_config
+from nine.data import load_split
+from nine.runs import RunError, execute, find_run, get_or_train, load_run, run_hash
+from nine.train import TrainingDiverged, train
+
+
+def test_loss_decreases_on_fake_data():
+    """Two clusters of noisy blobs: InfoNCE must learn to tell images apart within a few epochs."""
+    cfg = make_config("smoke", dataset="digits", n_train=256, n_test=64, batch_size=64, epochs=6, d=4, sigma=0.3)
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(256, 1, 28, 28, generator=g)
+    split = type(load_split(cfg))(x, torch.zeros(256, dtype=torch.long), x[:64], torch.zeros(64, dtype=torch.long))
+    history = train(cfg, split, progress=lambda line: None).history
+    assert history[-1]["loss"] < history[0]["loss"] - 0.3
+    assert all(r["infonce"] <= math.log(64) for r in history)
+
+
+def test_progress_lines_and_log(tiny_cfg, tmp_path, capsys):
+    log = tmp_path / "log.jsonl"
+    train(tiny_cfg, load_split(tiny_cfg), log_path=log)
+    out, err = capsys.readouterr()
+    lines = out.strip().splitlines()
+    assert len(lines) == tiny_cfg.epochs and err == ""
+    assert lines[-1].startswith("epoch    2/2") and "nats" in lines[-1] and "samples/s" in lines[-1] and "ETA" in lines[-1]
+    records = [json.loads(line) for line in log.read_text().splitlines()]
+    assert [r["epoch"] for r in records] == [1, 2]
+    assert {"loss", "infonce", "samples_per_s", "tau"} <= set(records[0])
+
+
+def test_nan_loss_stops_with_epoch_and_step(tiny_cfg):
+    split = load_split(tiny_cfg)
+    bad = type(split)(split.x_train * float("nan"), split.y_train, split.x_test, split.y_test)
+    with pytest.raises(TrainingDiverged, match=r"loss=nan at epoch 1, step 1"):
+        train(tiny_cfg, bad, progress=lambda line: None)
+
+
+def test_same_seed_same_metrics_other_seed_differs(tiny_cfg, tmp_path):
+    a = load_run(execute(tiny_cfg, tmp_path / "a"))
+    b = load_run(execute(tiny_cfg, tmp_path / "b"))
+    c = load_run(execute(tiny_cfg.replace(seed=1), tmp_path / "c"))
+    assert a.metrics == b.metrics
+    assert np.array_equal(a.embeddings["z_test"], b.embeddings["z_test"])
+    assert a.metrics["ks"] != c.metrics["ks"]
+
+
+def test_run_store_roundtrip_and_hash(tiny_cfg, tmp_path, monkeypatch):
+    import nine.runs as runs
+
+    monkeypatch.setattr(runs, "RESULTS_DIR", tmp_path / "results")
+    monkeypatch.setattr(runs, "RUNS_DIR", tmp_path / "runs")
+    run = get_or_train(tiny_cfg)
+    assert run.path == tmp_path / "runs" / run_hash(tiny_cfg)
+    assert not list((tmp_path / "runs").glob(".partial-*"))
+    assert run.metrics["n_train"] == 128 and len(run.metrics["ks"]) == 2
+    assert run.embeddings["z_test"].shape == (64, 2)
+    assert run.provenance["nine_version"] and run.provenance["wall_time_s"] > 0
+    assert len(run.log) == tiny_cfg.epochs
+    encoder, critic = run.load_model()
+    assert encoder(torch.rand(3, 1, 24, 24)).shape == (3, 2)
+    again = get_or_train(tiny_cfg)  # loads, does not retrain
+    assert again.provenance == run.provenance
+    # bookkeeping fields do not change the hash; anything computed does
+    assert run_hash(tiny_cfg.replace(device="cpu")) == run_hash(tiny_cfg)
+    assert run_hash(tiny_cfg.replace(sigma=0.31)) != run_hash(tiny_cfg)
+
+
+def test_failed_run_leaves_nothing_and_keeps_finished_runs(tiny_cfg, tmp_path):
+    finished = execute(tiny_cfg, tmp_path)
+    before = sorted(p.name for p in tmp_path.iterdir())
+    bad = tiny_cfg.replace(dataset="mnist", data_dir=str(tmp_path / "missing"))
+    with pytest.raises(Exception, match="does not exist"):
+        execute(bad, tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == before
+    assert load_run(finished).metrics
+
+
+def test_corrupt_or_incomplete_run_gives_clear_error(tiny_cfg, tmp_path):
+    path = execute(tiny_cfg, tmp_path)
+    (path / "metrics.json").write_text("{truncated")
+    with pytest.raises(RunError, match="metrics.json cannot be read"):
+        load_run(path)
+    (path / "model.pt").unlink()
+    with pytest.raises(RunError, match="missing model.pt"):
+        load_run(path)
+    assert find_run(tiny_cfg, (tmp_path,)) == path
