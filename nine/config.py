@@ -38,10 +38,11 @@ class RunConfig:
     eps: float = 0.05  # half-width of the uniform noise U(-eps, eps) (prior="uniform")
     noise_on: str = "one"  # views that get noise: "one" (I(f(X'); f(X)+Z)) or "both"
     critic: str = "quadratic"  # quadratic: -|y-u|^2/(2 tau^2); mlp: MLP on concatenated pairs
-    softmax: str = "both"  # InfoNCE softmax over both axes (symmetric) or over the clean u only
+    softmax: str = "clean"  # InfoNCE softmax over the clean u only (exact for the quadratic critic) or "both"
     # data
     dataset: str = "mnist5k"  # mnist5k (offline, 5,000 real digits) | mnist (torchvision) | digits
     data_dir: str | None = None  # torchvision MNIST root (dataset="mnist" only)
+    download: bool = False  # dataset="mnist": download into data_dir when it is not there
     n_train: int | None = None  # stratified subset of the train split; None = all of it
     n_test: int | None = None  # stratified subset of the test split; None = all of it
     pixel_noise: float = 0.2  # std of the additive Gaussian pixel noise of the augmentation
@@ -153,3 +154,5 @@ def validate(cfg: RunConfig) -> None:
         _fail("batch_size", cfg.batch_size, f"must not exceed n_train={cfg.n_train}")
     if cfg.data_dir is not None and not isinstance(cfg.data_dir, str):
         _fail("data_dir", cfg.data_dir, "must be a path string or None")
+    if not isinstance(cfg.download, bool):
+        _fail("download", cfg.download, "must be True or False")

@@ -63,13 +63,20 @@ def load_digits8() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     return _stratified_split(bunch.data, bunch.target, test_size=360)
 
 
-def load_torchvision_mnist(data_dir: str | None) -> tuple[torch.Tensor, ...]:
-    """Full MNIST (60,000 / 10,000) from a torchvision data folder the user already has."""
+def load_torchvision_mnist(data_dir: str | None, download: bool = False) -> tuple[torch.Tensor, ...]:
+    """Full MNIST (60,000 / 10,000) from a torchvision data folder; downloaded there if asked to."""
     from torchvision.datasets import MNIST
 
     if data_dir is None:
         raise DataError("data_dir=None: dataset='mnist' needs the folder holding torchvision's MNIST/")
     root = Path(data_dir).expanduser()
+    if download:
+        try:
+            root.mkdir(parents=True, exist_ok=True)
+            for train in (True, False):
+                MNIST(str(root), train=train, download=True)
+        except (OSError, RuntimeError) as err:
+            raise DataError(f"data_dir={str(root)!r}: downloading MNIST failed ({err}); use dataset='mnist5k'") from err
     if not root.is_dir():
         raise DataError(
             f"data_dir={str(root)!r} does not exist; point it at the folder holding torchvision's "
@@ -96,7 +103,7 @@ def _subset(x: torch.Tensor, y: torch.Tensor, n: int | None, seed: int) -> tuple
 def load_split(cfg: RunConfig) -> Split:
     """Load ``cfg.dataset`` and take the stratified ``n_train`` / ``n_test`` subsets."""
     if cfg.dataset == "mnist":
-        x_tr, y_tr, x_te, y_te = load_torchvision_mnist(cfg.data_dir)
+        x_tr, y_tr, x_te, y_te = load_torchvision_mnist(cfg.data_dir, cfg.download)
     else:
         side, scale, loader = (28, 255.0, load_mnist5k) if cfg.dataset == "mnist5k" else (8, 16.0, load_digits8)
         a_tr, a_te, b_tr, b_te = loader()

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import json
+from datetime import datetime, timezone
+from pathlib import Path
+
+import nine
 import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.axes import Axes
@@ -90,3 +95,30 @@ def training_curve(log: list[dict], capacity: float, log_n: float) -> Figure:
     ax.set_ylim(0, max(capacity, log_n) * 1.1)
     ax.legend(loc="lower right")
     return fig
+
+
+def export_figure(fig: Figure, label: str, notebook: str, parameters: dict, run_hashes: list[str]) -> Path:
+    """Write a citable copy of ``fig`` to ``book/figures/<label>.{png,pdf}`` with a JSON sidecar.
+
+    The sidecar records the notebook, its parameters, the runs the figure was drawn from, the git
+    commit and the date, so that the figure can be regenerated and cited by its stable label.
+    """
+    from nine.runs import ROOT, _git
+
+    if not label.replace("-", "").replace("_", "").isalnum():
+        raise ValueError(f"label={label!r} is not allowed: use letters, digits, '-' and '_' only")
+    folder = ROOT / "book" / "figures"
+    folder.mkdir(parents=True, exist_ok=True)
+    for suffix in ("png", "pdf"):
+        fig.savefig(folder / f"{label}.{suffix}", metadata={"CreationDate": None} if suffix == "pdf" else None)
+    sidecar = {
+        "label": label,
+        "notebook": notebook,
+        "parameters": parameters,
+        "runs": run_hashes,
+        "git_commit": _git("rev-parse", "HEAD"),
+        "nine_version": nine.__version__,
+        "date": datetime.now(timezone.utc).date().isoformat(),
+    }
+    (folder / f"{label}.json").write_text(json.dumps(sidecar, indent=2, sort_keys=True) + "\n")
+    return folder / f"{label}.png"

@@ -12,7 +12,7 @@ A finished run directory ``<store>/<hash>/`` holds
 
 A run is built in a hidden ``.partial-*`` directory and renamed into place only when complete,
 so a partial run is never mistaken for a finished one. Committed runs live in ``results/``;
-new runs go to ``runs/`` (git-ignored) unless told otherwise.
+new runs go to ``runs/`` (git-ignored; ``NINE_RUNS_DIR`` overrides) unless told otherwise.
 """
 
 from __future__ import annotations
@@ -45,9 +45,9 @@ from nine.train import embed, estimate_infonce, train
 
 ROOT = Path(os.environ.get("NINE_ROOT", Path(__file__).resolve().parents[1]))
 RESULTS_DIR = ROOT / "results"
-RUNS_DIR = ROOT / "runs"
+RUNS_DIR = Path(os.environ.get("NINE_RUNS_DIR", ROOT / "runs"))
 FILES = ("config.json", "metrics.json", "log.jsonl", "embeddings.npz", "model.pt", "provenance.json")
-UNHASHED = ("profile", "device")  # bookkeeping: they do not change what a run computes
+UNHASHED = ("profile", "device", "data_dir", "download")  # bookkeeping: they do not change what a run computes
 PACKAGES = ("torch", "numpy", "scipy", "scikit-learn", "mlxtend")
 
 

@@ -25,6 +25,7 @@ from nine.config import FIELDS, PROFILES, ConfigError, RunConfig, make_config
         ("pixel_noise", -0.2, "pixel_noise=-0.2 is not allowed"),
         ("seed", -3, "seed=-3 is not allowed"),
         ("device", "tpu", "device='tpu' is not allowed"),
+        ("download", "yes", "download='yes' is not allowed: must be True or False"),
     ],
 )
 def test_bad_value_names_field_value_and_allowed(field, value, fragment):
