@@ -212,12 +212,20 @@ def execute(cfg: RunConfig, store: Path) -> Path:
     return final
 
 
+def _shown(path: Path) -> str:
+    """A path relative to the project root when it lies inside it (as printed in the book)."""
+    try:
+        return str(path.resolve().relative_to(ROOT.resolve()))
+    except ValueError:
+        return str(path)
+
+
 def get_or_train(cfg: RunConfig, store: Path | str | None = None) -> Run:
     """Load the finished run of ``cfg`` from ``results/`` or ``runs/``, else train it into ``store``."""
     found = find_run(cfg)
     if found is not None:
-        print(f"loaded finished run {found.name} from {found.parent}", flush=True)
+        print(f"loaded finished run {found.name} from {_shown(found.parent)}", flush=True)
         return load_run(found)
     target = Path(store) if store is not None else RUNS_DIR
-    print(f"training run {run_hash(cfg)} ({cfg.profile} profile, {cfg.epochs} epochs) into {target}", flush=True)
+    print(f"training run {run_hash(cfg)} ({cfg.profile} profile, {cfg.epochs} epochs) into {_shown(target)}", flush=True)
     return load_run(execute(cfg, target))
