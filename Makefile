@@ -34,11 +34,11 @@ book-check: $(STAMP)
 	$(BIN)/python -m pytest tests/book
 
 # Regenerate the committed cpu-profile runs that are missing from results/ (delete one to retrain it)
-# and the citable figures in book/figures/, by executing every notebook with export_figures=True.
+# and the citable figures in book/figures/, and the claims ledger in book/claims/, by executing every notebook with publish=True.
 results: $(STAMP)
 	mkdir -p _build/results
 	for nb in $(NOTEBOOKS); do \
-		NINE_RUNS_DIR=$(CURDIR)/results $(BIN)/papermill $$nb _build/results/$$(basename $$nb) -p export_figures True || exit 1; \
+		NINE_RUNS_DIR=$(CURDIR)/results $(BIN)/papermill $$nb _build/results/$$(basename $$nb) -p publish True || exit 1; \
 	done
 
 clean:

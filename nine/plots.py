@@ -60,8 +60,11 @@ def embedding_vs_prior(z: np.ndarray, labels: np.ndarray, prior_sample: np.ndarr
     return fig
 
 
-def marginals_vs_normal(z: np.ndarray) -> Figure:
-    """Per coordinate: a histogram against the N(0, 1) density, and a QQ plot against N(0, 1)."""
+def marginals_vs_normal(z: np.ndarray, z_view: np.ndarray | None = None) -> Figure:
+    """Per coordinate: a histogram against the N(0, 1) density, and a QQ plot against N(0, 1).
+
+    z: clean embeddings (n×d); z_view: optional embeddings of augmented views, drawn in the QQ plot too.
+    """
     d = z.shape[1]
     fig, axes = plt.subplots(2, d, figsize=(3.2 * d, 5.6), squeeze=False)
     grid = np.linspace(-4, 4, 200)
@@ -69,14 +72,17 @@ def marginals_vs_normal(z: np.ndarray) -> Figure:
     theoretical = stats.norm.ppf((np.arange(1, n + 1) - 0.5) / n)
     for k in range(d):
         top, bottom = axes[0, k], axes[1, k]
-        top.hist(z[:, k], bins=40, range=(-4, 4), density=True, color="C0", alpha=0.6, label="embedding")
+        top.hist(z[:, k], bins=40, range=(-4, 4), density=True, color="C0", alpha=0.6, label="clean digits")
         top.plot(grid, stats.norm.pdf(grid), color="k", lw=1.2, label="N(0, 1)")
         top.set_title(f"coordinate {k + 1}")
-        bottom.plot(theoretical, np.sort(z[:, k]), ".", ms=2, color="C0")
+        bottom.plot(theoretical, np.sort(z[:, k]), ".", ms=2, color="C0", label="clean digits")
+        if z_view is not None:
+            bottom.plot(theoretical, np.sort(z_view[:, k]), ".", ms=2, color="C1", label="augmented views")
         bottom.plot([-4, 4], [-4, 4], color="k", lw=1)
         bottom.set_xlabel("N(0, 1) quantile")
         bottom.set_aspect("equal")
     axes[0, 0].legend(fontsize=8)
+    axes[1, 0].legend(fontsize=8, markerscale=4, loc="upper left")
     axes[0, 0].set_ylabel("density")
     axes[1, 0].set_ylabel("embedding quantile")
     fig.tight_layout()

@@ -3,9 +3,11 @@
 A finished run directory ``<store>/<hash>/`` holds
 
 - ``config.json``      the full :class:`~nine.config.RunConfig`
-- ``metrics.json``     the figures of :func:`nine.metrics.matching_report` plus InfoNCE (no timings)
+- ``metrics.json``     the figures of :func:`nine.metrics.matching_report` (clean test embeddings),
+  KS on the augmented test views, and InfoNCE (no timings)
 - ``log.jsonl``        one line per epoch
-- ``embeddings.npz``   clean train and test embeddings (float16) with their labels
+- ``embeddings.npz``   clean train and test embeddings, and test embeddings of one augmented view
+  per digit (``z_test_view``: the law the objective acts on), float16, with their labels
 - ``model.pt``         encoder and critic weights (load with ``weights_only=True``)
 - ``provenance.json``  git commit and dirty flag, package versions, device, start/end, wall time,
   training throughput
@@ -37,8 +39,8 @@ import torch
 import nine
 from nine.config import RunConfig, make_config
 from nine.critics import make_critic
-from nine.data import load_split
-from nine.metrics import matching_report
+from nine.data import load_split, random_view
+from nine.metrics import ks_per_coordinate, matching_report
 from nine.models import Encoder, pick_device
 from nine.theory import capacity_gaussian, capacity_uniform, infonce_ceiling
 from nine.train import embed, estimate_infonce, train
@@ -48,6 +50,7 @@ RESULTS_DIR = ROOT / "results"
 RUNS_DIR = Path(os.environ.get("NINE_RUNS_DIR", ROOT / "runs"))
 FILES = ("config.json", "metrics.json", "log.jsonl", "embeddings.npz", "model.pt", "provenance.json")
 UNHASHED = ("profile", "device", "data_dir", "download")  # bookkeeping: they do not change what a run computes
+VIEW_SEED = 0  # the augmented test views on which ks_view is measured
 PACKAGES = ("torch", "numpy", "scipy", "scikit-learn", "mlxtend")
 
 
@@ -177,9 +180,15 @@ def execute(cfg: RunConfig, store: Path) -> Path:
         split = load_split(cfg)
         result = train(cfg, split, log_path=partial / "log.jsonl")
         z_train, z_test = embed(result.encoder, split.x_train), embed(result.encoder, split.x_test)
+        views = torch.Generator(device=next(result.encoder.parameters()).device).manual_seed(VIEW_SEED)
+        z_test_view = embed(result.encoder, split.x_test, lambda b: random_view(b, cfg.pixel_noise, views))
         infonce_test, infonce_test_std = estimate_infonce(result.encoder, result.critic, split.x_test, cfg)
         metrics = matching_report(z_train.numpy(), split.y_train.numpy(), z_test.numpy(), split.y_test.numpy(), cfg.prior)
+        ks_view, ks_view_pvalue = ks_per_coordinate(z_test_view.numpy(), cfg.prior)
         metrics.update(
+            ks_view=ks_view.tolist(),
+            ks_view_pvalue=ks_view_pvalue.tolist(),
+            ks_view_mean=float(ks_view.mean()),
             infonce_train_final=result.history[-1]["infonce"],
             infonce_test=infonce_test,
             infonce_test_std=infonce_test_std,
@@ -195,6 +204,7 @@ def execute(cfg: RunConfig, store: Path) -> Path:
             z_train=z_train.numpy().astype(np.float16),
             y_train=split.y_train.numpy(),
             z_test=z_test.numpy().astype(np.float16),
+            z_test_view=z_test_view.numpy().astype(np.float16),
             y_test=split.y_test.numpy(),
         )
         torch.save({"encoder": result.encoder.state_dict(), "critic": result.critic.state_dict()}, partial / "model.pt")

@@ -1,9 +1,19 @@
-"""Closed-form capacities of the NINE noise channels and the InfoNCE ceiling (all in nats)."""
+"""The information theory behind NINE, all in nats.
+
+- closed-form capacities of the Gaussian and uniform noise channels and the InfoNCE ceiling log N;
+- the mutual information of the 1-D channel Y = U + Z for any input law, by numerical integration;
+- Blahut–Arimoto for discretised channels (the capacity-achieving input law);
+- the InfoNCE Monte-Carlo estimate on samples with a given critic.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Callable
+
 import numpy as np
 from numpy.typing import ArrayLike
+from scipy import integrate, stats
 
 
 def _positive(name: str, value: ArrayLike) -> np.ndarray:
@@ -38,3 +48,231 @@ def eps_at_capacity(capacity: ArrayLike, d: ArrayLike) -> np.ndarray:
     """The ε at which C_U(ε, d) equals ``capacity`` (e.g. log N)."""
     c, dd = _positive("capacity", capacity), _positive("d", d)
     return 0.5 / np.expm1(c / dd)
+
+
+# ---------------------------------------------------------------------------------------------
+# Mutual information of the 1-D additive channel Y = U + Z, by numerical integration
+
+
+@dataclass(frozen=True)
+class ContinuousLaw:
+    """A 1-D input law with density ``pdf`` that puts all but a negligible mass on [lower, upper]."""
+
+    pdf: Callable[[np.ndarray], np.ndarray]
+    lower: float
+    upper: float
+    name: str = ""
+    kinks: tuple[float, ...] = ()  # points where the density is not smooth (help the quadrature)
+
+
+@dataclass(frozen=True)
+class DiscreteLaw:
+    """A 1-D input law with atoms ``values`` of probabilities ``probs``."""
+
+    values: np.ndarray
+    probs: np.ndarray
+    name: str = ""
+
+
+InputLaw = ContinuousLaw | DiscreteLaw
+NOISES = ("gaussian", "uniform")
+_QUAD = dict(epsabs=1e-12, epsrel=1e-10, limit=400)
+_GL_NODES, _GL_WEIGHTS = np.polynomial.legendre.leggauss(24)
+
+
+def from_scipy(dist, name: str = "", tail: float = 1e-15) -> ContinuousLaw:
+    """A :class:`ContinuousLaw` from a frozen scipy.stats distribution (support cut at ``tail``)."""
+    lower, upper = dist.support()
+    lower = lower if np.isfinite(lower) else dist.ppf(tail)
+    upper = upper if np.isfinite(upper) else dist.isf(tail)
+    return ContinuousLaw(dist.pdf, float(lower), float(upper), name)
+
+
+def noise_pdf(noise: str, scale: float) -> Callable[[np.ndarray], np.ndarray]:
+    """Density of Z: N(0, scale²) for "gaussian", U(−scale, scale) for "uniform"."""
+    if noise == "gaussian":
+        return stats.norm(scale=scale).pdf
+    if noise == "uniform":
+        return lambda z: np.where(np.abs(z) <= scale, 0.5 / scale, 0.0)
+    raise ValueError(f"noise={noise!r} is unknown; allowed: {', '.join(NOISES)}")
+
+
+def noise_entropy(noise: str, scale: float) -> float:
+    """Differential entropy h(Z) in nats."""
+    _positive("scale", scale)
+    if noise == "gaussian":
+        return 0.5 * np.log(2 * np.pi * np.e * scale**2)
+    if noise == "uniform":
+        return float(np.log(2 * scale))
+    raise ValueError(f"noise={noise!r} is unknown; allowed: {', '.join(NOISES)}")
+
+
+def _reach(noise: str, scale: float) -> float:
+    """Half-width of the noise's support (Gaussian: cut where the density is below 1e-30)."""
+    return 12.0 * scale if noise == "gaussian" else scale
+
+
+def output_pdf(law: InputLaw, noise: str, scale: float) -> Callable[[float], float]:
+    """The density p_Y(y) = E_U[p_Z(y − U)] of Y = U + Z, as a function of a scalar y."""
+    p_z = noise_pdf(noise, scale)
+    if isinstance(law, DiscreteLaw):
+        return lambda y: float(np.dot(law.probs, p_z(y - law.values)))
+    reach = _reach(noise, scale)
+
+    def density(y: float) -> float:
+        lo, hi = max(law.lower, y - reach), min(law.upper, y + reach)
+        if lo >= hi:
+            return 0.0
+        # composite Gauss–Legendre, pieces no wider than half the noise scale, split at every kink
+        pieces = int(np.ceil(2 * (hi - lo) / scale))
+        edges = np.unique([*np.linspace(lo, hi, pieces + 1), *(k for k in law.kinks if lo < k < hi)])
+        mid, half = 0.5 * (edges[1:] + edges[:-1]), 0.5 * (edges[1:] - edges[:-1])
+        u = mid[:, None] + half[:, None] * _GL_NODES[None, :]
+        return float(((law.pdf(u) * p_z(y - u)) * _GL_WEIGHTS[None, :]).sum(1) @ half)
+
+    return density
+
+
+def _output_breakpoints(law: InputLaw, noise: str, scale: float) -> list[float]:
+    """Points where p_Y may have kinks: atoms and support edges shifted by ± the noise half-width."""
+    if noise == "gaussian":
+        return list(law.values) if isinstance(law, DiscreteLaw) else []
+    anchors = list(law.values) if isinstance(law, DiscreteLaw) else [law.lower, law.upper, *law.kinks]
+    return sorted({a + s for a in anchors for s in (-scale, scale)})
+
+
+def _integrate_output(law: InputLaw, noise: str, scale: float, integrand: Callable[[float, float], float]) -> float:
+    """∫ integrand(y, p_Y(y)) dy over the support of Y, split at the kinks of p_Y."""
+    density = output_pdf(law, noise, scale)
+    lo_u, hi_u = (law.values.min(), law.values.max()) if isinstance(law, DiscreteLaw) else (law.lower, law.upper)
+    reach = _reach(noise, scale)
+    edges = sorted({lo_u - reach, hi_u + reach, *_output_breakpoints(law, noise, scale)})
+    edges = [e for e in edges if lo_u - reach <= e <= hi_u + reach]
+    return sum(
+        integrate.quad(lambda y: integrand(y, density(y)), a, b, **_QUAD)[0] for a, b in zip(edges[:-1], edges[1:])
+    )
+
+
+def _xlogx(p: float) -> float:
+    return p * np.log(p) if p > 0 else 0.0
+
+
+def output_entropy(law: InputLaw, noise: str, scale: float) -> float:
+    """Differential entropy h(U + Z) in nats."""
+    return -_integrate_output(law, noise, scale, lambda y, p: _xlogx(p))
+
+
+def mutual_information(law: InputLaw, noise: str, scale: float) -> float:
+    """I(U; U + Z) = h(U + Z) − h(Z) in nats, for Z ~ N(0, scale²) or U(−scale, scale)."""
+    return output_entropy(law, noise, scale) - noise_entropy(noise, scale)
+
+
+def kl_to_gaussian(law: InputLaw, variance: float, noise: str, scale: float) -> float:
+    """KL(law of U + Z ‖ N(0, variance)) in nats, by direct numerical integration."""
+    q = stats.norm(scale=np.sqrt(variance)).logpdf
+    return _integrate_output(law, noise, scale, lambda y, p: _xlogx(p) - p * q(y))
+
+
+def power(law: InputLaw) -> float:
+    """E[U²] of the input law."""
+    if isinstance(law, DiscreteLaw):
+        return float(np.dot(law.probs, law.values**2))
+    return integrate.quad(lambda u: u * u * law.pdf(u), law.lower, law.upper, **_QUAD)[0]
+
+
+def uniform_input_mi_closed_form(eps: ArrayLike) -> np.ndarray:
+    """I(U; U + Z) for U ~ U(0, 1), Z ~ U(−ε, ε), ε ≤ 1/2: ε − log(2ε) (p_Y is a trapezoid)."""
+    e = _positive("eps", eps)
+    return e - np.log(2 * e)
+
+
+# ---------------------------------------------------------------------------------------------
+# Blahut–Arimoto
+
+
+@dataclass(frozen=True)
+class ChannelCapacity:
+    """Result of :func:`blahut_arimoto`: capacity in nats, the optimal input law, and the bounds."""
+
+    capacity: float
+    input_law: np.ndarray
+    lower: float
+    upper: float
+    iterations: int
+
+
+def blahut_arimoto(w: np.ndarray, tol: float = 1e-9, max_iter: int = 1_000_000) -> ChannelCapacity:
+    """Capacity of a discrete memoryless channel with transition matrix ``w`` (inputs × outputs).
+
+    Iterates p ← p·exp(D(W(·|x) ‖ pW)) / Z from the uniform law until the upper bound max_x D and
+    the lower bound log Z on the capacity agree within ``tol`` nats. The optimal law converges more
+    slowly than the capacity: a smaller ``tol`` sharpens it.
+    """
+    w = np.asarray(w, dtype=float)
+    if w.ndim != 2 or np.any(w < 0) or not np.allclose(w.sum(1), 1.0, atol=1e-9):
+        raise ValueError("w is not allowed: need a 2-D matrix of non-negative rows that each sum to 1")
+    with np.errstate(divide="ignore", invalid="ignore"):
+        neg_entropy = np.where(w > 0, w * np.log(w), 0.0).sum(1)  # Σ_y W log W, fixed per input
+    p = np.full(len(w), 1.0 / len(w))
+    for iteration in range(1, max_iter + 1):
+        d = neg_entropy - w @ np.log(p @ w)  # D(W(·|x) ‖ q); q > 0 wherever W > 0 since p > 0
+        z = float(np.dot(p, np.exp(d)))
+        lower, upper = np.log(z), float(d.max())
+        if upper - lower < tol:
+            break
+        p = p * np.exp(d) / z
+    return ChannelCapacity(0.5 * (lower + upper), p, lower, upper, iteration)
+
+
+def uniform_noise_channel(eps: float, step: float) -> tuple[np.ndarray, np.ndarray]:
+    """The channel Y = U + Z, U on a grid of [0, 1], Z ~ U(−ε, ε), discretised with bin width ``step``.
+
+    Inputs are the grid points 0, step, …, 1; outputs are bins of width ``step`` covering [−ε, 1 + ε].
+    ``1/step`` and ``ε/step`` must be integers, so that every noise window covers whole bins.
+    Returns (input grid, transition matrix).
+    """
+    n_in, half = 1.0 / step, eps / step
+    if not (abs(n_in - round(n_in)) < 1e-9 and abs(half - round(half)) < 1e-9 and round(half) >= 1):
+        raise ValueError(f"step={step!r} is not allowed: 1/step and eps/step (eps={eps!r}) must be integers >= 1")
+    n_in, half = round(n_in), round(half)
+    w = np.zeros((n_in + 1, n_in + 2 * half))
+    for i in range(n_in + 1):
+        w[i, i : i + 2 * half] = 1.0 / (2 * half)
+    return np.linspace(0.0, 1.0, n_in + 1), w
+
+
+def binary_entropy(p: float) -> float:
+    """H(p) in nats."""
+    return float(-_xlogx(p) - _xlogx(1 - p))
+
+
+# ---------------------------------------------------------------------------------------------
+# InfoNCE on samples
+
+
+def infonce_on_samples(
+    u: np.ndarray, y: np.ndarray, critic: Callable, batch_size: int, softmax: str = "clean"
+) -> tuple[float, float]:
+    """Monte-Carlo InfoNCE estimate (nats) of I(U; Y) from paired samples u, y (n×d each).
+
+    The samples are cut into n // batch_size batches of N = batch_size pairs; ``critic(u, y)``
+    returns the N×N score matrix of a batch (e.g. ``nine.critics.QuadraticCritic(tau)``). Returns (mean, standard error) over the batches;
+    every batch estimate is at most log N.
+    """
+    import torch
+
+    from nine.losses import infonce
+
+    n = (len(u) // batch_size) * batch_size
+    if n == 0:
+        raise ValueError(f"batch_size={batch_size} is not allowed: larger than the {len(u)} samples given")
+    estimates = []
+    for start in range(0, n, batch_size):
+        ub = torch.as_tensor(u[start : start + batch_size], dtype=torch.float64)
+        yb = torch.as_tensor(y[start : start + batch_size], dtype=torch.float64)
+        with torch.no_grad():
+            estimates.append(float(infonce(critic(ub, yb), softmax)[1]))
+    values = np.array(estimates)
+    sem = values.std(ddof=1) / np.sqrt(len(values)) if len(values) > 1 else float("nan")
+    return float(values.mean()), float(sem)
+

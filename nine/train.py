@@ -120,14 +120,20 @@ def train(
 
 
 @torch.no_grad()
-def embed(encoder: Encoder, x: torch.Tensor, batch_size: int = 1024) -> torch.Tensor:
-    """Clean embeddings f(x) of the centre views, eval mode (running BatchNorm statistics, no noise).
+def embed(
+    encoder: Encoder,
+    x: torch.Tensor,
+    view: Callable[[torch.Tensor], torch.Tensor] = centre_view,
+    batch_size: int = 1024,
+) -> torch.Tensor:
+    """Embeddings f(view(x)) in eval mode (running BatchNorm statistics, no channel noise).
 
-    x: N×1×28×28 → N×d on the CPU.
+    x: N×1×28×28 → N×d on the CPU. ``view`` defaults to the clean centre crop; pass e.g.
+    ``lambda b: random_view(b, 0.2, generator)`` for the augmented views the encoder is trained on.
     """
     encoder.eval()
     device = next(encoder.parameters()).device
-    parts = [encoder(centre_view(x[i : i + batch_size]).to(device)).cpu() for i in range(0, len(x), batch_size)]
+    parts = [encoder(view(x[i : i + batch_size].to(device))).cpu() for i in range(0, len(x), batch_size)]
     return torch.cat(parts)
 
 

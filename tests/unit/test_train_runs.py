@@ -59,7 +59,8 @@ def test_run_store_roundtrip_and_hash(tiny_cfg, tmp_path, monkeypatch):
     assert run.path == tmp_path / "runs" / run_hash(tiny_cfg)
     assert not list((tmp_path / "runs").glob(".partial-*"))
     assert run.metrics["n_train"] == 128 and len(run.metrics["ks"]) == 2
-    assert run.embeddings["z_test"].shape == (64, 2)
+    assert run.embeddings["z_test"].shape == run.embeddings["z_test_view"].shape == (64, 2)
+    assert len(run.metrics["ks_view"]) == 2 and not np.array_equal(run.embeddings["z_test"], run.embeddings["z_test_view"])
     assert run.provenance["nine_version"] and run.provenance["wall_time_s"] > 0
     assert len(run.log) == tiny_cfg.epochs
     encoder, critic = run.load_model()

@@ -1,0 +1,155 @@
+"""The claims ledger: each claim of the paper that a notebook checks, with its measured value.
+
+A notebook opens a :class:`Ledger`, calls :meth:`Ledger.check` once per claim, shows the rows of a
+section with :meth:`Ledger.table`, and (when published) saves them to ``book/claims/<notebook>.json``.
+``book/claims.md`` renders every saved row, linking each to the table row (``#claim-<id>``) of the
+notebook that checks it. A failing claim is recorded and shown as failing, never dropped.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import math
+from dataclasses import asdict, dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import nine
+
+RELATIONS = {
+    "approx": "|measured − expected| ≤ tolerance",
+    "le": "measured ≤ expected + tolerance",
+    "ge": "measured ≥ expected − tolerance",
+}
+
+
+@dataclass(frozen=True)
+class Claim:
+    """One checked claim. ``relation`` says how measured is compared with expected (see RELATIONS)."""
+
+    id: str
+    statement: str
+    check: str
+    measured: float
+    expected: float
+    tolerance: float
+    relation: str
+    notebook: str
+    profile: str
+
+    @property
+    def passed(self) -> bool:
+        if not math.isfinite(self.measured):
+            return False
+        if self.relation == "approx":
+            return abs(self.measured - self.expected) <= self.tolerance
+        if self.relation == "le":
+            return self.measured <= self.expected + self.tolerance
+        return self.measured >= self.expected - self.tolerance
+
+    @property
+    def criterion(self) -> str:
+        symbol = {"approx": "≈", "le": "≤", "ge": "≥"}[self.relation]
+        return f"{symbol} {_fmt(self.expected)}" + (f" ± {_fmt(self.tolerance)}" if self.tolerance else "")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "passed": self.passed}
+
+
+def _fmt(x: float) -> str:
+    return f"{x:.3g}" if abs(x) >= 1e-3 or x == 0 else f"{x:.1e}"
+
+
+class Ledger:
+    """The claims one notebook checks."""
+
+    def __init__(self, notebook: str, profile: str) -> None:
+        self.notebook, self.profile = notebook, profile
+        self.claims: dict[str, Claim] = {}
+
+    def check(
+        self,
+        id: str,
+        statement: str,
+        check: str,
+        measured: float,
+        expected: float,
+        tolerance: float = 0.0,
+        relation: str = "approx",
+    ) -> Claim:
+        """Record a claim (replacing an earlier row with the same id) and return it."""
+        if relation not in RELATIONS:
+            raise ValueError(f"relation={relation!r} is not allowed: must be one of {', '.join(RELATIONS)}")
+        if not id.replace("-", "").isalnum():
+            raise ValueError(f"id={id!r} is not allowed: use letters, digits and '-' only")
+        if tolerance < 0:
+            raise ValueError(f"tolerance={tolerance!r} is not allowed: must be >= 0")
+        claim = Claim(id, statement, check, float(measured), float(expected), float(tolerance), relation,
+                      self.notebook, self.profile)
+        self.claims[id] = claim
+        return claim
+
+    def table(self, ids: list[str] | None = None) -> HTMLTable:
+        """The rows ``ids`` (all when None) as an HTML table whose rows are anchors ``claim-<id>``."""
+        return HTMLTable(render_rows([self.claims[i] for i in (ids or list(self.claims))], link=None))
+
+    def save(self, folder: Path | None = None) -> Path:
+        """Write every row to ``<folder>/<notebook>.json`` (default ``book/claims``)."""
+        from nine.runs import ROOT, _git
+
+        folder = Path(folder) if folder is not None else ROOT / "book" / "claims"
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"{self.notebook}.json"
+        record = {
+            "notebook": self.notebook,
+            "profile": self.profile,
+            "nine_version": nine.__version__,
+            "git_commit": _git("rev-parse", "HEAD"),
+            "date": datetime.now(timezone.utc).date().isoformat(),
+            "claims": [c.to_dict() for c in self.claims.values()],
+        }
+        tmp = path.with_suffix(".json.tmp")
+        tmp.write_text(json.dumps(record, indent=2, ensure_ascii=False) + "\n")
+        tmp.replace(path)
+        return path
+
+
+class HTMLTable(str):
+    """A string of HTML that Jupyter displays as HTML."""
+
+    def _repr_html_(self) -> str:
+        return str(self)
+
+
+def load_claims(folder: Path) -> list[Claim]:
+    """Every claim saved in ``folder/*.json``, ordered by notebook."""
+    fields = Claim.__dataclass_fields__
+    claims = []
+    for path in sorted(Path(folder).glob("*.json")):
+        for row in json.loads(path.read_text())["claims"]:
+            claims.append(Claim(**{k: v for k, v in row.items() if k in fields}))
+    return claims
+
+
+def render_rows(claims: list[Claim], link: str | None) -> str:
+    """An HTML table of claims. ``link``: URL prefix of the notebook pages (None: rows are the anchors)."""
+    columns = ("claim", "how it is checked", "measured", "criterion", "status")
+    head = "".join(f"<th>{h}</th>" for h in (("page",) if link is not None else ()) + columns)
+    rows = []
+    for c in claims:
+        status = "pass" if c.passed else "FAIL"
+        colour = "#1a7f37" if c.passed else "#cf222e"
+        name = html.escape(c.statement)
+        page = ""
+        if link is not None:
+            name = f'<a href="{link}{c.notebook}.html#claim-{c.id}">{name}</a>'
+            page = f'<td><a href="{link}{c.notebook}.html">{html.escape(c.notebook)}</a></td>'
+        anchor = "" if link is not None else f' id="claim-{c.id}"'
+        rows.append(
+            f"<tr{anchor}>{page}<td>{name}<br><code>{c.id}</code></td><td>{html.escape(c.check)}</td>"
+            f"<td>{_fmt(c.measured)}</td><td>{html.escape(c.criterion)}</td>"
+            f'<td class="claim-status" style="color:{colour};font-weight:bold">{status}</td></tr>'
+        )
+    return f'<table class="claims-ledger"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>'

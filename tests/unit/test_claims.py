@@ -1,0 +1,38 @@
+import json
+
+import pytest
+
+from nine.claims import Ledger, load_claims, render_rows
+
+
+def test_relations_and_failures_are_kept(tmp_path):
+    ledger = Ledger("nb", "cpu")
+    assert ledger.check("a", "s", "c", measured=1.05, expected=1.0, tolerance=0.1).passed
+    assert not ledger.check("b", "s", "c", measured=1.2, expected=1.0, tolerance=0.1).passed
+    assert ledger.check("c", "s", "c", measured=0.5, expected=1.0, relation="le").passed
+    assert not ledger.check("d", "s", "c", measured=0.5, expected=1.0, relation="ge").passed
+    assert not ledger.check("e", "s", "c", measured=float("nan"), expected=1.0, tolerance=10).passed
+    path = ledger.save(tmp_path)
+    record = json.loads(path.read_text())
+    assert [row["passed"] for row in record["claims"]] == [True, False, True, False, False]
+    loaded = load_claims(tmp_path)
+    assert [c.id for c in loaded] == ["a", "b", "c", "d", "e"] and not loaded[1].passed
+
+
+def test_html_rows_are_anchors_or_links():
+    ledger = Ledger("01_theory", "cpu")
+    ledger.check("x-1", "<claim>", "how", measured=2.0, expected=1.0, relation="le")
+    own = str(ledger.table())
+    assert 'id="claim-x-1"' in own and "FAIL" in own and "&lt;claim&gt;" in own
+    linked = render_rows(list(ledger.claims.values()), link="../notebooks/")
+    assert 'href="../notebooks/01_theory.html#claim-x-1"' in linked and 'id="claim-' not in linked
+
+
+def test_bad_claim_arguments():
+    ledger = Ledger("nb", "cpu")
+    with pytest.raises(ValueError, match="relation='lt' is not allowed"):
+        ledger.check("a", "s", "c", 1.0, 1.0, relation="lt")
+    with pytest.raises(ValueError, match="id='a b' is not allowed"):
+        ledger.check("a b", "s", "c", 1.0, 1.0)
+    with pytest.raises(ValueError, match="tolerance=-1 is not allowed"):
+        ledger.check("a", "s", "c", 1.0, 1.0, tolerance=-1)
