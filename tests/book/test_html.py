@@ -1,19 +1,29 @@
 """Checks over the built book in _build/html (run after `jupyter-book build`)."""
 
+import json
 from pathlib import Path
+from urllib.parse import urlparse
 
 import pytest
 from bs4 import BeautifulSoup
 
-HTML = Path(__file__).resolve().parents[2] / "_build" / "html"
+ROOT = Path(__file__).resolve().parents[2]
+HTML = ROOT / "_build" / "html"
 PAGES = {
     "book/intro.html": [],
-    "notebooks/01_theory.html": ["fig-capacity"],
+    "notebooks/01_theory.html": [
+        "fig-capacity",
+        "fig-gaussian-channel",
+        "fig-uniform-channel",
+        "fig-infonce-ceiling",
+        "fig-any-prior",
+    ],
     "notebooks/02_gaussian_matching.html": [
         "fig-gaussian-embedding",
         "fig-gaussian-marginals",
         "fig-gaussian-infonce",
     ],
+    "book/claims.html": [],
 }
 
 
@@ -46,6 +56,19 @@ def test_no_stderr_or_error_output(pages, name):
     assert not pages[name].select(".stderr, .output.error, .traceback"), f"{name} shows stderr or an error"
 
 
+@pytest.mark.parametrize("name", PAGES)
+def test_internal_links_resolve(pages, name):
+    for a in pages[name].find_all("a", href=True):
+        url = urlparse(a["href"])
+        if url.scheme or url.netloc or not url.path:
+            continue
+        target = (HTML / name).parent.joinpath(url.path).resolve()
+        assert target.is_file(), f"{name}: broken link {a['href']}"
+        if url.fragment and target.suffix == ".html":
+            ids = {t.get("id") for t in BeautifulSoup(target.read_text(), "html.parser").find_all(id=True)}
+            assert url.fragment in ids, f"{name}: link {a['href']} points to a missing anchor"
+
+
 def test_citations_render(pages):
     intro = pages["book/intro.html"]
     assert "Butakov" in intro.get_text() and "Hjelm" in intro.get_text()
@@ -53,5 +76,25 @@ def test_citations_render(pages):
 
 
 def test_glued_numbers_are_rendered(pages):
-    text = pages["notebooks/02_gaussian_matching.html"].get_text()
-    assert "Mean KS statistic:" in text and "{glue" not in text
+    for name in ("notebooks/01_theory.html", "notebooks/02_gaussian_matching.html"):
+        assert "{glue" not in pages[name].get_text(), name
+
+
+def test_claims_page_agrees_with_the_notebook_pages(pages):
+    """Every committed claim row appears on its notebook page with the same verdict, and vice versa."""
+    committed = {}
+    for path in sorted((ROOT / "book" / "claims").glob("*.json")):
+        for row in json.loads(path.read_text())["claims"]:
+            committed[row["id"]] = (row["notebook"], row["passed"])
+    assert committed, "book/claims/ holds no claims: run `make results`"
+    shown = {}
+    for name in PAGES:
+        if name.startswith("notebooks/"):
+            for row in pages[name].select("table.claims-ledger tr[id^=claim-]"):
+                verdict = row.select_one(".claim-status").get_text(strip=True)
+                shown.setdefault(row["id"][len("claim-"):], set()).add((Path(name).stem, verdict == "pass"))
+    for claim_id, (notebook, passed) in committed.items():
+        assert shown.get(claim_id) == {(notebook, passed)}, f"claim {claim_id}: ledger {passed}, page {shown.get(claim_id)}"
+    assert set(shown) == set(committed), f"claims on pages but not in the ledger: {set(shown) - set(committed)}"
+    ledger_rows = pages["book/claims.html"].select("table.claims-ledger tbody tr")
+    assert len(ledger_rows) == len(committed)
