@@ -6,7 +6,7 @@ STAMP := $(VENV)/.nine-installed
 SMOKE := _build/smoke
 NOTEBOOKS := $(wildcard notebooks/*.ipynb)
 
-.PHONY: book test unit notebooks book-check results clean
+.PHONY: book test unit notebooks reproduce book-check results clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -17,9 +17,10 @@ book: $(STAMP)
 	$(BIN)/jupyter-book build . --all -W -n --keep-going
 	@echo "The book is at file://$(CURDIR)/_build/html/index.html"
 
-test: unit notebooks book book-check
+test: unit notebooks reproduce book book-check
 
 unit: $(STAMP)
+	$(BIN)/ruff check nine tests
 	$(BIN)/python -m pytest tests/unit -n 2
 
 # Notebook tests: every notebook with the smoke profile, executed and checked by nbval.
@@ -29,6 +30,11 @@ notebooks: $(STAMP)
 		$(BIN)/papermill --prepare-only -p profile smoke $$nb $(SMOKE)/$$(basename $$nb) || exit 1; \
 	done
 	cd $(SMOKE) && NINE_RUNS_DIR=$(CURDIR)/$(SMOKE)/runs ../../$(BIN)/python -m pytest --nbval-lax -n 2 --dist loadscope -p no:cacheprovider .
+
+# Retrain the cheapest committed run from scratch and compare every metric with results/.
+reproduce: $(STAMP)
+	rm -rf _build/reproduce
+	$(BIN)/python -m nine reproduce --store _build/reproduce
 
 book-check: $(STAMP)
 	$(BIN)/python -m pytest tests/book

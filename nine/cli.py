@@ -1,10 +1,15 @@
-"""Command line: ``python -m nine train --profile cpu --sigma 0.5 --d 2 [--store results]``."""
+"""Command line.
+
+    python -m nine train --profile cpu --sigma 0.5 --d 2 [--store results] [--retrain] [--no-resume]
+    python -m nine reproduce [RUN_DIR] [--store DIR]   (default: the cheapest run in results/)
+"""
 
 from __future__ import annotations
 
 import argparse
 import ast
 import sys
+from pathlib import Path
 from typing import Any
 
 from nine.config import FIELDS, PROFILES, ConfigError, make_config
@@ -24,15 +29,41 @@ def build_parser() -> argparse.ArgumentParser:
     train = commands.add_parser("train", help="train (or load) one run and print its metrics")
     train.add_argument("--profile", default="cpu", choices=list(PROFILES))
     train.add_argument("--store", default=None, help="directory for a new run (default: runs/)")
+    train.add_argument("--retrain", action="store_true", help="train afresh even if a finished run exists")
+    train.add_argument("--no-resume", dest="resume", action="store_false", help="ignore a partial run's checkpoint")
     for name in FIELDS:
         if name != "profile":
             train.add_argument(f"--{name}", type=_value, default=None, help="see nine.config.RunConfig")
+    again = commands.add_parser("reproduce", help="retrain a committed run from scratch and compare every metric")
+    again.add_argument("run", nargs="?", default=None, help="run directory (default: cheapest in results/)")
+    again.add_argument("--store", default="_build/reproduce", help="where the recomputed run goes")
     return parser
+
+
+def _reproduce(run: str | None, store: str) -> int:
+    from nine.runs import cheapest_committed_run, reproduce
+
+    path = Path(run) if run else cheapest_committed_run()
+    print(f"recomputing {path} from scratch into {store}", flush=True)
+    rows = reproduce(path, Path(store))
+    width = max(len(r.metric) for r in rows)
+    for r in rows:
+        flag = "ok" if r.ok else "MISMATCH"
+        print(f"  {r.metric:<{width}}  committed {r.committed:.6g}  recomputed {r.recomputed:.6g}"
+              f"  |diff| {abs(r.committed - r.recomputed):.2g} <= {r.tolerance:g}  {flag}")
+    identical = all(r.committed == r.recomputed for r in rows)
+    bad = [r.metric for r in rows if not r.ok]
+    print(f"{len(rows)} metrics compared; bit-identical: {'yes' if identical else 'no'}; "
+          f"{'all within tolerance' if not bad else 'MISMATCH in ' + ', '.join(bad)}")
+    return 1 if bad else 0
 
 
 def main(argv: list[str] | None = None) -> int:
     args = vars(build_parser().parse_args(argv))
-    command, profile, store = args.pop("command"), args.pop("profile"), args.pop("store")
+    command, store = args.pop("command"), args.pop("store")
+    if command == "reproduce":
+        return _reproduce(args["run"], store)
+    profile, retrain, resume = args.pop("profile"), args.pop("retrain"), args.pop("resume")
     if command == "train":
         from nine.runs import get_or_train
 
@@ -41,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
         except ConfigError as err:
             print(f"error: {err}", file=sys.stderr)
             return 2
-        run = get_or_train(cfg, store)
+        run = get_or_train(cfg, store, resume=resume, retrain=retrain)
         print(f"run {run.hash} at {run.path}")
         for key in ("infonce_test", "capacity", "log_n", "ks_mean", "ks_critical_5pct", "linear_probe_acc", "knn_acc"):
             print(f"  {key:<18} {run.metrics[key]:.4f}")

@@ -54,6 +54,7 @@ class RunConfig:
     # bookkeeping (not part of the run hash)
     profile: str = "cpu"
     device: str = "auto"  # auto = CUDA when available, else CPU
+    checkpoint_every: int = 5  # epochs between checkpoints of an unfinished run (resume after a crash)
 
     def __post_init__(self) -> None:
         validate(self)
@@ -84,8 +85,7 @@ def make_config(profile: str = "cpu", **overrides: Any) -> RunConfig:
 
     ``None`` overrides are ignored, so a notebook can pass ``epochs=None`` for "the profile's".
     """
-    if profile not in PROFILES:
-        raise ConfigError(f"profile={profile!r} is unknown; allowed: {', '.join(PROFILES)}")
+    check_choice("profile", profile, tuple(PROFILES))
     unknown = sorted(set(overrides) - set(FIELDS))
     if unknown:
         raise ConfigError(f"unknown config field(s) {', '.join(unknown)}; allowed: {', '.join(FIELDS)}")
@@ -106,24 +106,36 @@ def _is_real(value: Any) -> bool:
     return (_is_int(value) or isinstance(value, float)) and math.isfinite(value)
 
 
-def _check_choice(cfg: RunConfig, name: str, choices: tuple[str, ...]) -> None:
-    value = getattr(cfg, name)
-    if value not in choices:
+def check_choice(name: str, value: Any, choices: tuple[str, ...]) -> None:
+    """Raise :class:`ConfigError` unless ``value`` is one of ``choices``."""
+    if not isinstance(value, str) or value not in choices:
         _fail(name, value, f"must be one of {', '.join(choices)}")
 
 
-def _check_int(cfg: RunConfig, name: str, low: int, optional: bool = False) -> None:
-    value = getattr(cfg, name)
+def check_int(name: str, value: Any, low: int, optional: bool = False) -> None:
+    """Raise :class:`ConfigError` unless ``value`` is an integer >= ``low`` (or None if ``optional``)."""
     if optional and value is None:
         return
     if not _is_int(value) or value < low:
         _fail(name, value, f"must be an integer >= {low}" + (" or None" if optional else ""))
 
 
-def _check_positive(cfg: RunConfig, name: str, what: str) -> None:
-    value = getattr(cfg, name)
+def check_positive(name: str, value: Any, what: str = "the value") -> None:
+    """Raise :class:`ConfigError` unless ``value`` is a finite number > 0."""
     if not _is_real(value) or value <= 0:
         _fail(name, value, f"{what} must be a finite number > 0")
+
+
+def check_bool(name: str, value: Any) -> None:
+    """Raise :class:`ConfigError` unless ``value`` is True or False."""
+    if not isinstance(value, bool):
+        _fail(name, value, "must be True or False")
+
+
+def check_int_list(name: str, value: Any, low: int) -> None:
+    """Raise :class:`ConfigError` unless ``value`` is a non-empty list of integers >= ``low``."""
+    if not isinstance(value, (list, tuple)) or not value or not all(_is_int(v) and v >= low for v in value):
+        _fail(name, value, f"must be a non-empty list of integers >= {low}")
 
 
 def validate(cfg: RunConfig) -> None:
@@ -137,22 +149,22 @@ def validate(cfg: RunConfig) -> None:
         ("device", DEVICES),
         ("profile", tuple(PROFILES)),
     ):
-        _check_choice(cfg, name, choices)
-    _check_int(cfg, "d", 1)
-    _check_positive(cfg, "sigma", "the Gaussian noise std")
+        check_choice(name, getattr(cfg, name), choices)
+    check_int("d", cfg.d, 1)
+    check_positive("sigma", cfg.sigma, "the Gaussian noise std")
     if not _is_real(cfg.eps) or not 0 < cfg.eps <= 0.5:
         _fail("eps", cfg.eps, "the uniform noise half-width must lie in (0, 0.5]")
     if not _is_real(cfg.pixel_noise) or cfg.pixel_noise < 0:
         _fail("pixel_noise", cfg.pixel_noise, "the pixel-noise std must be a finite number >= 0")
-    _check_int(cfg, "epochs", 1)
-    _check_int(cfg, "batch_size", 2)
-    _check_positive(cfg, "lr", "the learning rate")
-    _check_int(cfg, "seed", 0)
-    _check_int(cfg, "n_train", 2, optional=True)
-    _check_int(cfg, "n_test", 2, optional=True)
+    check_int("epochs", cfg.epochs, 1)
+    check_int("batch_size", cfg.batch_size, 2)
+    check_positive("lr", cfg.lr, "the learning rate")
+    check_int("seed", cfg.seed, 0)
+    check_int("checkpoint_every", cfg.checkpoint_every, 1)
+    check_int("n_train", cfg.n_train, 2, optional=True)
+    check_int("n_test", cfg.n_test, 2, optional=True)
     if cfg.n_train is not None and cfg.batch_size > cfg.n_train:
         _fail("batch_size", cfg.batch_size, f"must not exceed n_train={cfg.n_train}")
     if cfg.data_dir is not None and not isinstance(cfg.data_dir, str):
         _fail("data_dir", cfg.data_dir, "must be a path string or None")
-    if not isinstance(cfg.download, bool):
-        _fail("download", cfg.download, "must be True or False")
+    check_bool("download", cfg.download)

@@ -114,6 +114,21 @@ def load_split(cfg: RunConfig) -> Split:
     return Split(x_tr, y_tr, x_te, y_te)
 
 
+def check_images(x: torch.Tensor, name: str = "images") -> None:
+    """Raise ValueError unless x is a non-empty N×1×28×28 float tensor of finite values in [0, 1]."""
+    if not isinstance(x, torch.Tensor) or not x.is_floating_point():
+        raise ValueError(f"{name} of type {type(x).__name__} is not allowed: need a float torch.Tensor")
+    if x.ndim != 4 or tuple(x.shape[1:]) != (1, IMAGE_SIZE, IMAGE_SIZE):
+        raise ValueError(f"{name} of shape {tuple(x.shape)} is not allowed: need N×1×{IMAGE_SIZE}×{IMAGE_SIZE}")
+    if len(x) == 0:
+        raise ValueError(f"{name} is empty: need at least one image")
+    if not torch.isfinite(x).all():
+        raise ValueError(f"{name} contains NaN or infinite pixels: need finite values in [0, 1]")
+    low, high = float(x.min()), float(x.max())
+    if low < 0 or high > 1:
+        raise ValueError(f"{name} has pixels in [{low:.3g}, {high:.3g}]: need values in [0, 1] (divide by 255?)")
+
+
 def random_view(x: torch.Tensor, pixel_noise: float, generator: torch.Generator) -> torch.Tensor:
     """One augmented view: a random 24×24 crop per image plus N(0, pixel_noise²) pixel noise.
 

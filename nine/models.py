@@ -76,6 +76,8 @@ class Encoder(nn.Module):
 
     def forward(self, x: torch.Tensor, noisy: bool = True) -> torch.Tensor:
         """x: N×1×24×24 → N×d; noise is added only in training mode and when ``noisy``."""
+        if x.ndim != 4 or tuple(x.shape[1:]) != (1, 24, 24):
+            raise ValueError(f"input of shape {tuple(x.shape)} is not allowed: the encoder takes N×1×24×24 views")
         return self.head(self.project(self.body(x)), noisy=noisy)
 
     @classmethod

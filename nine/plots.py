@@ -6,12 +6,13 @@ import json
 from datetime import datetime, timezone
 from pathlib import Path
 
-import nine
 import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from scipy import stats
+
+import nine
 
 DIGIT_COLOURS = plt.get_cmap("tab10")
 

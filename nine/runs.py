@@ -9,29 +9,35 @@ A finished run directory ``<store>/<hash>/`` holds
 - ``embeddings.npz``   clean train and test embeddings, and test embeddings of one augmented view
   per digit (``z_test_view``: the law the objective acts on), float16, with their labels
 - ``model.pt``         encoder and critic weights (load with ``weights_only=True``)
-- ``provenance.json``  git commit and dirty flag, package versions, device, start/end, wall time,
-  training throughput
+- ``provenance.json``  git commit and dirty flag, tree hash of ``nine/``, package versions, device,
+  start/end, wall time, training throughput
+- ``manifest.json``    SHA-256 of every other file; loading verifies them
 
-A run is built in a hidden ``.partial-*`` directory and renamed into place only when complete,
-so a partial run is never mistaken for a finished one. Committed runs live in ``results/``;
+A run is built in a hidden ``.partial-<hash>`` directory, under a lock that a second process
+waits on, with a checkpoint every few epochs; it is renamed into place only when complete, so a
+partial run is never mistaken for a finished one, and a run killed at any point resumes from its
+last checkpoint. Committed runs live in ``results/``;
 new runs go to ``runs/`` (git-ignored; ``NINE_RUNS_DIR`` overrides) unless told otherwise.
 """
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
+import math
 import os
 import platform
 import shutil
 import subprocess
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from functools import cached_property
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 import torch
@@ -39,7 +45,7 @@ import torch
 import nine
 from nine.config import RunConfig, make_config
 from nine.critics import make_critic
-from nine.data import load_split, random_view
+from nine.data import check_images, load_split, random_view
 from nine.metrics import ks_per_coordinate, matching_report
 from nine.models import Encoder, pick_device
 from nine.theory import capacity_gaussian, capacity_uniform, infonce_ceiling
@@ -48,8 +54,8 @@ from nine.train import embed, estimate_infonce, train
 ROOT = Path(os.environ.get("NINE_ROOT", Path(__file__).resolve().parents[1]))
 RESULTS_DIR = ROOT / "results"
 RUNS_DIR = Path(os.environ.get("NINE_RUNS_DIR", ROOT / "runs"))
-FILES = ("config.json", "metrics.json", "log.jsonl", "embeddings.npz", "model.pt", "provenance.json")
-UNHASHED = ("profile", "device", "data_dir", "download")  # bookkeeping: they do not change what a run computes
+FILES = ("config.json", "metrics.json", "log.jsonl", "embeddings.npz", "model.pt", "provenance.json", "manifest.json")
+UNHASHED = ("profile", "device", "data_dir", "download", "checkpoint_every")  # bookkeeping: they do not change what a run computes
 VIEW_SEED = 0  # the augmented test views on which ks_view is measured
 PACKAGES = ("torch", "numpy", "scipy", "scikit-learn", "mlxtend")
 
@@ -89,6 +95,7 @@ def provenance(device: torch.device, started: float, ended: float) -> dict[str, 
     status = _git("status", "--porcelain", "--", "nine")
     return {
         "nine_version": nine.__version__,
+        "nine_tree": _git("rev-parse", "HEAD:nine"),
         "git_commit": _git("rev-parse", "HEAD"),
         "git_dirty": None if status is None else bool(status),
         "packages": {name: metadata.version(name) for name in PACKAGES},
@@ -137,6 +144,16 @@ class Run:
         except (OSError, ValueError) as err:
             raise RunError(f"{self.path / 'embeddings.npz'} cannot be read ({err}); delete the run to retrain") from err
 
+    def code_status(self) -> str:
+        """Whether this run was made by the current code of ``nine/`` (compared by git tree hash)."""
+        made, dirty = self.provenance.get("nine_tree"), self.provenance.get("git_dirty")
+        now, now_dirty = _git("rev-parse", "HEAD:nine"), _git("status", "--porcelain", "--", "nine")
+        if made is None or now is None or dirty or now_dirty:
+            return "whether it was made by the current code of nine/ is unknown (no clean git tree to compare)"
+        if made == now:
+            return "made by the current code of nine/"
+        return f"made by an OLDER version of nine/ (tree {made[:10]}; now {now[:10]}): rerun with retrain=True to update"
+
     def load_model(self) -> tuple[Encoder, torch.nn.Module]:
         """The trained encoder and critic in eval mode, on the CPU."""
         try:
@@ -149,11 +166,33 @@ class Run:
         return encoder.eval(), critic.eval()
 
 
-def load_run(path: Path) -> Run:
-    """Read a finished run directory; raise :class:`RunError` naming what is missing or unreadable."""
+def sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _retrain_hint(path: Path) -> str:
+    return f"retrain it: `python -m nine train --retrain ...` or get_or_train(cfg, retrain=True) (run {path.name})"
+
+
+def verify(path: Path) -> None:
+    """Check that every file of a finished run exists and matches the SHA-256 in its manifest."""
     missing = [name for name in FILES if not (path / name).is_file()]
     if missing:
-        raise RunError(f"run {path} is missing {', '.join(missing)}; delete it to retrain")
+        raise RunError(f"{path} is missing {', '.join(missing)}; {_retrain_hint(path)}")
+    manifest = _read_json(path / "manifest.json")
+    for name in FILES:
+        if name != "manifest.json" and manifest.get(name) != sha256(path / name):
+            raise RunError(f"{path / name} is corrupt (its SHA-256 does not match manifest.json); {_retrain_hint(path)}")
+
+
+def load_run(path: Path) -> Run:
+    """Read a finished run directory after verifying its files; :class:`RunError` names any bad file."""
+    path = Path(path)
+    verify(path)
     config = _read_json(path / "config.json")
     return Run(path, make_config(**config), _read_json(path / "metrics.json"), _read_json(path / "provenance.json"))
 
@@ -167,58 +206,106 @@ def find_run(cfg: RunConfig, stores: tuple[Path, ...] | None = None) -> Path | N
     return None
 
 
-def execute(cfg: RunConfig, store: Path) -> Path:
-    """Train, evaluate and save a run of ``cfg`` into ``store``; return its finished directory."""
-    store.mkdir(parents=True, exist_ok=True)
-    final = store / run_hash(cfg)
-    partial = store / f".partial-{run_hash(cfg)}-{os.getpid()}"
-    shutil.rmtree(partial, ignore_errors=True)
-    partial.mkdir()
+@contextmanager
+def _exclusive(store: Path, key: str) -> Iterator[None]:
+    """Hold an exclusive lock on run ``key`` in ``store``; wait while another process holds it.
+
+    The operating system releases the lock when its holder dies, even by SIGKILL.
+    """
+    (store / ".locks").mkdir(exist_ok=True)
+    with open(store / ".locks" / f"{key}.lock", "w") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            print(f"waiting for another process that is training run {key} ...", flush=True)
+            fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _evaluate_and_save(cfg: RunConfig, partial: Path, started: float) -> None:
+    """Train (or resume) in ``partial`` and write every file of a finished run there."""
+    split = load_split(cfg)
+    check_images(split.x_test, "x_test")
+    result = train(cfg, split, log_path=partial / "log.jsonl", checkpoint_path=partial / "checkpoint.pt")
+    z_train, z_test = embed(result.encoder, split.x_train), embed(result.encoder, split.x_test)
+    views = torch.Generator(device=next(result.encoder.parameters()).device).manual_seed(VIEW_SEED)
+    z_test_view = embed(result.encoder, split.x_test, lambda b: random_view(b, cfg.pixel_noise, views))
+    infonce_test, infonce_test_std = estimate_infonce(result.encoder, result.critic, split.x_test, cfg)
+    metrics = matching_report(z_train.numpy(), split.y_train.numpy(), z_test.numpy(), split.y_test.numpy(), cfg.prior)
+    ks_view, ks_view_pvalue = ks_per_coordinate(z_test_view.numpy(), cfg.prior)
+    metrics.update(
+        ks_view=ks_view.tolist(),
+        ks_view_pvalue=ks_view_pvalue.tolist(),
+        ks_view_mean=float(ks_view.mean()),
+        infonce_train_final=result.history[-1]["infonce"],
+        infonce_test=infonce_test,
+        infonce_test_std=infonce_test_std,
+        capacity=capacity(cfg),
+        log_n=float(infonce_ceiling(min(cfg.batch_size, len(split.x_test)))),
+        n_train=len(split.x_train),
+        n_test=len(split.x_test),
+    )
+    if hasattr(result.critic, "tau"):
+        metrics["tau"] = result.critic.tau
+    np.savez_compressed(
+        partial / "embeddings.npz",
+        z_train=z_train.numpy().astype(np.float16),
+        y_train=split.y_train.numpy(),
+        z_test=z_test.numpy().astype(np.float16),
+        z_test_view=z_test_view.numpy().astype(np.float16),
+        y_test=split.y_test.numpy(),
+    )
+    torch.save({"encoder": result.encoder.state_dict(), "critic": result.critic.state_dict()}, partial / "model.pt")
+    _write_json(partial / "metrics.json", metrics)
+    record = provenance(pick_device(cfg.device), started, time.time())
+    record["train_samples_per_s"] = float(np.median([r["samples_per_s"] for r in result.history]))
+    _write_json(partial / "provenance.json", record)
+    (partial / "checkpoint.pt").unlink()
+    _write_json(partial / "manifest.json", {name: sha256(partial / name) for name in FILES if name != "manifest.json"})
+
+
+def execute(cfg: RunConfig, store: Path, resume: bool = True, replace: bool = False) -> Path:
+    """Train, evaluate and save a run of ``cfg`` into ``store``; return its finished directory.
+
+    The run is built in ``store/.partial-<hash>`` under a lock, checkpointed as it trains, and
+    renamed into place only when complete. A partial run left by a crash is resumed
+    (``resume=False`` starts afresh). A finished run is returned as it is, unless ``replace``:
+    then it is swapped for the new one only once the new one is complete.
+    Raises :class:`RunError` when the store cannot be written; earlier runs are never touched.
+    """
+    key = run_hash(cfg)
+    store = Path(store)
+    final, partial = store / key, store / f".partial-{key}"
     try:
-        _write_json(partial / "config.json", cfg.to_dict())
-        started = time.time()
-        split = load_split(cfg)
-        result = train(cfg, split, log_path=partial / "log.jsonl")
-        z_train, z_test = embed(result.encoder, split.x_train), embed(result.encoder, split.x_test)
-        views = torch.Generator(device=next(result.encoder.parameters()).device).manual_seed(VIEW_SEED)
-        z_test_view = embed(result.encoder, split.x_test, lambda b: random_view(b, cfg.pixel_noise, views))
-        infonce_test, infonce_test_std = estimate_infonce(result.encoder, result.critic, split.x_test, cfg)
-        metrics = matching_report(z_train.numpy(), split.y_train.numpy(), z_test.numpy(), split.y_test.numpy(), cfg.prior)
-        ks_view, ks_view_pvalue = ks_per_coordinate(z_test_view.numpy(), cfg.prior)
-        metrics.update(
-            ks_view=ks_view.tolist(),
-            ks_view_pvalue=ks_view_pvalue.tolist(),
-            ks_view_mean=float(ks_view.mean()),
-            infonce_train_final=result.history[-1]["infonce"],
-            infonce_test=infonce_test,
-            infonce_test_std=infonce_test_std,
-            capacity=capacity(cfg),
-            log_n=float(infonce_ceiling(min(cfg.batch_size, len(split.x_test)))),
-            n_train=len(split.x_train),
-            n_test=len(split.x_test),
-        )
-        if hasattr(result.critic, "tau"):
-            metrics["tau"] = result.critic.tau
-        np.savez_compressed(
-            partial / "embeddings.npz",
-            z_train=z_train.numpy().astype(np.float16),
-            y_train=split.y_train.numpy(),
-            z_test=z_test.numpy().astype(np.float16),
-            z_test_view=z_test_view.numpy().astype(np.float16),
-            y_test=split.y_test.numpy(),
-        )
-        torch.save({"encoder": result.encoder.state_dict(), "critic": result.critic.state_dict()}, partial / "model.pt")
-        _write_json(partial / "metrics.json", metrics)
-        record = provenance(pick_device(cfg.device), started, time.time())
-        record["train_samples_per_s"] = float(np.median([r["samples_per_s"] for r in result.history]))
-        _write_json(partial / "provenance.json", record)
-        if final.exists():  # another process finished the same run first: keep theirs
-            shutil.rmtree(partial)
-        else:
-            os.rename(partial, final)
-    except BaseException:
-        shutil.rmtree(partial, ignore_errors=True)
-        raise
+        store.mkdir(parents=True, exist_ok=True)
+        with _exclusive(store, key):
+            if final.is_dir() and not replace:  # finished while we waited for the lock
+                return final
+            if partial.exists() and not resume:
+                shutil.rmtree(partial)
+            partial.mkdir(exist_ok=True)
+            try:
+                _write_json(partial / "config.json", cfg.to_dict())
+                _evaluate_and_save(cfg, partial, time.time())
+            except BaseException:
+                if not (partial / "checkpoint.pt").is_file():  # nothing worth resuming
+                    shutil.rmtree(partial, ignore_errors=True)
+                raise
+            if final.is_dir():
+                old = store / f".replaced-{key}"
+                shutil.rmtree(old, ignore_errors=True)
+                os.rename(final, old)
+                os.rename(partial, final)
+                shutil.rmtree(old)
+            else:
+                os.rename(partial, final)
+    except OSError as err:
+        raise RunError(
+            f"cannot write run {key} to {store} ({err.strerror or err}); finished runs there are untouched"
+        ) from err
     return final
 
 
@@ -230,12 +317,73 @@ def _shown(path: Path) -> str:
         return str(path)
 
 
-def get_or_train(cfg: RunConfig, store: Path | str | None = None) -> Run:
-    """Load the finished run of ``cfg`` from ``results/`` or ``runs/``, else train it into ``store``."""
-    found = find_run(cfg)
+def get_or_train(
+    cfg: RunConfig, store: Path | str | None = None, resume: bool = True, retrain: bool = False
+) -> Run:
+    """Load the finished run of ``cfg`` from ``results/`` or ``runs/``, else train it into ``store``.
+
+    ``resume``: continue a partial run of the same config left by an interrupted process.
+    ``retrain``: train afresh even if a finished run exists (it is replaced only once the new one is done).
+    """
+    found = None if retrain else find_run(cfg)
     if found is not None:
-        print(f"loaded finished run {found.name} from {_shown(found.parent)}", flush=True)
-        return load_run(found)
+        run = load_run(found)
+        print(f"loaded finished run {found.name} from {_shown(found.parent)}; {run.code_status()}", flush=True)
+        return run
     target = Path(store) if store is not None else RUNS_DIR
     print(f"training run {run_hash(cfg)} ({cfg.profile} profile, {cfg.epochs} epochs) into {_shown(target)}", flush=True)
-    return load_run(execute(cfg, target))
+    return load_run(execute(cfg, target, resume=resume, replace=retrain))
+
+
+# ---------------------------------------------------------------------------------------------
+# Recomputing a committed run
+
+# Allowed |committed − recomputed| per metric family (first matching substring wins); metrics not
+# listed must match exactly. On the same kind of machine a rerun is bit-identical; these bounds
+# allow for another CPU's floating-point rounding while catching any change of method.
+TOLERANCES = (("pvalue", 0.5), ("ks", 0.02), ("_acc", 0.03), ("infonce", 0.05), ("tau", 0.02), ("embedding", 0.05))
+
+
+@dataclass(frozen=True)
+class Comparison:
+    metric: str
+    committed: float
+    recomputed: float
+    tolerance: float
+
+    @property
+    def ok(self) -> bool:
+        return abs(self.committed - self.recomputed) <= self.tolerance
+
+
+def _flatten(metrics: dict[str, Any]) -> dict[str, float]:
+    flat = {}
+    for key, value in metrics.items():
+        for i, v in enumerate(value if isinstance(value, list) else [value]):
+            flat[f"{key}[{i}]" if isinstance(value, list) else key] = float(v)
+    return flat
+
+
+def compare_metrics(committed: dict[str, Any], recomputed: dict[str, Any]) -> list[Comparison]:
+    """Every metric of two runs side by side with its tolerance; a missing metric compares as NaN."""
+    a, b = _flatten(committed), _flatten(recomputed)
+    rows = []
+    for key in sorted(set(a) | set(b)):
+        tol = next((t for part, t in TOLERANCES if part in key), 0.0)
+        rows.append(Comparison(key, a.get(key, math.nan), b.get(key, math.nan), tol))
+    return rows
+
+
+def cheapest_committed_run() -> Path:
+    """The finished run in ``results/`` with the smallest recorded wall time."""
+    candidates = [p for p in RESULTS_DIR.iterdir() if p.is_dir() and not p.name.startswith(".")]
+    if not candidates:
+        raise RunError(f"{RESULTS_DIR} holds no finished runs")
+    return min(candidates, key=lambda p: _read_json(p / "provenance.json")["wall_time_s"])
+
+
+def reproduce(path: Path, store: Path) -> list[Comparison]:
+    """Retrain the run at ``path`` from scratch into ``store`` and compare every metric."""
+    committed = load_run(Path(path))
+    recomputed = load_run(execute(committed.config, Path(store), resume=False, replace=True))
+    return compare_metrics(committed.metrics, recomputed.metrics)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,13 +15,17 @@ from torch import nn
 
 from nine.config import RunConfig
 from nine.critics import make_critic
-from nine.data import Split, centre_view, random_view
+from nine.data import Split, centre_view, check_images, random_view
 from nine.losses import infonce
 from nine.models import Encoder, pick_device
 
 
 class TrainingDiverged(RuntimeError):
     """The loss became NaN or infinite."""
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint that cannot be read; the message names the file."""
 
 
 @dataclass
@@ -54,18 +59,55 @@ def training_step(
     return float(loss.detach()), float(estimate)
 
 
+def _save_checkpoint(path: Path, epoch: int, encoder, critic, optimiser, generator, history) -> None:
+    """Everything needed to continue bit-identically after ``epoch``, written atomically."""
+    state = {
+        "epoch": epoch,
+        "encoder": encoder.state_dict(),
+        "critic": critic.state_dict(),
+        "optimiser": optimiser.state_dict(),
+        "torch_rng": torch.get_rng_state(),
+        "generator": generator.get_state(),
+        "history": history,
+    }
+    if torch.cuda.is_available():
+        state["cuda_rng"] = torch.cuda.get_rng_state_all()
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(state, tmp)
+    os.replace(tmp, path)
+
+
+def _load_checkpoint(path: Path, encoder, critic, optimiser, generator) -> tuple[int, list[dict]]:
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        encoder.load_state_dict(state["encoder"])
+        critic.load_state_dict(state["critic"])
+        optimiser.load_state_dict(state["optimiser"])
+    except Exception as err:
+        raise CheckpointError(f"{path} cannot be read ({err}); delete it to start the run afresh") from err
+    torch.set_rng_state(state["torch_rng"])
+    generator.set_state(state["generator"])
+    if "cuda_rng" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda_rng"])
+    return int(state["epoch"]), list(state["history"])
+
+
 def train(
     cfg: RunConfig,
     split: Split,
     log_path: Path | None = None,
     progress: Callable[[str], None] = lambda line: print(line, flush=True),
+    checkpoint_path: Path | None = None,
 ) -> TrainResult:
     """Train encoder and critic on ``split.x_train`` for ``cfg.epochs`` epochs.
 
     Deterministic on CPU for a given ``cfg.seed``. Each epoch appends a JSON line to ``log_path``
     and passes one progress line (loss, InfoNCE estimate, samples/s, ETA) to ``progress``.
-    Raises :class:`TrainingDiverged` naming the epoch and step if the loss is not finite.
+    With ``checkpoint_path``, the full training state is saved there every ``cfg.checkpoint_every``
+    epochs, and an existing checkpoint is resumed from: the result is bit-identical (on CPU) to an
+    uninterrupted run. Raises :class:`TrainingDiverged` naming the epoch and step if the loss is not finite.
     """
+    check_images(split.x_train, "x_train")
     device = pick_device(cfg.device)
     torch.manual_seed(cfg.seed)  # initial weights and the channel noise
     generator = torch.Generator(device=device).manual_seed(cfg.seed)  # order and views
@@ -78,10 +120,17 @@ def train(
         raise ValueError(f"batch_size={cfg.batch_size} is not allowed: the train split has only {n} images")
     steps = n // cfg.batch_size  # the last partial batch is dropped: every step sees N = batch_size
     result = TrainResult(encoder, critic)
+    first = 1
+    if checkpoint_path is not None and checkpoint_path.is_file():
+        done, result.history = _load_checkpoint(checkpoint_path, encoder, critic, optimiser, generator)
+        first = done + 1
+        progress(f"resuming from the checkpoint after epoch {done}/{cfg.epochs}")
+        if log_path is not None:  # the log may run ahead of the checkpoint: cut it back
+            log_path.write_text("".join(json.dumps(r) + "\n" for r in result.history))
     started = time.perf_counter()
     encoder.train()
     critic.train()
-    for epoch in range(1, cfg.epochs + 1):
+    for epoch in range(first, cfg.epochs + 1):
         epoch_start = time.perf_counter()
         order = torch.randperm(n, generator=generator, device=device)
         losses, estimates = [], []
@@ -90,8 +139,7 @@ def train(
             loss, estimate = training_step(encoder, critic, optimiser, batch, cfg, generator)
             if not math.isfinite(loss):
                 raise TrainingDiverged(
-                    f"loss={loss} at epoch {epoch}, step {step + 1}: training diverged; lower lr={cfg.lr} "
-                    "or check the data for NaN"
+                    f"loss={loss} at epoch {epoch}, step {step + 1}: training diverged; lower lr={cfg.lr}"
                 )
             losses.append(loss)
             estimates.append(estimate)
@@ -109,7 +157,9 @@ def train(
         if log_path is not None:
             with open(log_path, "a") as log:
                 log.write(json.dumps(record) + "\n")
-        eta = (now - started) / epoch * (cfg.epochs - epoch)
+        if checkpoint_path is not None and (epoch % cfg.checkpoint_every == 0 or epoch == cfg.epochs):
+            _save_checkpoint(checkpoint_path, epoch, encoder, critic, optimiser, generator, result.history)
+        eta = (now - started) / (epoch - first + 1) * (cfg.epochs - epoch)
         progress(
             f"epoch {epoch:>4}/{cfg.epochs}  loss {record['loss']:.4f}  InfoNCE {record['infonce']:.3f} nats"
             f"  {record['samples_per_s']:,.0f} samples/s  ETA {_format_eta(eta)}"

@@ -37,7 +37,7 @@ def test_bad_value_names_field_value_and_allowed(field, value, fragment):
 
 
 def test_unknown_profile_and_field():
-    with pytest.raises(ConfigError, match="profile='gpu' is unknown; allowed: smoke, cpu, paper"):
+    with pytest.raises(ConfigError, match="profile='gpu' is not allowed: must be one of smoke, cpu, paper"):
         make_config("gpu")
     with pytest.raises(ConfigError, match="unknown config field"):
         make_config("cpu", temperature=1.0)

@@ -1,11 +1,10 @@
 import math
 
-import numpy as np
 import pytest
 import torch
 
-from nine.critics import MLPCritic, QuadraticCritic, make_critic
 from nine.config import make_config
+from nine.critics import MLPCritic, QuadraticCritic, make_critic
 from nine.losses import infonce
 
 

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from nine.metrics import knn_accuracy, ks_critical_value, ks_per_coordinate, linear_probe_accuracy, matching_report
 from nine import theory
+from nine.metrics import knn_accuracy, ks_critical_value, ks_per_coordinate, linear_probe_accuracy, matching_report
 from nine.theory import (
     capacity_gaussian,
     capacity_uniform,

@@ -7,6 +7,7 @@ import torch
 
 from nine.config import make_config
 from nine.data import load_split
+from nine.losses import infonce
 from nine.runs import RunError, execute, find_run, get_or_train, load_run, run_hash
 from nine.train import TrainingDiverged, train
 
@@ -34,11 +35,45 @@ def test_progress_lines_and_log(tiny_cfg, tmp_path, capsys):
     assert {"loss", "infonce", "samples_per_s", "tau"} <= set(records[0])
 
 
-def test_nan_loss_stops_with_epoch_and_step(tiny_cfg):
+def test_nan_loss_stops_with_epoch_and_step(tiny_cfg, monkeypatch):
+    """Fault injection: the loss turns NaN at the 7th step (epoch 2, step 3 with 4 steps per epoch)."""
+    import nine.train
+
+    calls = []
+
+    def poisoned(scores, softmax):
+        calls.append(1)
+        loss, estimate = infonce(scores, softmax)
+        return (loss * float("nan"), estimate) if len(calls) == 7 else (loss, estimate)
+
+    monkeypatch.setattr(nine.train, "infonce", poisoned)
+    with pytest.raises(TrainingDiverged, match=r"loss=nan at epoch 2, step 3"):
+        train(tiny_cfg, load_split(tiny_cfg), progress=lambda line: None)
+
+
+@pytest.mark.parametrize(
+    ("images", "message"),
+    [
+        (torch.full((8, 1, 28, 28), float("nan")), "contains NaN"),
+        (torch.rand(8, 1, 28, 28) * 255, r"pixels in \[.*\]: need values in \[0, 1\] \(divide by 255\?\)"),
+        (torch.rand(8, 3, 28, 28), r"shape \(8, 3, 28, 28\) is not allowed"),
+        (torch.rand(0, 1, 28, 28), "is empty"),
+        (torch.randint(0, 2, (8, 1, 28, 28)), "need a float torch.Tensor"),
+    ],
+)
+def test_bad_images_give_clear_errors(tiny_cfg, images, message):
     split = load_split(tiny_cfg)
-    bad = type(split)(split.x_train * float("nan"), split.y_train, split.x_test, split.y_test)
-    with pytest.raises(TrainingDiverged, match=r"loss=nan at epoch 1, step 1"):
-        train(tiny_cfg, bad, progress=lambda line: None)
+    with pytest.raises(ValueError, match=message):
+        train(tiny_cfg, type(split)(images, split.y_train[: len(images)], split.x_test, split.y_test))
+
+
+def test_batch_above_dataset_and_wrong_view_shape(tiny_cfg):
+    split = load_split(tiny_cfg)
+    small = type(split)(split.x_train[:16], split.y_train[:16], split.x_test, split.y_test)
+    with pytest.raises(ValueError, match="batch_size=32 is not allowed: the train split has only 16 images"):
+        train(tiny_cfg, small)
+    with pytest.raises(ValueError, match=r"input of shape \(2, 1, 28, 28\) is not allowed"):
+        train(tiny_cfg, split, progress=lambda line: None).encoder(split.x_test[:2])
 
 
 def test_same_seed_same_metrics_other_seed_differs(tiny_cfg, tmp_path):
@@ -74,18 +109,18 @@ def test_run_store_roundtrip_and_hash(tiny_cfg, tmp_path, monkeypatch):
 
 def test_failed_run_leaves_nothing_and_keeps_finished_runs(tiny_cfg, tmp_path):
     finished = execute(tiny_cfg, tmp_path)
-    before = sorted(p.name for p in tmp_path.iterdir())
+    before = sorted(p.name for p in tmp_path.iterdir() if p.name != ".locks")
     bad = tiny_cfg.replace(dataset="mnist", data_dir=str(tmp_path / "missing"))
     with pytest.raises(Exception, match="does not exist"):
         execute(bad, tmp_path)
-    assert sorted(p.name for p in tmp_path.iterdir()) == before
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name != ".locks") == before
     assert load_run(finished).metrics
 
 
 def test_corrupt_or_incomplete_run_gives_clear_error(tiny_cfg, tmp_path):
     path = execute(tiny_cfg, tmp_path)
     (path / "metrics.json").write_text("{truncated")
-    with pytest.raises(RunError, match="metrics.json cannot be read"):
+    with pytest.raises(RunError, match=r"metrics.json is corrupt .*--retrain"):
         load_run(path)
     (path / "model.pt").unlink()
     with pytest.raises(RunError, match="missing model.pt"):

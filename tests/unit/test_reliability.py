@@ -1,0 +1,244 @@
+"""Faults injected into runs: kills, concurrent starts, corrupt files, full disks, invalid configs."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+
+import pytest
+import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import nine.runs as runs
+from nine.config import FIELDS, ConfigError, make_config
+from nine.runs import RunError, execute, get_or_train, load_run, run_hash
+
+
+@pytest.fixture
+def cfg():
+    """Six epochs of 4 steps, a checkpoint every 2 epochs."""
+    return make_config("smoke", dataset="digits", n_train=128, n_test=64, batch_size=32, epochs=6, d=2,
+                       checkpoint_every=2)
+
+
+def _train_in_subprocess(cfg, store, env_extra=None):
+    code = (
+        "import sys, json; from nine.config import make_config; from nine.runs import execute;"
+        "execute(make_config(**json.loads(sys.argv[1])), sys.argv[2])"
+    )
+    return subprocess.Popen(
+        [sys.executable, "-c", code, json.dumps(cfg.to_dict()), str(store)],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env={**os.environ, **(env_extra or {})},
+    )
+
+
+def _read_until(proc, marker):
+    lines = []
+    for line in proc.stdout:
+        lines.append(line)
+        if marker in line:
+            return lines
+    raise AssertionError(f"process ended before printing {marker!r}: {''.join(lines)}")
+
+
+def test_sigkill_then_resume_gives_identical_metrics(cfg, tmp_path):
+    """Every run in its own process, so all use the same number of threads."""
+    reference_proc = _train_in_subprocess(cfg, tmp_path / "uninterrupted")
+    assert reference_proc.wait() == 0
+    reference = load_run(tmp_path / "uninterrupted" / run_hash(cfg))
+    store = tmp_path / "killed"
+    proc = _train_in_subprocess(cfg, store)
+    _read_until(proc, "epoch    5/6")  # checkpoint after epoch 4 is on disk, epoch 5 is logged
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    partial = store / f".partial-{run_hash(cfg)}"
+    assert (partial / "checkpoint.pt").is_file() and not (store / run_hash(cfg)).exists()
+    assert len((partial / "log.jsonl").read_text().splitlines()) == 5
+    with pytest.raises(RunError):  # the partial run is never loaded as finished
+        load_run(partial)
+    resume_proc = _train_in_subprocess(cfg, store)
+    assert "resuming from the checkpoint after epoch 4/6" in resume_proc.communicate()[0]
+    resumed = load_run(store / run_hash(cfg))
+    assert resumed.metrics == reference.metrics
+    assert [r["loss"] for r in resumed.log] == [r["loss"] for r in reference.log]
+    assert not partial.exists()
+
+
+def test_resume_false_starts_afresh(cfg, tmp_path, capsys):
+    store = tmp_path / "s"
+    proc = _train_in_subprocess(cfg, store)
+    _read_until(proc, "epoch    3/6")
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    capsys.readouterr()
+    execute(cfg, store, resume=False)
+    assert "resuming" not in capsys.readouterr().out
+    proc = _train_in_subprocess(cfg, tmp_path / "t")
+    _read_until(proc, "epoch    3/6")
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    execute(cfg, tmp_path / "t")
+    assert "resuming from the checkpoint after epoch 2/6" in capsys.readouterr().out
+
+
+def test_two_processes_same_run_second_waits(cfg, tmp_path):
+    cfg = cfg.replace(epochs=60)  # long enough for the second process to start while the first trains
+    store = tmp_path / "s"
+    first = _train_in_subprocess(cfg, store)
+    _read_until(first, "epoch    1/60")
+    second = _train_in_subprocess(cfg, store)
+    out_second = second.communicate(timeout=300)[0]
+    first.communicate(timeout=300)
+    assert first.returncode == 0 and second.returncode == 0, out_second
+    assert "waiting for another process that is training run" in out_second
+    assert "epoch" not in out_second  # it did not train: it found the finished run
+    assert load_run(store / run_hash(cfg)).metrics
+    assert not list(store.glob(".partial-*"))
+
+
+@pytest.mark.parametrize("name", ["embeddings.npz", "model.pt", "log.jsonl", "config.json", "provenance.json"])
+def test_corrupt_or_truncated_file_is_named(cfg, tmp_path, name):
+    path = execute(cfg.replace(epochs=1), tmp_path)
+    data = (path / name).read_bytes()
+    (path / name).write_bytes(data[: len(data) // 2])
+    with pytest.raises(RunError, match=rf"{name} is corrupt .* `python -m nine train --retrain"):
+        load_run(path)
+
+
+def test_retrain_replaces_a_corrupt_run_only_when_done(cfg, tmp_path, monkeypatch):
+    monkeypatch.setattr(runs, "RESULTS_DIR", tmp_path / "results")
+    monkeypatch.setattr(runs, "RUNS_DIR", tmp_path / "runs")
+    small = cfg.replace(epochs=1)
+    path = get_or_train(small).path
+    (path / "model.pt").write_bytes(b"garbage")
+    with pytest.raises(RunError, match="model.pt is corrupt"):
+        get_or_train(small)
+    run = get_or_train(small, retrain=True)
+    assert run.path == path and run.load_model()
+
+
+class Payload:
+    """Unpickling this object would run code (it writes a file)."""
+
+    def __init__(self, target):
+        self.target = target
+
+    def __reduce__(self):
+        return (os.mkdir, (self.target,))
+
+
+def test_checkpoint_loads_weights_only(cfg, tmp_path):
+    """A checkpoint whose unpickling would run code is refused, with the file named; no code runs."""
+    store = tmp_path / "s"
+    partial = store / f".partial-{run_hash(cfg)}"
+    partial.mkdir(parents=True)
+    marker = tmp_path / "code-ran"
+    torch.save({"epoch": 1, "encoder": Payload(str(marker))}, partial / "checkpoint.pt")
+    with pytest.raises(Exception, match=r"checkpoint.pt cannot be read"):
+        execute(cfg, store)
+    assert not marker.exists()
+
+
+def test_disk_full_gives_clear_error_and_keeps_finished_runs(cfg, tmp_path, monkeypatch):
+    store = tmp_path / "s"
+    finished = execute(cfg.replace(epochs=1), store)
+    before = {p.name: p.read_bytes() for p in finished.iterdir()}
+
+    def full(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(runs.np, "savez_compressed", full)
+    with pytest.raises(RunError, match=r"cannot write run .* \(No space left on device\); finished runs there are untouched"):
+        execute(cfg.replace(epochs=2), store)
+    assert {p.name: p.read_bytes() for p in finished.iterdir()} == before
+    assert load_run(finished)
+
+
+def test_unwritable_store_gives_clear_error(cfg, tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    with pytest.raises(RunError, match=r"cannot write run .* to .*file/runs"):
+        execute(cfg, blocker / "runs")
+
+
+def test_code_status_of_a_run(cfg, tmp_path):
+    run = load_run(execute(cfg.replace(epochs=1), tmp_path))
+    status = run.code_status()
+    assert status.startswith("made by the current code") or "unknown" in status
+    run.provenance["nine_tree"] = "0" * 40
+    run.provenance["git_dirty"] = False
+    if runs._git("rev-parse", "HEAD:nine") and not runs._git("status", "--porcelain", "--", "nine"):
+        assert "OLDER version" in run.code_status()
+
+
+INVALID = {
+    "prior": st.text().filter(lambda v: v not in ("gaussian", "uniform")),
+    "dataset": st.text().filter(lambda v: v not in ("mnist5k", "mnist", "digits")),
+    "critic": st.one_of(st.integers(), st.text().filter(lambda v: v not in ("quadratic", "mlp"))),
+    "softmax": st.text().filter(lambda v: v not in ("both", "clean")),
+    "noise_on": st.text().filter(lambda v: v not in ("one", "both")),
+    "device": st.text().filter(lambda v: v not in ("auto", "cpu", "cuda")),
+    "d": st.one_of(st.integers(max_value=0), st.floats(), st.text(), st.booleans()),
+    "sigma": st.one_of(st.floats(max_value=0), st.just(float("nan")), st.just(float("inf")), st.text()),
+    "eps": st.one_of(st.floats(max_value=0), st.floats(min_value=0.5, exclude_min=True), st.just(float("nan"))),
+    "pixel_noise": st.one_of(st.floats(max_value=0, exclude_max=True), st.just(float("inf"))),
+    "epochs": st.one_of(st.integers(max_value=0), st.floats(), st.booleans()),
+    "batch_size": st.one_of(st.integers(max_value=1), st.floats()),
+    "lr": st.one_of(st.floats(max_value=0), st.just(float("nan")), st.text()),
+    "seed": st.one_of(st.integers(max_value=-1), st.floats()),
+    "n_train": st.one_of(st.integers(max_value=1), st.floats()),
+    "n_test": st.one_of(st.integers(max_value=1), st.floats()),
+    "data_dir": st.one_of(st.integers(), st.floats()),
+    "download": st.one_of(st.integers(), st.text()),
+    "checkpoint_every": st.one_of(st.integers(max_value=0), st.floats()),
+    "profile": st.text().filter(lambda v: v not in ("smoke", "cpu", "paper")),
+}
+
+
+def test_every_config_field_has_an_invalid_strategy():
+    assert set(INVALID) == set(FIELDS)
+
+
+@pytest.mark.parametrize("field", sorted(INVALID))
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_invalid_value_gives_one_line_config_error(field, data):
+    value = data.draw(INVALID[field])
+    with pytest.raises(ConfigError) as info:
+        if field == "profile":
+            make_config(value)
+        else:
+            make_config("smoke", **{field: value})
+    message = str(info.value)
+    assert "\n" not in message and len(message) < 400
+    assert message.startswith(("profile=", f"{field}=", "batch_size=")), message
+
+
+def test_compare_metrics_flags_each_mismatch_with_both_numbers():
+    committed = {"ks": [0.03, 0.04], "linear_probe_acc": 0.40, "capacity": 2.49, "n_test": 1000}
+    same = runs.compare_metrics(committed, committed)
+    assert all(r.ok for r in same) and len(same) == 5
+    changed = runs.compare_metrics(committed, {**committed, "linear_probe_acc": 0.30, "capacity": 2.5})
+    bad = {r.metric: (r.committed, r.recomputed) for r in changed if not r.ok}
+    assert bad == {"linear_probe_acc": (0.40, 0.30), "capacity": (2.49, 2.5)}
+    missing = runs.compare_metrics(committed, {k: v for k, v in committed.items() if k != "n_test"})
+    assert [r.metric for r in missing if not r.ok] == ["n_test"]
+
+
+def test_reproduce_cli_reports_and_fails_on_mismatch(cfg, tmp_path, capsys):
+    from nine.cli import main
+
+    path = execute(cfg.replace(epochs=1), tmp_path / "committed")
+    assert main(["reproduce", str(path), "--store", str(tmp_path / "again")]) == 0
+    assert "bit-identical: yes; all within tolerance" in capsys.readouterr().out
+    metrics = json.loads((path / "metrics.json").read_text())
+    metrics["knn_acc"] += 0.5
+    (path / "metrics.json").write_text(json.dumps(metrics))
+    manifest = json.loads((path / "manifest.json").read_text())
+    manifest["metrics.json"] = runs.sha256(path / "metrics.json")
+    (path / "manifest.json").write_text(json.dumps(manifest))
+    assert main(["reproduce", str(path), "--store", str(tmp_path / "again")]) == 1
+    out = capsys.readouterr().out
+    assert "knn_acc" in out and "MISMATCH in knn_acc" in out
