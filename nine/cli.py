@@ -65,14 +65,18 @@ def main(argv: list[str] | None = None) -> int:
         return _reproduce(args["run"], store)
     profile, retrain, resume = args.pop("profile"), args.pop("retrain"), args.pop("resume")
     if command == "train":
+        from nine import distributed
         from nine.runs import get_or_train
 
+        distributed.setup()
         try:
             cfg = make_config(profile, **args)
         except ConfigError as err:
             print(f"error: {err}", file=sys.stderr)
             return 2
         run = get_or_train(cfg, store, resume=resume, retrain=retrain)
+        if not distributed.is_main():
+            return 0
         print(f"run {run.hash} at {run.path}")
         for key in ("infonce_test", "capacity", "log_n", "ks_mean", "ks_critical_5pct", "linear_probe_acc", "knn_acc"):
             print(f"  {key:<18} {run.metrics[key]:.4f}")

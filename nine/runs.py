@@ -31,7 +31,7 @@ import platform
 import shutil
 import subprocess
 import time
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from functools import cached_property
@@ -43,6 +43,7 @@ import numpy as np
 import torch
 
 import nine
+from nine import distributed
 from nine.config import RunConfig, make_config
 from nine.critics import make_critic
 from nine.data import check_images, load_split, random_view
@@ -229,7 +230,10 @@ def _evaluate_and_save(cfg: RunConfig, partial: Path, started: float) -> None:
     """Train (or resume) in ``partial`` and write every file of a finished run there."""
     split = load_split(cfg)
     check_images(split.x_test, "x_test")
-    result = train(cfg, split, log_path=partial / "log.jsonl", checkpoint_path=partial / "checkpoint.pt")
+    log_path = partial / "log.jsonl" if distributed.is_main() else None
+    result = train(cfg, split, log_path=log_path, checkpoint_path=partial / "checkpoint.pt")
+    if not distributed.is_main():
+        return
     z_train, z_test = embed(result.encoder, split.x_train), embed(result.encoder, split.x_test)
     views = torch.Generator(device=next(result.encoder.parameters()).device).manual_seed(VIEW_SEED)
     z_test_view = embed(result.encoder, split.x_test, lambda b: random_view(b, cfg.pixel_noise, views))
@@ -275,33 +279,41 @@ def execute(cfg: RunConfig, store: Path, resume: bool = True, replace: bool = Fa
     (``resume=False`` starts afresh). A finished run is returned as it is, unless ``replace``:
     then it is swapped for the new one only once the new one is complete.
     Raises :class:`RunError` when the store cannot be written; earlier runs are never touched.
+    Under several processes every one trains; only rank 0 locks, writes and evaluates.
     """
     key = run_hash(cfg)
     store = Path(store)
     final, partial = store / key, store / f".partial-{key}"
     try:
-        store.mkdir(parents=True, exist_ok=True)
-        with _exclusive(store, key):
-            if final.is_dir() and not replace:  # finished while we waited for the lock
+        if distributed.is_main():
+            store.mkdir(parents=True, exist_ok=True)
+        with _exclusive(store, key) if distributed.is_main() else nullcontext():
+            done = distributed.all_gather_object(final.is_dir() and not replace)[0]
+            if done:  # finished while we waited for the lock
                 return final
-            if partial.exists() and not resume:
-                shutil.rmtree(partial)
-            partial.mkdir(exist_ok=True)
+            if distributed.is_main():
+                if partial.exists() and not resume:
+                    shutil.rmtree(partial)
+                partial.mkdir(exist_ok=True)
+            distributed.barrier()
             try:
-                _write_json(partial / "config.json", cfg.to_dict())
+                if distributed.is_main():
+                    _write_json(partial / "config.json", cfg.to_dict())
                 _evaluate_and_save(cfg, partial, time.time())
             except BaseException:
-                if not (partial / "checkpoint.pt").is_file():  # nothing worth resuming
+                if distributed.is_main() and not (partial / "checkpoint.pt").is_file():  # nothing to resume
                     shutil.rmtree(partial, ignore_errors=True)
                 raise
-            if final.is_dir():
-                old = store / f".replaced-{key}"
-                shutil.rmtree(old, ignore_errors=True)
-                os.rename(final, old)
-                os.rename(partial, final)
-                shutil.rmtree(old)
-            else:
-                os.rename(partial, final)
+            if distributed.is_main():
+                if final.is_dir():
+                    old = store / f".replaced-{key}"
+                    shutil.rmtree(old, ignore_errors=True)
+                    os.rename(final, old)
+                    os.rename(partial, final)
+                    shutil.rmtree(old)
+                else:
+                    os.rename(partial, final)
+            distributed.barrier()
     except OSError as err:
         raise RunError(
             f"cannot write run {key} to {store} ({err.strerror or err}); finished runs there are untouched"
@@ -328,11 +340,16 @@ def get_or_train(
     found = None if retrain else find_run(cfg)
     if found is not None:
         run = load_run(found)
-        print(f"loaded finished run {found.name} from {_shown(found.parent)}; {run.code_status()}", flush=True)
+        _say(f"loaded finished run {found.name} from {_shown(found.parent)}; {run.code_status()}")
         return run
     target = Path(store) if store is not None else RUNS_DIR
-    print(f"training run {run_hash(cfg)} ({cfg.profile} profile, {cfg.epochs} epochs) into {_shown(target)}", flush=True)
+    _say(f"training run {run_hash(cfg)} ({cfg.profile} profile, {cfg.epochs} epochs) into {_shown(target)}")
     return load_run(execute(cfg, target, resume=resume, replace=retrain))
+
+
+def _say(line: str) -> None:
+    if distributed.is_main():
+        print(line, flush=True)
 
 
 # ---------------------------------------------------------------------------------------------

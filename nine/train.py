@@ -13,6 +13,7 @@ from typing import Callable
 import torch
 from torch import nn
 
+from nine import distributed
 from nine.config import RunConfig
 from nine.critics import make_critic
 from nine.data import Split, centre_view, check_images, random_view
@@ -40,44 +41,63 @@ def _format_eta(seconds: float) -> str:
     return f"{minutes}m{secs:02d}s"
 
 
+def infonce_loss(
+    encoder: nn.Module, critic: nn.Module, x: torch.Tensor, cfg: RunConfig, generator: torch.Generator
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """InfoNCE on the global batch: x (n_local×1×28×28) is this process's shard of it.
+
+    u = f(X') (noisy only if noise_on="both") and y = f(X) + Z are gathered from all processes,
+    so the score matrix is N×N with N the global batch. Returns (loss, estimate in nats).
+    """
+    u = encoder(random_view(x, cfg.pixel_noise, generator), noisy=cfg.noise_on == "both")
+    y = encoder(random_view(x, cfg.pixel_noise, generator), noisy=True)
+    return infonce(critic(distributed.gather(u), distributed.gather(y)), cfg.softmax)
+
+
 def training_step(
-    encoder: Encoder,
+    encoder: nn.Module,
     critic: nn.Module,
     optimiser: torch.optim.Optimizer,
     x: torch.Tensor,
     cfg: RunConfig,
     generator: torch.Generator,
 ) -> tuple[float, float]:
-    """One InfoNCE step on a batch x (N×1×28×28): u = f(X') (noisy only if noise_on="both"),
-    y = f(X) + Z. Returns (loss, InfoNCE estimate in nats)."""
-    u = encoder(random_view(x, cfg.pixel_noise, generator), noisy=cfg.noise_on == "both")
-    y = encoder(random_view(x, cfg.pixel_noise, generator), noisy=True)
-    loss, estimate = infonce(critic(u, y), cfg.softmax)
+    """One optimiser step on this process's shard x of the global batch. Returns (loss, estimate)."""
+    loss, estimate = infonce_loss(encoder, critic, x, cfg, generator)
     optimiser.zero_grad(set_to_none=True)
     loss.backward()
     optimiser.step()
     return float(loss.detach()), float(estimate)
 
 
-def _save_checkpoint(path: Path, epoch: int, encoder, critic, optimiser, generator, history) -> None:
-    """Everything needed to continue bit-identically after ``epoch``, written atomically."""
+def _save_checkpoint(path: Path, epoch: int, encoder, critic, optimiser, generators, history) -> None:
+    """Everything needed to continue bit-identically after ``epoch``, written atomically by rank 0.
+
+    ``generators`` = (order, views): the batch-order generator is shared by all processes; the
+    view generator and the global RNG (channel noise) are per process, so all of them are gathered.
+    """
+    order, views = generators
+    per_rank = distributed.all_gather_object(
+        {"torch_rng": torch.get_rng_state(), "views": views.get_state(),
+         "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None}
+    )
+    if not distributed.is_main():
+        return
     state = {
         "epoch": epoch,
         "encoder": encoder.state_dict(),
         "critic": critic.state_dict(),
         "optimiser": optimiser.state_dict(),
-        "torch_rng": torch.get_rng_state(),
-        "generator": generator.get_state(),
+        "order": order.get_state(),
+        "ranks": per_rank,
         "history": history,
     }
-    if torch.cuda.is_available():
-        state["cuda_rng"] = torch.cuda.get_rng_state_all()
     tmp = path.with_name(path.name + ".tmp")
     torch.save(state, tmp)
     os.replace(tmp, path)
 
 
-def _load_checkpoint(path: Path, encoder, critic, optimiser, generator) -> tuple[int, list[dict]]:
+def _load_checkpoint(path: Path, encoder, critic, optimiser, generators) -> tuple[int, list[dict]]:
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
         encoder.load_state_dict(state["encoder"])
@@ -85,10 +105,18 @@ def _load_checkpoint(path: Path, encoder, critic, optimiser, generator) -> tuple
         optimiser.load_state_dict(state["optimiser"])
     except Exception as err:
         raise CheckpointError(f"{path} cannot be read ({err}); delete it to start the run afresh") from err
-    torch.set_rng_state(state["torch_rng"])
-    generator.set_state(state["generator"])
-    if "cuda_rng" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda_rng"])
+    if len(state["ranks"]) != distributed.world_size():
+        raise CheckpointError(
+            f"{path} was written by {len(state['ranks'])} process(es); resume it with the same number, "
+            f"not {distributed.world_size()}"
+        )
+    mine = state["ranks"][distributed.rank()]
+    order, views = generators
+    order.set_state(state["order"])
+    views.set_state(mine["views"])
+    torch.set_rng_state(mine["torch_rng"])
+    if mine["cuda_rng"] is not None and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(mine["cuda_rng"])
     return int(state["epoch"]), list(state["history"])
 
 
@@ -108,21 +136,31 @@ def train(
     uninterrupted run. Raises :class:`TrainingDiverged` naming the epoch and step if the loss is not finite.
     """
     check_images(split.x_train, "x_train")
+    if not distributed.is_main():
+        progress = lambda line: None  # noqa: E731 (only rank 0 reports)
+    world = distributed.world_size()
+    if cfg.batch_size % world:
+        raise ValueError(f"batch_size={cfg.batch_size} is not allowed: must be divisible by the {world} processes")
     device = pick_device(cfg.device)
     torch.manual_seed(cfg.seed)  # initial weights and the channel noise
-    generator = torch.Generator(device=device).manual_seed(cfg.seed)  # order and views
+    generator = torch.Generator(device=device).manual_seed(cfg.seed)  # batch order (and views, one process)
     encoder = Encoder.from_config(cfg).to(device)
     critic = make_critic(cfg).to(device)
+    views = generator
+    if world > 1:  # each process draws its own views and channel noise
+        views = torch.Generator(device=device).manual_seed(cfg.seed + 1 + distributed.rank())
+        torch.manual_seed(cfg.seed + 1 + distributed.rank())
+    result = TrainResult(encoder, critic)
+    model, scorer = distributed.wrap(encoder), distributed.wrap(critic)
     optimiser = torch.optim.Adam([*encoder.parameters(), *critic.parameters()], lr=cfg.lr)
     x_train = split.x_train.to(device)
     n = len(x_train)
     if n < cfg.batch_size:
         raise ValueError(f"batch_size={cfg.batch_size} is not allowed: the train split has only {n} images")
     steps = n // cfg.batch_size  # the last partial batch is dropped: every step sees N = batch_size
-    result = TrainResult(encoder, critic)
     first = 1
     if checkpoint_path is not None and checkpoint_path.is_file():
-        done, result.history = _load_checkpoint(checkpoint_path, encoder, critic, optimiser, generator)
+        done, result.history = _load_checkpoint(checkpoint_path, encoder, critic, optimiser, (generator, views))
         first = done + 1
         progress(f"resuming from the checkpoint after epoch {done}/{cfg.epochs}")
         if log_path is not None:  # the log may run ahead of the checkpoint: cut it back
@@ -135,8 +173,8 @@ def train(
         order = torch.randperm(n, generator=generator, device=device)
         losses, estimates = [], []
         for step in range(steps):
-            batch = x_train[order[step * cfg.batch_size : (step + 1) * cfg.batch_size]]
-            loss, estimate = training_step(encoder, critic, optimiser, batch, cfg, generator)
+            batch = distributed.shard(order[step * cfg.batch_size : (step + 1) * cfg.batch_size])
+            loss, estimate = training_step(model, scorer, optimiser, x_train[batch], cfg, views)
             if not math.isfinite(loss):
                 raise TrainingDiverged(
                     f"loss={loss} at epoch {epoch}, step {step + 1}: training diverged; lower lr={cfg.lr}"
@@ -158,7 +196,7 @@ def train(
             with open(log_path, "a") as log:
                 log.write(json.dumps(record) + "\n")
         if checkpoint_path is not None and (epoch % cfg.checkpoint_every == 0 or epoch == cfg.epochs):
-            _save_checkpoint(checkpoint_path, epoch, encoder, critic, optimiser, generator, result.history)
+            _save_checkpoint(checkpoint_path, epoch, encoder, critic, optimiser, (generator, views), result.history)
         eta = (now - started) / (epoch - first + 1) * (cfg.epochs - epoch)
         progress(
             f"epoch {epoch:>4}/{cfg.epochs}  loss {record['loss']:.4f}  InfoNCE {record['infonce']:.3f} nats"

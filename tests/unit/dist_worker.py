@@ -1,0 +1,43 @@
+"""Run under torchrun by test_distributed.py: one InfoNCE step on a shard of a fixed global batch.
+
+Views are the deterministic centre crops and the channel noise is a fixed global tensor, so the
+global-batch computation is exactly defined; each rank writes its loss and gradients to OUT.<rank>.pt.
+"""
+
+import sys
+
+import torch
+
+import nine.train
+from nine import distributed
+from nine.config import make_config
+from nine.critics import make_critic
+from nine.data import centre_view
+from nine.models import Encoder
+
+
+def one_step(global_x, global_noise, cfg):
+    """Loss and gradients of one InfoNCE step; in float64 so that only the algorithm can differ."""
+    torch.manual_seed(0)
+    encoder, critic = Encoder.from_config(cfg).double(), make_critic(cfg).double()
+    encoder.head.noise = lambda shape, device, generator=None: distributed.shard(global_noise)
+    nine.train.random_view = lambda x, pixel_noise, generator: centre_view(x)
+    model, scorer = distributed.wrap(encoder), distributed.wrap(critic)
+    loss, _ = nine.train.infonce_loss(model, scorer, distributed.shard(global_x), cfg, None)
+    loss.backward()
+    grads = {f"encoder.{k}": p.grad for k, p in encoder.named_parameters()}
+    grads.update({f"critic.{k}": p.grad for k, p in critic.named_parameters()})
+    return {"loss": loss.detach(), "grads": grads, "running_var": encoder.head.norm.running_var.clone()}
+
+
+def fixed_batch(n=16, d=3):
+    g = torch.Generator().manual_seed(1)
+    return torch.rand(n, 1, 28, 28, generator=g, dtype=torch.float64), 0.3 * torch.randn(n, d, generator=g, dtype=torch.float64)
+
+
+CFG = dict(dataset="digits", n_train=64, n_test=32, batch_size=16, epochs=1, d=3, sigma=0.3)
+
+if __name__ == "__main__":
+    distributed.setup()
+    x, noise = fixed_batch()
+    torch.save(one_step(x, noise, make_config("smoke", **CFG)), f"{sys.argv[1]}.{distributed.rank()}.pt")
