@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from typing import Any
 
 PRIORS = ("gaussian", "uniform")
-DATASETS = ("mnist5k", "mnist", "digits")
+DATASETS = ("mnist5k", "mnist", "digits", "cifar10")
+ENCODERS = {"mnist-cnn": ("mnist5k", "mnist", "digits"), "resnet18": ("cifar10",)}  # encoder -> its datasets
 CRITICS = ("quadratic", "mlp")
 NOISE_BRANCHES = ("one", "both")
 SOFTMAX_AXES = ("both", "clean")
@@ -37,12 +38,13 @@ class RunConfig:
     sigma: float = 0.3  # std of the Gaussian noise N(0, sigma^2 I) (prior="gaussian")
     eps: float = 0.05  # half-width of the uniform noise U(-eps, eps) (prior="uniform")
     noise_on: str = "one"  # views that get noise: "one" (I(f(X'); f(X)+Z)) or "both"
+    encoder: str = "mnist-cnn"  # mnist-cnn (the MNIST protocol) | resnet18 (CIFAR-10, SimCLR views)
     critic: str = "quadratic"  # quadratic: -|y-u|^2/(2 tau^2); mlp: MLP on concatenated pairs
     softmax: str = "clean"  # InfoNCE softmax over the clean u only (exact for the quadratic critic) or "both"
     # data
-    dataset: str = "mnist5k"  # mnist5k (offline, 5,000 real digits) | mnist (torchvision) | digits
-    data_dir: str | None = None  # torchvision MNIST root (dataset="mnist" only)
-    download: bool = False  # dataset="mnist": download into data_dir when it is not there
+    dataset: str = "mnist5k"  # mnist5k (offline, 5,000 real digits) | mnist | cifar10 (torchvision) | digits
+    data_dir: str | None = None  # torchvision data root (dataset="mnist" or "cifar10")
+    download: bool = False  # dataset="mnist" or "cifar10": download into data_dir when it is not there
     n_train: int | None = None  # stratified subset of the train split; None = all of it
     n_test: int | None = None  # stratified subset of the test split; None = all of it
     pixel_noise: float = 0.2  # std of the additive Gaussian pixel noise of the augmentation
@@ -146,10 +148,13 @@ def validate(cfg: RunConfig) -> None:
         ("critic", CRITICS),
         ("noise_on", NOISE_BRANCHES),
         ("softmax", SOFTMAX_AXES),
+        ("encoder", tuple(ENCODERS)),
         ("device", DEVICES),
         ("profile", tuple(PROFILES)),
     ):
         check_choice(name, getattr(cfg, name), choices)
+    if cfg.dataset not in ENCODERS[cfg.encoder]:
+        _fail("encoder", cfg.encoder, f"cannot read dataset={cfg.dataset!r}; it takes {', '.join(ENCODERS[cfg.encoder])}")
     check_int("d", cfg.d, 1)
     check_positive("sigma", cfg.sigma, "the Gaussian noise std")
     if not _is_real(cfg.eps) or not 0 < cfg.eps <= 0.5:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
@@ -19,6 +20,7 @@ from nine.config import RunConfig
 
 IMAGE_SIZE = 28
 CROP_SIZE = 24
+IMAGE_SHAPES = {"mnist5k": (1, 28, 28), "mnist": (1, 28, 28), "digits": (1, 28, 28), "cifar10": (3, 32, 32)}
 SPLIT_SEED = 0  # fixed: the train/test split never depends on the run's seed
 
 
@@ -92,6 +94,27 @@ def load_torchvision_mnist(data_dir: str | None, download: bool = False) -> tupl
     return tuple(t for p in parts for t in (p.data.float().div(255).unsqueeze(1), p.targets.long()))
 
 
+def load_cifar10(data_dir: str | None, download: bool = False) -> tuple[torch.Tensor, ...]:
+    """CIFAR-10 (50,000 / 10,000, 3×32×32) from a torchvision data folder; downloaded there if asked to."""
+    from torchvision.datasets import CIFAR10
+
+    if data_dir is None:
+        raise DataError("data_dir=None: dataset='cifar10' needs the folder holding torchvision's cifar-10-batches-py/")
+    root = Path(data_dir).expanduser()
+    if not download and not root.is_dir():
+        raise DataError(f"data_dir={str(root)!r} does not exist; point it at the folder holding cifar-10-batches-py/ "
+                        "or pass download=True")
+    try:
+        parts = [CIFAR10(str(root), train=train, download=download) for train in (True, False)]
+    except (RuntimeError, OSError, ValueError) as err:
+        raise DataError(f"data_dir={str(root)!r} holds no readable CIFAR-10 ({err}); re-download it with "
+                        "torchvision.datasets.CIFAR10(root, download=True)") from err
+    return tuple(
+        t for p in parts
+        for t in (torch.as_tensor(p.data).permute(0, 3, 1, 2).float().div(255), torch.as_tensor(p.targets).long())
+    )
+
+
 def _subset(x: torch.Tensor, y: torch.Tensor, n: int | None, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
     if n is None or n >= len(y):
         return x, y
@@ -104,6 +127,8 @@ def load_split(cfg: RunConfig) -> Split:
     """Load ``cfg.dataset`` and take the stratified ``n_train`` / ``n_test`` subsets."""
     if cfg.dataset == "mnist":
         x_tr, y_tr, x_te, y_te = load_torchvision_mnist(cfg.data_dir, cfg.download)
+    elif cfg.dataset == "cifar10":
+        x_tr, y_tr, x_te, y_te = load_cifar10(cfg.data_dir, cfg.download)
     else:
         side, scale, loader = (28, 255.0, load_mnist5k) if cfg.dataset == "mnist5k" else (8, 16.0, load_digits8)
         a_tr, a_te, b_tr, b_te = loader()
@@ -114,12 +139,12 @@ def load_split(cfg: RunConfig) -> Split:
     return Split(x_tr, y_tr, x_te, y_te)
 
 
-def check_images(x: torch.Tensor, name: str = "images") -> None:
-    """Raise ValueError unless x is a non-empty N×1×28×28 float tensor of finite values in [0, 1]."""
+def check_images(x: torch.Tensor, name: str = "images", shape: tuple[int, int, int] = (1, IMAGE_SIZE, IMAGE_SIZE)) -> None:
+    """Raise ValueError unless x is a non-empty N×C×H×W (``shape``) float tensor of finite values in [0, 1]."""
     if not isinstance(x, torch.Tensor) or not x.is_floating_point():
         raise ValueError(f"{name} of type {type(x).__name__} is not allowed: need a float torch.Tensor")
-    if x.ndim != 4 or tuple(x.shape[1:]) != (1, IMAGE_SIZE, IMAGE_SIZE):
-        raise ValueError(f"{name} of shape {tuple(x.shape)} is not allowed: need N×1×{IMAGE_SIZE}×{IMAGE_SIZE}")
+    if x.ndim != 4 or tuple(x.shape[1:]) != tuple(shape):
+        raise ValueError(f"{name} of shape {tuple(x.shape)} is not allowed: need N×{'×'.join(map(str, shape))}")
     if len(x) == 0:
         raise ValueError(f"{name} is empty: need at least one image")
     if not torch.isfinite(x).all():
@@ -152,3 +177,34 @@ def centre_view(x: torch.Tensor) -> torch.Tensor:
     """The evaluation view: the central 24×24 crop, no noise. N×C×28×28 → N×C×24×24."""
     margin = (x.shape[-1] - CROP_SIZE) // 2
     return x[..., margin : margin + CROP_SIZE, margin : margin + CROP_SIZE]
+
+
+def simclr_view(x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+    """One SimCLR-style view of each image (CIFAR-10 recipe, torchvision transforms, per image):
+    random resized crop to 32×32, horizontal flip, colour jitter (0.4, 0.4, 0.4, 0.1) with
+    probability 0.8, greyscale with probability 0.2. x: N×3×32×32 → N×3×32×32.
+
+    torchvision's transforms draw from the global torch RNG (seeded per process by the trainer);
+    ``generator`` is accepted for a uniform view interface.
+    """
+    from torchvision.transforms import v2
+
+    augment = v2.Compose([
+        v2.RandomResizedCrop(32, antialias=True),
+        v2.RandomHorizontalFlip(),
+        v2.RandomApply([v2.ColorJitter(0.4, 0.4, 0.4, 0.1)], p=0.8),
+        v2.RandomGrayscale(p=0.2),
+    ])
+    return torch.stack([augment(image) for image in x])
+
+
+def training_view(cfg) -> Callable[[torch.Tensor, torch.Generator], torch.Tensor]:
+    """The random view the objective is trained on: MNIST crops with pixel noise, or SimCLR for CIFAR-10."""
+    if cfg.dataset == "cifar10":
+        return simclr_view
+    return lambda x, generator: random_view(x, cfg.pixel_noise, generator)
+
+
+def evaluation_view(cfg) -> Callable[[torch.Tensor], torch.Tensor]:
+    """The clean view used for embeddings: the central crop (MNIST) or the whole image (CIFAR-10)."""
+    return (lambda x: x) if cfg.dataset == "cifar10" else centre_view

@@ -65,21 +65,43 @@ class NINEHead(nn.Module):
         return u
 
 
-class Encoder(nn.Module):
-    """f: a 1×24×24 view → a d-dimensional representation (conv body, MLP, NINE head)."""
+def resnet18_body() -> nn.Module:
+    """torchvision's ResNet-18 adapted to 32×32 images as in SimCLR's CIFAR-10 setup: a 3×3 stride-1
+    first convolution, no max-pool, no classifier. 3×32×32 → 512 features."""
+    from torchvision.models import resnet18
 
-    def __init__(self, d: int, prior: str = "gaussian", sigma: float = 0.3, eps: float = 0.05) -> None:
+    net = resnet18(weights=None)
+    net.conv1 = nn.Conv2d(3, 64, 3, stride=1, padding=1, bias=False)
+    net.maxpool, net.fc = nn.Identity(), nn.Identity()
+    return net
+
+
+BODIES = {"mnist-cnn": (conv_body, 128, (1, 24, 24)), "resnet18": (resnet18_body, 512, (3, 32, 32))}
+
+
+class Encoder(nn.Module):
+    """f: a view → a d-dimensional representation (body, two-layer MLP, NINE head).
+
+    body "mnist-cnn" takes 1×24×24 views (the MNIST protocol); "resnet18" takes 3×32×32 images.
+    """
+
+    def __init__(
+        self, d: int, prior: str = "gaussian", sigma: float = 0.3, eps: float = 0.05, body: str = "mnist-cnn"
+    ) -> None:
         super().__init__()
-        self.body = conv_body()
-        self.project = nn.Sequential(nn.Linear(128, 128), nn.LeakyReLU(0.01), nn.Linear(128, d))
+        make_body, features, self.input_shape = BODIES[body]
+        self.body = make_body()
+        self.project = nn.Sequential(nn.Linear(features, features), nn.LeakyReLU(0.01), nn.Linear(features, d))
         self.head = NINEHead(d, prior, sigma, eps)
 
     def forward(self, x: torch.Tensor, noisy: bool = True) -> torch.Tensor:
-        """x: N×1×24×24 → N×d; noise is added only in training mode and when ``noisy``."""
-        if x.ndim != 4 or tuple(x.shape[1:]) != (1, 24, 24):
-            raise ValueError(f"input of shape {tuple(x.shape)} is not allowed: the encoder takes N×1×24×24 views")
+        """x: N×C×H×W (``input_shape``) → N×d; noise is added only in training mode and when ``noisy``."""
+        if x.ndim != 4 or tuple(x.shape[1:]) != self.input_shape:
+            raise ValueError(
+                f"input of shape {tuple(x.shape)} is not allowed: the encoder takes N×{'×'.join(map(str, self.input_shape))}"
+            )
         return self.head(self.project(self.body(x)), noisy=noisy)
 
     @classmethod
     def from_config(cls, cfg: RunConfig) -> Encoder:
-        return cls(cfg.d, cfg.prior, cfg.sigma, cfg.eps)
+        return cls(cfg.d, cfg.prior, cfg.sigma, cfg.eps, cfg.encoder)

@@ -46,7 +46,7 @@ import nine
 from nine import distributed
 from nine.config import RunConfig, make_config
 from nine.critics import make_critic
-from nine.data import check_images, load_split, random_view
+from nine.data import IMAGE_SHAPES, check_images, evaluation_view, load_split, training_view
 from nine.metrics import ks_per_coordinate, matching_report
 from nine.models import Encoder, pick_device
 from nine.theory import capacity_gaussian, capacity_uniform, infonce_ceiling
@@ -65,9 +65,17 @@ class RunError(RuntimeError):
     """A run directory that is missing files or cannot be read."""
 
 
+# Fields added after runs were committed: left out of the hash while at their default, so that
+# every earlier run keeps its hash (its behaviour is exactly that default's).
+ADDED_LATER = {"encoder": "mnist-cnn"}
+
+
 def run_hash(cfg: RunConfig) -> str:
     """12 hex digits of SHA-256 over the config (less bookkeeping fields) and ``nine.__version__``."""
-    key = {k: v for k, v in cfg.to_dict().items() if k not in UNHASHED}
+    key = {
+        k: v for k, v in cfg.to_dict().items()
+        if k not in UNHASHED and not (k in ADDED_LATER and v == ADDED_LATER[k])
+    }
     key["nine_version"] = nine.__version__
     return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:12]
 
@@ -153,7 +161,9 @@ class Run:
             return "whether it was made by the current code of nine/ is unknown (no clean git tree to compare)"
         if made == now:
             return "made by the current code of nine/"
-        return f"made by an OLDER version of nine/ (tree {made[:10]}; now {now[:10]}): rerun with retrain=True to update"
+        commit = (self.provenance.get("git_commit") or "?")[:10]
+        return (f"made by an older nine/ (commit {commit}); nine/ has changed since: `make reproduce` retrains "
+                "the cheapest committed run and checks its numbers, retrain=True refreshes this one")
 
     def load_model(self) -> tuple[Encoder, torch.nn.Module]:
         """The trained encoder and critic in eval mode, on the CPU."""
@@ -229,14 +239,15 @@ def _exclusive(store: Path, key: str) -> Iterator[None]:
 def _evaluate_and_save(cfg: RunConfig, partial: Path, started: float) -> None:
     """Train (or resume) in ``partial`` and write every file of a finished run there."""
     split = load_split(cfg)
-    check_images(split.x_test, "x_test")
+    check_images(split.x_test, "x_test", IMAGE_SHAPES[cfg.dataset])
     log_path = partial / "log.jsonl" if distributed.is_main() else None
     result = train(cfg, split, log_path=log_path, checkpoint_path=partial / "checkpoint.pt")
     if not distributed.is_main():
         return
-    z_train, z_test = embed(result.encoder, split.x_train), embed(result.encoder, split.x_test)
+    clean, view = evaluation_view(cfg), training_view(cfg)
+    z_train, z_test = embed(result.encoder, split.x_train, clean), embed(result.encoder, split.x_test, clean)
     views = torch.Generator(device=next(result.encoder.parameters()).device).manual_seed(VIEW_SEED)
-    z_test_view = embed(result.encoder, split.x_test, lambda b: random_view(b, cfg.pixel_noise, views))
+    z_test_view = embed(result.encoder, split.x_test, lambda b: view(b, views))
     infonce_test, infonce_test_std = estimate_infonce(result.encoder, result.critic, split.x_test, cfg)
     metrics = matching_report(z_train.numpy(), split.y_train.numpy(), z_test.numpy(), split.y_test.numpy(), cfg.prior)
     ks_view, ks_view_pvalue = ks_per_coordinate(z_test_view.numpy(), cfg.prior)

@@ -16,7 +16,7 @@ from torch import nn
 from nine import distributed
 from nine.config import RunConfig
 from nine.critics import make_critic
-from nine.data import Split, centre_view, check_images, random_view
+from nine.data import IMAGE_SHAPES, Split, centre_view, check_images, training_view
 from nine.losses import infonce
 from nine.models import Encoder, pick_device
 
@@ -49,8 +49,9 @@ def infonce_loss(
     u = f(X') (noisy only if noise_on="both") and y = f(X) + Z are gathered from all processes,
     so the score matrix is N×N with N the global batch. Returns (loss, estimate in nats).
     """
-    u = encoder(random_view(x, cfg.pixel_noise, generator), noisy=cfg.noise_on == "both")
-    y = encoder(random_view(x, cfg.pixel_noise, generator), noisy=True)
+    view = training_view(cfg)
+    u = encoder(view(x, generator), noisy=cfg.noise_on == "both")
+    y = encoder(view(x, generator), noisy=True)
     return infonce(critic(distributed.gather(u), distributed.gather(y)), cfg.softmax)
 
 
@@ -135,7 +136,7 @@ def train(
     epochs, and an existing checkpoint is resumed from: the result is bit-identical (on CPU) to an
     uninterrupted run. Raises :class:`TrainingDiverged` naming the epoch and step if the loss is not finite.
     """
-    check_images(split.x_train, "x_train")
+    check_images(split.x_train, "x_train", IMAGE_SHAPES[cfg.dataset])
     if not distributed.is_main():
         progress = lambda line: None  # noqa: E731 (only rank 0 reports)
     world = distributed.world_size()
@@ -243,8 +244,9 @@ def estimate_infonce(
     values = []
     for _ in range(draws):
         batch = x[torch.randperm(len(x), generator=generator, device=device)[:n].cpu()].to(device)
-        u = encoder(random_view(batch, cfg.pixel_noise, generator))
-        y = encoder(random_view(batch, cfg.pixel_noise, generator))
+        view = training_view(cfg)
+        u = encoder(view(batch, generator))
+        y = encoder(view(batch, generator))
         y = y + head.noise(y.shape, device, generator)
         if cfg.noise_on == "both":
             u = u + head.noise(u.shape, device, generator)

@@ -24,6 +24,7 @@ PAGES = {
         "fig-gaussian-infonce",
     ],
     "book/claims.html": [],
+    "book/reproducing.html": [],
 }
 
 

@@ -21,7 +21,7 @@ def one_step(global_x, global_noise, cfg):
     torch.manual_seed(0)
     encoder, critic = Encoder.from_config(cfg).double(), make_critic(cfg).double()
     encoder.head.noise = lambda shape, device, generator=None: distributed.shard(global_noise)
-    nine.train.random_view = lambda x, pixel_noise, generator: centre_view(x)
+    nine.train.training_view = lambda cfg: lambda x, generator: centre_view(x)
     model, scorer = distributed.wrap(encoder), distributed.wrap(critic)
     loss, _ = nine.train.infonce_loss(model, scorer, distributed.shard(global_x), cfg, None)
     loss.backward()

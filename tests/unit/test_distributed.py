@@ -29,7 +29,7 @@ def test_two_processes_equal_one_on_the_global_batch(tmp_path, monkeypatch):
     done = subprocess.run([*TORCHRUN, str(HERE / "dist_worker.py"), str(out)], env=_env(), capture_output=True, text=True)
     assert done.returncode == 0, done.stdout + done.stderr
     x, noise = dist_worker.fixed_batch()
-    monkeypatch.setattr(nine.train, "random_view", nine.train.random_view)  # restored after the worker's patch
+    monkeypatch.setattr(nine.train, "training_view", nine.train.training_view)  # restored after the worker's patch
     single = dist_worker.one_step(x, noise, make_config("smoke", **dist_worker.CFG))
     for rank in (0, 1):
         multi = torch.load(f"{out}.{rank}.pt", weights_only=True)

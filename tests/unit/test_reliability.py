@@ -170,7 +170,7 @@ def test_code_status_of_a_run(cfg, tmp_path):
     run.provenance["nine_tree"] = "0" * 40
     run.provenance["git_dirty"] = False
     if runs._git("rev-parse", "HEAD:nine") and not runs._git("status", "--porcelain", "--", "nine"):
-        assert "OLDER version" in run.code_status()
+        assert "made by an older nine/" in run.code_status()
 
 
 INVALID = {
@@ -178,6 +178,7 @@ INVALID = {
     "dataset": st.text().filter(lambda v: v not in ("mnist5k", "mnist", "digits")),
     "critic": st.one_of(st.integers(), st.text().filter(lambda v: v not in ("quadratic", "mlp"))),
     "softmax": st.text().filter(lambda v: v not in ("both", "clean")),
+    "encoder": st.text().filter(lambda v: v not in ("mnist-cnn", "resnet18")),
     "noise_on": st.text().filter(lambda v: v not in ("one", "both")),
     "device": st.text().filter(lambda v: v not in ("auto", "cpu", "cuda")),
     "d": st.one_of(st.integers(max_value=0), st.floats(), st.text(), st.booleans()),
