@@ -20,6 +20,7 @@ DATASETS = ("mnist5k", "mnist", "digits", "cifar10")
 ENCODERS = {"mnist-cnn": ("mnist5k", "mnist", "digits"), "resnet18": ("cifar10",)}  # encoder -> its datasets
 CRITICS = ("quadratic", "mlp")
 NOISE_BRANCHES = ("one", "both")
+HEADS = ("nine", "normalise", "plain")
 SOFTMAX_AXES = ("both", "clean")
 DEVICES = ("auto", "cpu", "cuda")
 
@@ -34,6 +35,7 @@ class RunConfig:
 
     # representation and its prior
     prior: str = "gaussian"  # law the representation is pushed towards: gaussian | uniform
+    head: str = "nine"  # nine: normalise + noise | normalise: no noise | plain: plain InfoNCE (neither)
     d: int = 2  # representation dimension
     sigma: float = 0.3  # std of the Gaussian noise N(0, sigma^2 I) (prior="gaussian")
     eps: float = 0.05  # half-width of the uniform noise U(-eps, eps) (prior="uniform")
@@ -149,6 +151,7 @@ def validate(cfg: RunConfig) -> None:
         ("noise_on", NOISE_BRANCHES),
         ("softmax", SOFTMAX_AXES),
         ("encoder", tuple(ENCODERS)),
+        ("head", HEADS),
         ("device", DEVICES),
         ("profile", tuple(PROFILES)),
     ):

@@ -38,15 +38,27 @@ class NINEHead(nn.Module):
     gaussian: u = BatchNorm1d(d, affine=False)(h), so each coordinate has mean 0 and variance 1
       (the power constraint; a learnable scale would remove it); noise Z ~ N(0, sigma² I).
     uniform: u = Φ(BatchNorm1d(h)) in [0, 1]^d (Φ the standard normal CDF); noise Z ~ U(-eps, eps)^d.
+
+    ``mode`` selects the reference points of the experiments: "nine" (normalise and add noise),
+    "normalise" (normalise, no noise) and "plain" (plain InfoNCE: neither).
     """
 
-    def __init__(self, d: int, prior: str = "gaussian", sigma: float = 0.3, eps: float = 0.05) -> None:
+    def __init__(
+        self, d: int, prior: str = "gaussian", sigma: float = 0.3, eps: float = 0.05, mode: str = "nine"
+    ) -> None:
         super().__init__()
-        self.prior, self.sigma, self.eps = prior, sigma, eps
+        self.prior, self.sigma, self.eps, self.mode = prior, sigma, eps, mode
         self.norm = nn.BatchNorm1d(d, affine=False)
 
+    @property
+    def noisy(self) -> bool:
+        """Whether this head injects channel noise at all."""
+        return self.mode == "nine"
+
     def normalise(self, h: torch.Tensor) -> torch.Tensor:
-        """h: N×d → u: N×d on the prior's support (no noise)."""
+        """h: N×d → u: N×d on the prior's support (no noise); the identity in "plain" mode."""
+        if self.mode == "plain":
+            return h
         u = self.norm(h)
         if self.prior == "uniform":
             u = 0.5 * (1.0 + torch.erf(u / math.sqrt(2.0)))
@@ -60,7 +72,7 @@ class NINEHead(nn.Module):
 
     def forward(self, h: torch.Tensor, noisy: bool = True) -> torch.Tensor:
         u = self.normalise(h)
-        if self.training and noisy:
+        if self.training and noisy and self.noisy:
             u = u + self.noise(u.shape, u.device)
         return u
 
@@ -86,13 +98,19 @@ class Encoder(nn.Module):
     """
 
     def __init__(
-        self, d: int, prior: str = "gaussian", sigma: float = 0.3, eps: float = 0.05, body: str = "mnist-cnn"
+        self,
+        d: int,
+        prior: str = "gaussian",
+        sigma: float = 0.3,
+        eps: float = 0.05,
+        body: str = "mnist-cnn",
+        head: str = "nine",
     ) -> None:
         super().__init__()
         make_body, features, self.input_shape = BODIES[body]
         self.body = make_body()
         self.project = nn.Sequential(nn.Linear(features, features), nn.LeakyReLU(0.01), nn.Linear(features, d))
-        self.head = NINEHead(d, prior, sigma, eps)
+        self.head = NINEHead(d, prior, sigma, eps, head)
 
     def forward(self, x: torch.Tensor, noisy: bool = True) -> torch.Tensor:
         """x: N×C×H×W (``input_shape``) → N×d; noise is added only in training mode and when ``noisy``."""
@@ -104,4 +122,4 @@ class Encoder(nn.Module):
 
     @classmethod
     def from_config(cls, cfg: RunConfig) -> Encoder:
-        return cls(cfg.d, cfg.prior, cfg.sigma, cfg.eps, cfg.encoder)
+        return cls(cfg.d, cfg.prior, cfg.sigma, cfg.eps, cfg.encoder, cfg.head)

@@ -247,9 +247,10 @@ def estimate_infonce(
         view = training_view(cfg)
         u = encoder(view(batch, generator))
         y = encoder(view(batch, generator))
-        y = y + head.noise(y.shape, device, generator)
-        if cfg.noise_on == "both":
-            u = u + head.noise(u.shape, device, generator)
+        if head.noisy:
+            y = y + head.noise(y.shape, device, generator)
+            if cfg.noise_on == "both":
+                u = u + head.noise(u.shape, device, generator)
         values.append(float(infonce(critic(u, y), cfg.softmax)[1]))
     mean = sum(values) / draws
     std = math.sqrt(sum((v - mean) ** 2 for v in values) / max(draws - 1, 1))

@@ -51,3 +51,17 @@ def test_correlation_and_knn_kl_against_closed_forms():
     x = rng.standard_normal((3000, 2)) + np.array([1.0, 0.0])  # KL(N(μ, I) ‖ N(0, I)) = |μ|²/2 = 0.5
     assert kl_knn(x, sample_prior("gaussian", 3000, 2, seed=7)) == pytest.approx(0.5, abs=0.1)
     assert abs(kl_knn(rng.standard_normal((3000, 2)), sample_prior("gaussian", 3000, 2, seed=8))) < 0.05
+
+
+def test_calibrated_report_separates_a_near_miss_from_the_prior():
+    from nine.metrics import calibrated_dm_report
+
+    rng = np.random.default_rng(9)
+    matched = calibrated_dm_report(rng.standard_normal((400, 2)), "gaussian", permutations=49)
+    t3 = rng.standard_t(df=3, size=(400, 2)) / np.sqrt(3)  # unit variance, heavy tails
+    near_miss = calibrated_dm_report(t3, "gaussian", permutations=49)
+    assert set(matched) == {"embedding", "prior sample"} and len(matched["embedding"]) == 7
+    assert matched["embedding"]["energy p-value"] > 0.05
+    assert near_miss["embedding"]["max Anderson-Darling"] > 2.49  # the 5% critical value for a known law
+    assert matched["embedding"]["max Anderson-Darling"] < 2.49
+    assert near_miss["embedding"]["sliced Wasserstein"] > 2 * matched["embedding"]["sliced Wasserstein"]

@@ -49,3 +49,24 @@ def test_pick_device():
     if not torch.cuda.is_available():
         with pytest.raises(RuntimeError, match="device='cuda'"):
             pick_device("cuda")
+
+
+def test_reference_heads_normalise_only_or_nothing():
+    torch.manual_seed(0)
+    h = torch.randn(512, 2) * 3 + 5
+    normalise = NINEHead(d=2, mode="normalise").train()
+    torch.testing.assert_close(normalise(h), normalise.normalise(h))  # no noise even in training mode
+    assert abs(normalise(h).mean().item()) < 1e-4
+    plain = NINEHead(d=2, mode="plain").train()
+    assert torch.equal(plain(h), h)
+    assert NINEHead(d=2).noisy and not normalise.noisy and not plain.noisy
+
+
+def test_reference_runs_have_infinite_capacity_and_default_hash_is_unchanged(tiny_cfg, tmp_path):
+    import math
+
+    from nine.runs import execute, load_run, run_hash
+
+    run = load_run(execute(tiny_cfg.replace(head="plain"), tmp_path))
+    assert math.isinf(run.metrics["capacity"]) and math.isfinite(run.metrics["infonce_test"])
+    assert run_hash(tiny_cfg.replace(head="nine")) == run_hash(tiny_cfg) != run_hash(tiny_cfg.replace(head="plain"))

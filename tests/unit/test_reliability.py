@@ -179,6 +179,7 @@ INVALID = {
     "critic": st.one_of(st.integers(), st.text().filter(lambda v: v not in ("quadratic", "mlp"))),
     "softmax": st.text().filter(lambda v: v not in ("both", "clean")),
     "encoder": st.text().filter(lambda v: v not in ("mnist-cnn", "resnet18")),
+    "head": st.text().filter(lambda v: v not in ("nine", "normalise", "plain")),
     "noise_on": st.text().filter(lambda v: v not in ("one", "both")),
     "device": st.text().filter(lambda v: v not in ("auto", "cpu", "cuda")),
     "d": st.one_of(st.integers(max_value=0), st.floats(), st.text(), st.booleans()),
