@@ -244,3 +244,19 @@ def test_reproduce_cli_reports_and_fails_on_mismatch(cfg, tmp_path, capsys):
     assert main(["reproduce", str(path), "--store", str(tmp_path / "again")]) == 1
     out = capsys.readouterr().out
     assert "knn_acc" in out and "MISMATCH in knn_acc" in out
+
+
+def test_read_only_store_gives_clear_error_and_keeps_finished_runs(cfg, tmp_path, monkeypatch):
+    """A read-only file system (EROFS injected: permission bits do not bind root, who runs the tests)."""
+    store = tmp_path / "s"
+    finished = execute(cfg.replace(epochs=1), store)
+    before = {p.name: p.read_bytes() for p in finished.iterdir()}
+
+    def read_only(*args, **kwargs):
+        raise OSError(30, "Read-only file system")
+
+    monkeypatch.setattr(runs, "_write_json", read_only)
+    with pytest.raises(RunError, match=r"cannot write run .* \(Read-only file system\); finished runs there are untouched"):
+        execute(cfg.replace(epochs=2), store)
+    assert {p.name: p.read_bytes() for p in finished.iterdir()} == before
+    assert not list(store.glob(".partial-*"))
