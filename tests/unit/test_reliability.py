@@ -141,19 +141,30 @@ def test_checkpoint_loads_weights_only(cfg, tmp_path):
     assert not marker.exists()
 
 
-def test_disk_full_gives_clear_error_and_keeps_finished_runs(cfg, tmp_path, monkeypatch):
+@pytest.mark.parametrize(
+    ("owner", "writer", "errno_", "reason"),
+    [
+        (runs.np, "savez_compressed", 28, "No space left on device"),  # disk full while saving
+        # read-only file system (EROFS injected: permission bits do not bind root, who runs the tests)
+        (runs, "_write_json", 30, "Read-only file system"),
+    ],
+)
+def test_write_failure_gives_clear_error_and_keeps_finished_runs(cfg, tmp_path, monkeypatch, owner, writer, errno_,
+                                                                  reason):
     store = tmp_path / "s"
     finished = execute(cfg.replace(epochs=1), store)
     before = {p.name: p.read_bytes() for p in finished.iterdir()}
 
-    def full(*args, **kwargs):
-        raise OSError(28, "No space left on device")
+    def fail(*args, **kwargs):
+        raise OSError(errno_, reason)
 
-    monkeypatch.setattr(runs.np, "savez_compressed", full)
-    with pytest.raises(RunError, match=r"cannot write run .* \(No space left on device\); finished runs there are untouched"):
+    monkeypatch.setattr(owner, writer, fail)
+    with pytest.raises(RunError, match=rf"cannot write run .* \({reason}\); finished runs there are untouched"):
         execute(cfg.replace(epochs=2), store)
     assert {p.name: p.read_bytes() for p in finished.iterdir()} == before
     assert load_run(finished)
+    # what is left of the failed run is only ever a resumable checkpoint (the trained epochs are not lost)
+    assert all((p / "checkpoint.pt").is_file() for p in store.glob(".partial-*"))
 
 
 def test_unwritable_store_gives_clear_error(cfg, tmp_path):
@@ -245,18 +256,3 @@ def test_reproduce_cli_reports_and_fails_on_mismatch(cfg, tmp_path, capsys):
     out = capsys.readouterr().out
     assert "knn_acc" in out and "MISMATCH in knn_acc" in out
 
-
-def test_read_only_store_gives_clear_error_and_keeps_finished_runs(cfg, tmp_path, monkeypatch):
-    """A read-only file system (EROFS injected: permission bits do not bind root, who runs the tests)."""
-    store = tmp_path / "s"
-    finished = execute(cfg.replace(epochs=1), store)
-    before = {p.name: p.read_bytes() for p in finished.iterdir()}
-
-    def read_only(*args, **kwargs):
-        raise OSError(30, "Read-only file system")
-
-    monkeypatch.setattr(runs, "_write_json", read_only)
-    with pytest.raises(RunError, match=r"cannot write run .* \(Read-only file system\); finished runs there are untouched"):
-        execute(cfg.replace(epochs=2), store)
-    assert {p.name: p.read_bytes() for p in finished.iterdir()} == before
-    assert not list(store.glob(".partial-*"))
