@@ -88,7 +88,7 @@ def _read_json(path: Path) -> Any:
     try:
         return json.loads(path.read_text())
     except (OSError, json.JSONDecodeError) as err:
-        raise RunError(f"{path} cannot be read ({err}); delete its run directory to retrain") from err
+        raise _unreadable(path, err) from err
 
 
 def _git(*args: str) -> str | None:
@@ -153,7 +153,7 @@ class Run:
             with np.load(self.path / "embeddings.npz") as data:
                 return {k: data[k].astype(np.float32) if k.startswith("z") else data[k] for k in data.files}
         except (OSError, ValueError) as err:
-            raise RunError(f"{self.path / 'embeddings.npz'} cannot be read ({err}); delete the run to retrain") from err
+            raise _unreadable(self.path / "embeddings.npz", err) from err
 
     def code_status(self) -> str:
         """Whether this run was made by the current code of ``nine/`` (compared by git tree hash)."""
@@ -172,7 +172,7 @@ class Run:
         try:
             state = torch.load(self.path / "model.pt", map_location="cpu", weights_only=True)
         except Exception as err:
-            raise RunError(f"{self.path / 'model.pt'} cannot be read ({err}); delete the run to retrain") from err
+            raise _unreadable(self.path / "model.pt", err) from err
         encoder, critic = Encoder.from_config(self.config), make_critic(self.config)
         encoder.load_state_dict(state["encoder"])
         critic.load_state_dict(state["critic"])
@@ -189,6 +189,11 @@ def sha256(path: Path) -> str:
 
 def _retrain_hint(path: Path) -> str:
     return f"retrain it: `python -m nine train --retrain ...` or get_or_train(cfg, retrain=True) (run {path.name})"
+
+
+def _unreadable(path: Path, err: Exception) -> RunError:
+    """The error for a file of a run that cannot be read; the remedy is the same as for a corrupt one."""
+    return RunError(f"{path} cannot be read ({err}); {_retrain_hint(path.parent)}")
 
 
 def verify(path: Path) -> None:

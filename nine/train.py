@@ -240,11 +240,10 @@ def estimate_infonce(
     device = next(encoder.parameters()).device
     generator = torch.Generator(device=device).manual_seed(seed)
     n = min(cfg.batch_size, len(x))
-    head = encoder.head
+    head, view = encoder.head, training_view(cfg)
     values = []
     for _ in range(draws):
         batch = x[torch.randperm(len(x), generator=generator, device=device)[:n].cpu()].to(device)
-        view = training_view(cfg)
         u = encoder(view(batch, generator))
         y = encoder(view(batch, generator))
         if head.noisy:
