@@ -2,6 +2,7 @@
 
     python -m nine train --profile cpu --sigma 0.5 --d 2 [--store results] [--retrain] [--no-resume]
     python -m nine reproduce [RUN_DIR] [--store DIR]   (default: the cheapest run in results/)
+    python -m nine sweep gaussian uniform --profile cpu --store results --workers 2
 """
 
 from __future__ import annotations
@@ -37,7 +38,24 @@ def build_parser() -> argparse.ArgumentParser:
     again = commands.add_parser("reproduce", help="retrain a committed run from scratch and compare every metric")
     again.add_argument("run", nargs="?", default=None, help="run directory (default: cheapest in results/)")
     again.add_argument("--store", default="_build/reproduce", help="where the recomputed run goes")
+    sweep = commands.add_parser("sweep", help="train every missing run of the matching notebooks' noise sweeps")
+    sweep.add_argument("priors", nargs="+", help="gaussian and/or uniform (seed 0 of all of them first)")
+    sweep.add_argument("--profile", default="cpu", choices=list(PROFILES))
+    sweep.add_argument("--store", default=None, help="directory for new runs (default: runs/)")
+    sweep.add_argument("--workers", type=int, default=1, help="runs trained at once, one thread each")
     return parser
+
+
+def _sweep(priors: list[str], profile: str, store: str | None, workers: int) -> int:
+    from nine.sweep import configs, grid_for, run_sweep
+
+    try:
+        cfgs = [cfg for prior in priors for cfg in configs(grid_for(prior, profile), profile)]
+    except ConfigError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    run_sweep(list(dict.fromkeys(sorted(cfgs, key=lambda c: c.seed))), store, workers)  # shared runs once
+    return 0
 
 
 def _reproduce(run: str | None, store: str) -> int:
@@ -63,6 +81,8 @@ def main(argv: list[str] | None = None) -> int:
     command, store = args.pop("command"), args.pop("store")
     if command == "reproduce":
         return _reproduce(args["run"], store)
+    if command == "sweep":
+        return _sweep(args["priors"], args["profile"], store, args["workers"])
     profile, retrain, resume = args.pop("profile"), args.pop("retrain"), args.pop("resume")
     if command == "train":
         from nine import distributed

@@ -48,14 +48,16 @@ def scatter_by_label(ax: Axes, z: np.ndarray, labels: np.ndarray | None = None, 
     ax.set_title(title)
 
 
-def embedding_vs_prior(z: np.ndarray, labels: np.ndarray, prior_sample: np.ndarray, limit: float = 4.0) -> Figure:
+def embedding_vs_prior(
+    z: np.ndarray, labels: np.ndarray, prior_sample: np.ndarray, limits: tuple[float, float] = (-4.0, 4.0)
+) -> Figure:
     """Left: the first two embedding coordinates coloured by digit; right: as many prior samples."""
     fig, axes = plt.subplots(1, 2, figsize=(9, 4.3), sharex=True, sharey=True)
     scatter_by_label(axes[0], z[:, :2], labels, "NINE embedding f(x) of the test digits")
     scatter_by_label(axes[1], prior_sample[:, :2], None, f"{len(prior_sample)} samples of the prior")
     for ax in axes:
-        ax.set_xlim(-limit, limit)
-        ax.set_ylim(-limit, limit)
+        ax.set_xlim(*limits)
+        ax.set_ylim(*limits)
         ax.set_xlabel("coordinate 1")
     axes[0].set_ylabel("coordinate 2")
     return fig
@@ -129,3 +131,96 @@ def export_figure(fig: Figure, label: str, notebook: str, parameters: dict, run_
     }
     (folder / f"{label}.json").write_text(json.dumps(sidecar, indent=2, sort_keys=True) + "\n")
     return folder / f"{label}.png"
+
+
+# ---------------------------------------------------------------------------------------------
+# Figures of the noise sweeps (tables from nine.sweep.sweep_table)
+
+PRIOR_NAMES = {"gaussian": ("σ", "N(0, I)"), "uniform": ("ε", "U[0, 1]^d")}
+REFERENCE_STYLES = {"plain": ("plain InfoNCE", "C3", "s"), "normalise": ("normalised, no noise", "C2", "D")}
+
+
+def embedding_grid(panels: list[tuple[str, np.ndarray, np.ndarray]], prior: str) -> Figure:
+    """A row of d = 2 embeddings, one panel per (title, z, labels), on the prior's scale."""
+    fig, axes = plt.subplots(1, len(panels), figsize=(2.4 * len(panels), 2.7), squeeze=False)
+    low, high = (-4, 4) if prior == "gaussian" else (-0.05, 1.05)
+    for ax, (title, z, labels) in zip(axes[0], panels):
+        colours = "0.3" if labels is None else DIGIT_COLOURS(labels % 10)
+        ax.scatter(z[:, 0], z[:, 1], c=colours, s=2, alpha=0.7, linewidths=0)
+        ax.set(xlim=(low, high), ylim=(low, high), title=title, aspect="equal")
+        ax.set_xticks([]), ax.set_yticks([])
+    return fig
+
+
+def _seed_spread(table, column: str):
+    """Mean and std over seeds of ``column`` per noise level (NINE rows of the table)."""
+    grouped = table[table["head"] == "nine"].groupby("noise")[column]
+    return grouped.mean(), grouped.std(ddof=1).fillna(0.0)
+
+
+def metric_vs_noise(table, metrics: dict[str, str], prior: str, calibration: dict[int, dict[str, float]]) -> Figure:
+    """One panel per metric: mean ± std over seeds against the noise level, one line per d, with
+    the references (plain InfoNCE, normalised without noise) as marks at the left edge and the
+    value a sample of the prior itself scores (dotted) where the metric is a DM statistic."""
+    symbol = PRIOR_NAMES[prior][0]
+    fig, axes = plt.subplots(1, len(metrics), figsize=(3.3 * len(metrics), 3.0), squeeze=False)
+    for ax, (column, title) in zip(axes[0], metrics.items()):
+        for k, (d, part) in enumerate(table.groupby("d")):
+            mean, std = _seed_spread(part, column)
+            colour = f"C{k}" if k == 0 else "C4"
+            ax.errorbar(mean.index, mean, yerr=std, marker="o", ms=4, capsize=3, color=colour, label=f"NINE, d = {d}")
+            for head, (name, ref_colour, marker) in REFERENCE_STYLES.items():
+                values = part.loc[part["head"] == head, column]
+                if len(values):
+                    ax.errorbar([mean.index.min() / 2.2], [values.mean()], yerr=[values.std(ddof=1) if len(values) > 1 else 0],
+                                marker=marker, ms=5, color=colour, mfc="white", ls="none", capsize=2,
+                                label=f"{name}, d = {d}")
+            if column in calibration.get(d, {}):
+                ax.axhline(calibration[d][column], color=colour, ls=":", lw=1, label=f"prior sample, d = {d}")
+        ax.set_xscale("log")
+        ax.set(xlabel=f"noise level {symbol} (references at the left)", title=title)
+    axes[0, 0].legend(fontsize=7, loc="best")
+    fig.tight_layout()
+    return fig
+
+
+def tradeoff(table, dm_column: str, dm_title: str, prior: str, calibration: float | None = None) -> Figure:
+    """Linear-probe accuracy against a DM statistic: one point per noise level (mean ± std over
+    seeds, labelled with the level), and the reference heads; lower-right is better matching."""
+    symbol = PRIOR_NAMES[prior][0]
+    fig, ax = plt.subplots(figsize=(5.2, 3.8))
+    x, x_std = _seed_spread(table, dm_column)
+    y, y_std = _seed_spread(table, "probe_acc")
+    ax.errorbar(x, y, xerr=x_std, yerr=y_std, marker="o", ms=5, capsize=3, color="C0", label="NINE")
+    for level in x.index:
+        ax.annotate(f"{symbol}={level:g}", (x[level], y[level]), textcoords="offset points", xytext=(5, 4), fontsize=8)
+    for head, (name, colour, marker) in REFERENCE_STYLES.items():
+        part = table[table["head"] == head]
+        if len(part):
+            ax.errorbar(part[dm_column].mean(), part["probe_acc"].mean(),
+                        xerr=part[dm_column].std(ddof=1) if len(part) > 1 else 0,
+                        yerr=part["probe_acc"].std(ddof=1) if len(part) > 1 else 0,
+                        marker=marker, ms=6, color=colour, ls="none", capsize=3, label=name)
+    if calibration is not None:
+        ax.axvline(calibration, color="0.4", ls=":", lw=1, label="a sample of the prior")
+    ax.set_xscale("log")
+    ax.set(xlabel=f"{dm_title} (log scale; lower = better matching)", ylabel="linear-probe accuracy")
+    ax.legend(fontsize=8, loc="best")
+    return fig
+
+
+def qq_grid(panels: list[tuple[str, np.ndarray]], prior: str) -> Figure:
+    """QQ plots against the prior's marginal, one panel per (title, z), every coordinate a line."""
+    fig, axes = plt.subplots(1, len(panels), figsize=(2.4 * len(panels), 2.7), squeeze=False, sharey=True)
+    for ax, (title, z) in zip(axes[0], panels):
+        n = len(z)
+        probabilities = (np.arange(1, n + 1) - 0.5) / n
+        theoretical = stats.norm.ppf(probabilities) if prior == "gaussian" else probabilities
+        for k in range(z.shape[1]):
+            ax.plot(theoretical, np.sort(z[:, k]), lw=0.8, alpha=0.6)
+        ends = (theoretical[0], theoretical[-1])
+        ax.plot(ends, ends, color="k", lw=1, ls="--")
+        ax.set(title=title, xlabel="prior quantile")
+    axes[0, 0].set_ylabel("embedding quantile")
+    fig.tight_layout()
+    return fig

@@ -53,15 +53,47 @@ def test_correlation_and_knn_kl_against_closed_forms():
     assert abs(kl_knn(rng.standard_normal((3000, 2)), sample_prior("gaussian", 3000, 2, seed=8))) < 0.05
 
 
-def test_calibrated_report_separates_a_near_miss_from_the_prior():
-    from nine.metrics import calibrated_dm_report
+def test_dm_statistics_separate_a_near_miss_from_the_prior_and_calibration_matches_a_prior_sample():
+    from nine.metrics import DM_COLUMNS, calibration, dm_statistics
 
     rng = np.random.default_rng(9)
-    matched = calibrated_dm_report(rng.standard_normal((400, 2)), "gaussian", permutations=49)
+    z = rng.standard_normal((400, 2))
+    matched = dm_statistics(z, rng.standard_normal((400, 2)), "gaussian", permutations=49)
     t3 = rng.standard_t(df=3, size=(400, 2)) / np.sqrt(3)  # unit variance, heavy tails
-    near_miss = calibrated_dm_report(t3, "gaussian", permutations=49)
-    assert set(matched) == {"embedding", "prior sample"} and len(matched["embedding"]) == 7
-    assert matched["embedding"]["energy p-value"] > 0.05
-    assert near_miss["embedding"]["max Anderson-Darling"] > 2.49  # the 5% critical value for a known law
-    assert matched["embedding"]["max Anderson-Darling"] < 2.49
-    assert near_miss["embedding"]["sliced Wasserstein"] > 2 * matched["embedding"]["sliced Wasserstein"]
+    near_miss = dm_statistics(t3, t3, "gaussian", permutations=49)
+    assert set(matched) == set(DM_COLUMNS)
+    assert matched["energy_p"] > 0.05 and matched["ad_max"] < 2.49  # 2.49: A² 5% critical value, known law
+    assert near_miss["ad_max"] > 2.49 and near_miss["sw"] > 2 * matched["sw"]
+    reference = calibration("gaussian", 400, 2, draws=5, permutations=19)
+    assert reference["ks_max"] < 0.1 and abs(reference["kl_knn"]) < 0.05 and reference["energy_p"] > 0.2
+    uniform = calibration("uniform", 400, 3, draws=3, permutations=19)
+    assert uniform["max_corr"] < 0.15 and uniform["ks_max"] < 0.1
+
+
+def test_energy_permutation_p_value_equals_brute_force_relabelling():
+    rng = np.random.default_rng(10)
+    x, y = rng.standard_normal((30, 2)), rng.standard_normal((20, 2)) + 0.3
+    observed, p = energy_distance(x, y, permutations=50, seed=3)
+    pooled = np.vstack([x, y])
+    perm_rng = np.random.default_rng(3)
+    exceed = 0
+    for _ in range(50):
+        mask = perm_rng.permutation(50) < 30
+        exceed += energy_distance(pooled[mask], pooled[~mask])[0] >= observed - 1e-12 * observed
+    assert p == pytest.approx((exceed + 1) / 51)
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_non_finite_embeddings_are_refused_with_one_line(bad):
+    z = np.random.default_rng(11).standard_normal((50, 2))
+    z[3, 1] = bad
+    for statistic in (lambda: energy_distance(z, z), lambda: kl_knn(z, z), lambda: anderson_darling_per_coordinate(z)):
+        with pytest.raises(ValueError, match=r"1 non-finite row\(s\).*must be finite") as err:
+            statistic()
+        assert "\n" not in str(err.value)
+
+
+def test_knn_kl_refuses_repeated_points():
+    x = np.repeat(np.random.default_rng(12).standard_normal((10, 2)), 7, axis=0)
+    with pytest.raises(ValueError, match="needs distinct points"):
+        kl_knn(x, sample_prior("gaussian", 100, 2))

@@ -1,0 +1,238 @@
+"""The noise sweeps of the matching notebooks: which runs they need, training them, one table.
+
+A sweep is a grid of run configs: the noise level (σ for the Gaussian prior, ε for the uniform
+one) × representation size d × seed, plus the reference heads at the same d and seeds — plain
+InfoNCE (no normalisation, no noise) and normalisation without noise. Every run is an ordinary
+run of :mod:`nine.runs`, so a sweep trains only what is missing and resumes what was cut off.
+
+    python -m nine sweep gaussian --profile cpu --store results --workers 2
+
+Runs are spread over ``workers`` processes of one thread each: on two CPU cores two one-thread
+runs train ≈1.4× as many samples per second as one two-thread run (``benchmarks/processes.py``).
+The first seed of the whole grid is trained before the second, so an interrupted sweep leaves
+complete grids with fewer seeds.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from scipy import stats
+
+from nine.config import ConfigError, RunConfig, check_choice, make_config
+from nine.metrics import dm_statistics
+
+NOISE_FIELD = {"gaussian": "sigma", "uniform": "eps"}
+
+
+@dataclass(frozen=True)
+class Grid:
+    """Noise levels, dimensions and seeds of one prior's sweep."""
+
+    prior: str
+    levels: tuple[float, ...]
+    dims: tuple[int, ...]
+    seeds: tuple[int, ...]
+    references: tuple[str, ...] = ("plain", "normalise")
+
+
+# The grids of the book (cpu profile). σ spans weak (0.1) to strong (2.0) noise; ε spans 0.02 to
+# the largest allowed half-width, 0.5 (noise as wide as the prior's support).
+GRIDS = {
+    "gaussian": Grid("gaussian", levels=(0.1, 0.3, 0.5, 1.0, 2.0), dims=(2, 16), seeds=(0, 1, 2)),
+    "uniform": Grid("uniform", levels=(0.02, 0.05, 0.1, 0.2, 0.5), dims=(2, 16), seeds=(0, 1, 2)),
+}
+# The smoke profile's grids: two levels, d = 2, one seed, so a notebook runs in under a minute.
+SMOKE_GRIDS = {
+    "gaussian": Grid("gaussian", levels=(0.3, 1.0), dims=(2,), seeds=(0,)),
+    "uniform": Grid("uniform", levels=(0.1, 0.5), dims=(2,), seeds=(0,)),
+}
+
+
+def grid_for(prior: str, profile: str) -> Grid:
+    """The sweep grid a notebook uses for ``prior`` at ``profile``."""
+    check_choice("prior", prior, tuple(GRIDS))
+    return (SMOKE_GRIDS if profile == "smoke" else GRIDS)[prior]
+
+
+def configs(grid: Grid, profile: str = "cpu", **overrides: Any) -> list[RunConfig]:
+    """Every run of the grid, seed-major (all of seed 0 first), references after the noisy runs.
+
+    The plain reference has no prior; it is listed with the Gaussian prior (its default) in both sweeps,
+    so the two notebooks share those runs.
+    """
+    field = NOISE_FIELD[grid.prior]
+    out: list[RunConfig] = []
+    for seed in grid.seeds:
+        for d in grid.dims:
+            for level in grid.levels:
+                out.append(make_config(profile, prior=grid.prior, head="nine", d=d, seed=seed, **{field: level}, **overrides))
+            for head in grid.references:
+                prior = "gaussian" if head == "plain" else grid.prior
+                out.append(make_config(profile, prior=prior, head=head, d=d, seed=seed, **overrides))
+    return out
+
+
+def _train_one(args: tuple[RunConfig, str | None, int]) -> tuple[str, float]:
+    import torch
+
+    from nine.runs import get_or_train
+
+    cfg, store, threads = args
+    torch.set_num_threads(threads)
+    started = time.perf_counter()
+    run = get_or_train(cfg, store)
+    return run.hash, time.perf_counter() - started
+
+
+def run_sweep(cfgs: list[RunConfig], store: Path | str | None = None, workers: int = 1) -> list[Path]:
+    """Train every config that has no finished run, ``workers`` at a time; return the run directories."""
+    from nine.runs import find_run, load_run, run_hash
+
+    if not isinstance(workers, int) or isinstance(workers, bool) or workers < 1:
+        raise ConfigError(f"workers={workers!r} is not allowed: must be an integer >= 1")
+    missing = [cfg for cfg in cfgs if find_run(cfg) is None]
+    print(f"sweep: {len(cfgs)} runs, {len(cfgs) - len(missing)} finished, {len(missing)} to train "
+          f"with {workers} worker(s)", flush=True)
+    if missing:
+        started = time.perf_counter()
+        threads = 1 if workers > 1 else 0
+        jobs = [(cfg, None if store is None else str(store), threads or _default_threads()) for cfg in missing]
+        if workers == 1:
+            results = map(_train_one, jobs)
+        else:
+            pool = multiprocessing.get_context("spawn").Pool(workers)
+            results = pool.imap_unordered(_train_one, jobs)
+        for done, (key, seconds) in enumerate(results, 1):
+            elapsed = time.perf_counter() - started
+            eta = elapsed / done * (len(missing) - done)
+            print(f"sweep: [{done}/{len(missing)}] run {key} finished in {seconds / 60:.1f} min; "
+                  f"sweep ETA {eta / 60:.0f} min", flush=True)
+        if workers > 1:
+            pool.close()
+            pool.join()
+    paths = []
+    for cfg in cfgs:
+        found = find_run(cfg)
+        if found is None:  # pragma: no cover - get_or_train raised above
+            raise RuntimeError(f"run {run_hash(cfg)} is missing after the sweep")
+        load_run(found)  # verifies its manifest
+        paths.append(found)
+    return paths
+
+
+def _default_threads() -> int:
+    import torch
+
+    return torch.get_num_threads()
+
+
+# ---------------------------------------------------------------------------------------------
+# One tidy table: a row per run
+
+
+def method_label(cfg: RunConfig) -> str:
+    """How a run is named in tables and legends."""
+    if cfg.head == "plain":
+        return "plain InfoNCE"
+    if cfg.head == "normalise":
+        return "normalised, no noise"
+    return f"NINE σ={cfg.sigma:g}" if cfg.prior == "gaussian" else f"NINE ε={cfg.eps:g}"
+
+
+def on_prior_support(run, prior: str) -> dict[str, np.ndarray]:
+    """The run's train, test and test-view embeddings, as they are compared with ``prior``.
+
+    NINE and normalise-only runs are used as they are (their head already maps onto the prior's
+    support). Plain-InfoNCE embeddings have no prior: each coordinate is standardised with the
+    train embeddings' mean and std (the most favourable affine map to N(0, 1)), and for the uniform
+    prior then mapped by the normal CDF, exactly as the uniform NINE head does.
+    Raises ValueError for a run trained towards a different prior than ``prior``.
+    """
+    check_choice("prior", prior, tuple(GRIDS))
+    cfg = run.config
+    if cfg.head != "plain" and cfg.prior != prior:
+        raise ValueError(f"prior={prior!r} is not allowed for run {run.hash}: it was trained towards "
+                         f"prior={cfg.prior!r}; evaluate it against {cfg.prior!r}")
+    e = run.embeddings
+    z = {name: e[name].astype(np.float64) for name in ("z_train", "z_test", "z_test_view")}
+    if cfg.head == "plain":
+        mean, std = z["z_train"].mean(0), z["z_train"].std(0, ddof=1)
+        z = {name: (value - mean) / std for name, value in z.items()}
+        if prior == "uniform":
+            z = {name: stats.norm.cdf(value) for name, value in z.items()}
+    return z
+
+
+def table_row(path: Path, prior: str, permutations: int = 200) -> dict[str, Any]:
+    """One run as one row: its config, the DM statistics against ``prior`` and the downstream figures."""
+    from nine.runs import load_run
+
+    run = load_run(path)
+    cfg, m = run.config, run.metrics
+    z = on_prior_support(run, prior)
+    return {
+        "run": run.hash,
+        "method": method_label(cfg),
+        "head": cfg.head,
+        "d": cfg.d,
+        "noise": {"gaussian": cfg.sigma, "uniform": cfg.eps}[cfg.prior] if cfg.head == "nine" else np.nan,
+        "seed": cfg.seed,
+        **dm_statistics(z["z_test"], z["z_test_view"], prior, permutations),
+        "probe_acc": m["linear_probe_acc"],
+        "knn_acc": m["knn_acc"],
+        "infonce_test": m["infonce_test"],
+        "capacity": m["capacity"],
+        "log_n": m["log_n"],
+        "n_test": m["n_test"],
+        "wall_time_s": run.provenance["wall_time_s"],
+    }
+
+
+def sweep_table(paths: list[Path], prior: str, permutations: int = 200):
+    """A pandas DataFrame with one :func:`table_row` per run, NINE runs by d, noise and seed, then references."""
+    import pandas as pd
+
+    table = pd.DataFrame([table_row(path, prior, permutations) for path in paths])
+    order = table["head"].map({"nine": 0, "normalise": 1, "plain": 2})
+    return table.assign(_order=order).sort_values(["d", "_order", "noise", "seed"]).drop(columns="_order").reset_index(drop=True)
+
+
+def summary(table, calibration: dict[int, dict[str, float]], columns: dict[str, str]):
+    """Mean ± std over seeds of ``columns`` for each method and d, with the prior-sample row per d."""
+    import pandas as pd
+
+    rows = []
+    for (d, method), part in table.groupby(["d", "method"], sort=False):
+        row = {"d": d, "method": method, "seeds": len(part)}
+        for column, name in columns.items():
+            mean, std = part[column].mean(), part[column].std(ddof=1)
+            row[name] = f"{mean:.3f}" if len(part) == 1 else f"{mean:.3f} ± {std:.3f}"
+        rows.append(row)
+        if method == table.loc[table["d"] == d, "method"].iloc[-1] and d in calibration:
+            reference = {"d": d, "method": "a sample of the prior", "seeds": "—"}
+            for column, name in columns.items():
+                value = calibration[d].get(column)
+                reference[name] = "—" if value is None else f"{value:.3f}"
+            rows.append(reference)
+    return pd.DataFrame(rows).set_index(["d", "method"])
+
+
+def spearman_decrease(table, column: str) -> tuple[float, float]:
+    """Spearman ρ between noise level and ``column`` over the NINE runs of ``table``, and the
+    one-sided p-value of "``column`` decreases as the noise grows" (NaN with fewer than 3 runs)."""
+    nine = table[table["head"] == "nine"]
+    if len(nine) < 3 or nine["noise"].nunique() < 2:
+        return float("nan"), float("nan")
+    result = stats.spearmanr(nine["noise"], nine[column], alternative="less")
+    return float(result.statistic), float(result.pvalue)
+
+
+def best_level(table, column: str = "kl_knn") -> float:
+    """The noise level whose NINE runs have the lowest mean ``column`` (the best-matched level)."""
+    return float(table[table["head"] == "nine"].groupby("noise")[column].mean().idxmin())

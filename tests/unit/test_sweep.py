@@ -1,0 +1,105 @@
+"""The sweep: its grid of configs, the tidy table built from finished runs, and its bad inputs."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from nine.config import ConfigError
+from nine.runs import execute, load_run
+from nine.sweep import (
+    GRIDS,
+    Grid,
+    best_level,
+    configs,
+    grid_for,
+    on_prior_support,
+    run_sweep,
+    spearman_decrease,
+    summary,
+    sweep_table,
+)
+
+
+def test_grid_is_seed_major_with_references_and_shares_the_plain_runs():
+    cfgs = configs(GRIDS["gaussian"])
+    assert len(cfgs) == 3 * 2 * (5 + 2)
+    assert [c.seed for c in cfgs] == sorted(c.seed for c in cfgs)  # an interrupted sweep has whole seeds
+    assert {(c.head, c.prior) for c in cfgs} == {("nine", "gaussian"), ("plain", "gaussian"), ("normalise", "gaussian")}
+    uniform = configs(GRIDS["uniform"])
+    assert {c.eps for c in uniform if c.head == "nine"} == set(GRIDS["uniform"].levels)
+    plain = lambda cs: {c for c in cs if c.head == "plain"}  # noqa: E731
+    assert plain(cfgs) == plain(uniform)  # the same runs serve both notebooks
+    assert grid_for("gaussian", "smoke").seeds == (0,)
+    with pytest.raises(ConfigError, match="prior='laplace' is not allowed"):
+        grid_for("laplace", "cpu")
+
+
+@pytest.fixture(scope="module")
+def tiny_sweep(tmp_path_factory):
+    """A finished 2-level × 1-seed Gaussian sweep on 8×8 digits, with both references."""
+    from nine.config import make_config
+
+    store = tmp_path_factory.mktemp("sweep")
+    grid = Grid("gaussian", levels=(0.3, 1.0), dims=(2,), seeds=(0, 1))
+    base = dict(dataset="digits", n_train=128, n_test=64, batch_size=32, epochs=1)
+    cfgs = configs(grid, "smoke", **base)
+    import torch
+
+    torch.set_num_threads(1)
+    paths = [execute(cfg, store) for cfg in cfgs]
+    return grid, cfgs, paths, store, make_config("smoke", prior="uniform", eps=0.2, d=2, **base)
+
+
+def test_table_has_one_row_per_run_and_sane_columns(tiny_sweep):
+    grid, cfgs, paths, _, _ = tiny_sweep
+    table = sweep_table(paths, "gaussian", permutations=19)
+    assert len(table) == len(cfgs) and table["run"].is_unique
+    assert list(table["head"]) == ["nine"] * 4 + ["normalise"] * 2 + ["plain"] * 2
+    assert table["noise"].isna().sum() == 4 and set(table["noise"].dropna()) == {0.3, 1.0}
+    assert table["ks_max"].between(0, 1).all() and table["energy_p"].between(0, 1).all()
+    assert (table["capacity"][table["head"] == "nine"] < np.inf).all()
+    assert best_level(table) in grid.levels
+    rho, p = spearman_decrease(table, "kl_knn")
+    assert -1 <= rho <= 1 and 0 <= p <= 1
+    shown = summary(table, {2: {"ks_max": 0.05}}, {"ks_max": "max KS", "probe_acc": "probe"})
+    assert shown.loc[(2, "a sample of the prior"), "max KS"] == "0.050"
+    assert " ± " in shown.loc[(2, "NINE σ=0.3"), "max KS"]  # two seeds: mean ± std
+
+
+def test_plain_embeddings_are_standardised_and_mapped_onto_the_cube(tiny_sweep):
+    _, cfgs, paths, _, _ = tiny_sweep
+    plain = load_run(next(p for p, c in zip(paths, cfgs) if c.head == "plain"))
+    gaussian = on_prior_support(plain, "gaussian")
+    assert np.allclose(gaussian["z_train"].mean(0), 0, atol=1e-6) and np.allclose(gaussian["z_train"].std(0, ddof=1), 1)
+    cube = on_prior_support(plain, "uniform")
+    assert ((0 < cube["z_test"]) & (cube["z_test"] < 1)).all()
+
+
+def test_a_run_is_not_evaluated_against_another_prior(tiny_sweep):
+    _, cfgs, paths, _, _ = tiny_sweep
+    gaussian = load_run(paths[0])
+    with pytest.raises(ValueError, match=r"prior='uniform' is not allowed for run .*trained towards prior='gaussian'"):
+        on_prior_support(gaussian, "uniform")
+    with pytest.raises(ConfigError, match="prior='cauchy' is not allowed"):
+        on_prior_support(gaussian, "cauchy")
+
+
+def test_sweep_trains_only_what_is_missing(tiny_sweep, monkeypatch, capsys):
+    _, cfgs, paths, store, uniform_cfg = tiny_sweep
+    monkeypatch.setattr("nine.runs.RUNS_DIR", store)
+    done = run_sweep(cfgs[:3], store)
+    assert done == paths[:3] and "3 finished, 0 to train" in capsys.readouterr().out
+    with pytest.raises(ConfigError, match="workers=0 is not allowed"):
+        run_sweep(cfgs, store, workers=0)
+    new = run_sweep([uniform_cfg], store, workers=2)  # a process pool of one-thread workers
+    assert "1 to train with 2 worker(s)" in capsys.readouterr().out
+    assert load_run(new[0]).config == uniform_cfg
+    row = sweep_table(new, "uniform", permutations=9)
+    assert isinstance(row, pd.DataFrame) and row["noise"].iloc[0] == 0.2 and row["method"].iloc[0] == "NINE ε=0.2"
+
+
+def test_cli_sweep_refuses_an_unknown_prior(capsys):
+    from nine.cli import main
+
+    assert main(["sweep", "laplace", "--profile", "smoke"]) == 2
+    assert "prior='laplace' is not allowed: must be one of gaussian, uniform" in capsys.readouterr().err
