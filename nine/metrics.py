@@ -12,10 +12,10 @@ from sklearn.preprocessing import StandardScaler
 PRIOR_CDFS = {"gaussian": stats.norm.cdf, "uniform": stats.uniform.cdf}
 
 
-def _as_matrix(z: np.ndarray) -> np.ndarray:
+def _as_matrix(z: np.ndarray, min_rows: int = 2) -> np.ndarray:
     z = np.asarray(z, dtype=np.float64)
-    if z.ndim != 2 or len(z) < 2:
-        raise ValueError(f"embeddings of shape {z.shape} are not allowed: need an n×d array with n >= 2")
+    if z.ndim != 2 or len(z) < min_rows:
+        raise ValueError(f"embeddings of shape {z.shape} are not allowed: need an n×d array with n >= {min_rows}")
     if not np.isfinite(z).all():
         bad = int((~np.isfinite(z)).any(axis=1).sum())
         raise ValueError(f"embeddings with {bad} non-finite row(s) (NaN or inf) are not allowed: every value must be finite")
