@@ -96,10 +96,11 @@ class Ledger:
         return HTMLTable(render_rows([self.claims[i] for i in (ids or list(self.claims))], link=None))
 
     def save(self, folder: Path | None = None) -> Path:
-        """Write every row to ``<folder>/<notebook>.json`` (default ``book/claims``)."""
-        from nine.runs import ROOT, _git
+        """Write every row to ``<folder>/<notebook>.json`` (default ``book/claims``, or the rerun folder's)."""
+        from nine.book import publish_dir
+        from nine.runs import _git
 
-        folder = Path(folder) if folder is not None else ROOT / "book" / "claims"
+        folder = Path(folder) if folder is not None else publish_dir("claims")
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / f"{self.notebook}.json"
         record = {

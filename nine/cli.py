@@ -3,6 +3,8 @@
     python -m nine train --profile cpu --sigma 0.5 --d 2 [--store results] [--retrain] [--no-resume]
     python -m nine reproduce [RUN_DIR] [--store DIR]   (default: the cheapest run in results/)
     python -m nine sweep gaussian uniform --profile cpu --store results --workers 2
+    python -m nine rerun NOTEBOOK [-p NAME VALUE ...]   (executed notebook and figures in runs/NOTEBOOK-<hash>/)
+    python -m nine gallery                               (rewrite book/figures.md from the figure sidecars)
 """
 
 from __future__ import annotations
@@ -43,7 +45,34 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument("--profile", default="cpu", choices=list(PROFILES))
     sweep.add_argument("--store", default=None, help="directory for new runs (default: runs/)")
     sweep.add_argument("--workers", type=int, default=1, help="runs trained at once, one thread each")
+    again = commands.add_parser("rerun", help="execute a notebook with new parameters into its own folder")
+    again.add_argument("notebook", help="e.g. 02_gaussian_matching")
+    again.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"))
+    commands.add_parser("gallery", help="rewrite book/figures.md from the sidecars in book/figures/")
     return parser
+
+
+def _rerun(notebook: str, pairs: list[list[str]]) -> int:
+    from papermill.exceptions import PapermillExecutionError
+
+    from nine.book import rerun
+
+    parameters = {name: _value(value) for name, value in pairs}
+    try:
+        folder = rerun(notebook, parameters)
+    except (ValueError, ConfigError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except PapermillExecutionError as err:
+        print(f"error: {notebook} stopped at cell {err.exec_count}: {err.ename}: {err.evalue}", file=sys.stderr)
+        return 1
+    print(f"executed notebook: {folder / (notebook + '.ipynb')}")
+    for path in sorted((folder / "figures").glob("*.png")):
+        print(f"figure: {path}  (and {path.with_suffix('.pdf').name}, {path.with_suffix('.json').name})")
+    for kind in ("claims", "results"):
+        for path in sorted((folder / kind).glob("*")):
+            print(f"{kind}: {path}")
+    return 0
 
 
 def _sweep(priors: list[str], profile: str, store: str | None, workers: int) -> int:
@@ -78,11 +107,18 @@ def _reproduce(run: str | None, store: str) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = vars(build_parser().parse_args(argv))
-    command, store = args.pop("command"), args.pop("store")
+    command, store = args.pop("command"), args.pop("store", None)
     if command == "reproduce":
         return _reproduce(args["run"], store)
     if command == "sweep":
         return _sweep(args["priors"], args["profile"], store, args["workers"])
+    if command == "rerun":
+        return _rerun(args["notebook"], args["parameter"])
+    if command == "gallery":
+        from nine.book import write_gallery
+
+        print(f"wrote {write_gallery()}")
+        return 0
     profile, retrain, resume = args.pop("profile"), args.pop("retrain"), args.pop("resume")
     if command == "train":
         from nine import distributed

@@ -106,31 +106,68 @@ def training_curve(log: list[dict], capacity: float, log_n: float) -> Figure:
     return fig
 
 
-def export_figure(fig: Figure, label: str, notebook: str, parameters: dict, run_hashes: list[str]) -> Path:
-    """Write a citable copy of ``fig`` to ``book/figures/<label>.{png,pdf}`` with a JSON sidecar.
+def export_figure(
+    fig: Figure, label: str, notebook: str, parameters: dict, run_hashes: list[str], details: dict | None = None
+) -> Path:
+    """Write a citable copy of ``fig`` to ``<figures>/<label>.{png,pdf}`` with a JSON sidecar.
 
-    The sidecar records the notebook, its parameters, the runs the figure was drawn from, the git
-    commit and the date, so that the figure can be regenerated and cited by its stable label.
+    ``<figures>`` is ``book/figures`` (or the rerun folder's, see :func:`nine.book.publish_dir`). The
+    sidecar records the notebook and the parameters it ran with (enough to rerun it), ``details`` of
+    what the figure shows (e.g. a sweep grid), the runs it was drawn from, the git commit and the date.
     """
-    from nine.runs import ROOT, _git
+    from nine.book import publish_dir, rerun_command
+    from nine.runs import _git
 
     if not label.replace("-", "").replace("_", "").isalnum():
         raise ValueError(f"label={label!r} is not allowed: use letters, digits, '-' and '_' only")
-    folder = ROOT / "book" / "figures"
+    folder = publish_dir("figures")
     folder.mkdir(parents=True, exist_ok=True)
     for suffix in ("png", "pdf"):
         fig.savefig(folder / f"{label}.{suffix}", metadata={"CreationDate": None} if suffix == "pdf" else None)
     sidecar = {
         "label": label,
         "notebook": notebook,
-        "parameters": parameters,
+        "notebook_parameters": parameters,
+        "details": details or {},
+        "rerun": rerun_command(notebook, parameters),
         "runs": run_hashes,
         "git_commit": _git("rev-parse", "HEAD"),
         "nine_version": nine.__version__,
         "date": datetime.now(timezone.utc).date().isoformat(),
     }
-    (folder / f"{label}.json").write_text(json.dumps(sidecar, indent=2, sort_keys=True) + "\n")
+    (folder / f"{label}.json").write_text(json.dumps(sidecar, indent=2, sort_keys=True, ensure_ascii=False) + "\n")
     return folder / f"{label}.png"
+
+
+def figure_note(label: str, notebook: str, parameters: dict) -> str:
+    """The end of a citable figure's caption (MyST): its label, its gallery entry and the command that
+    regenerates it."""
+    from nine.book import rerun_command
+
+    return (f"Figure `{label}` ({{ref}}`gallery entry <figure-{label}>`). "
+            f"Regenerate: `{rerun_command(notebook, parameters)}`.")
+
+
+def show_figure(
+    fig: Figure,
+    name: str,
+    label: str,
+    notebook: str,
+    parameters: dict,
+    run_hashes: list[str],
+    publish: bool,
+    details: dict | None = None,
+) -> None:
+    """Glue ``fig`` as ``name`` and its caption note as ``name + "_note"`` (for ``{glue:md}`` with
+    format myst), export it when ``publish``, and close it."""
+    from IPython.display import Markdown
+    from myst_nb import glue
+
+    glue(name, fig, display=False)
+    glue(f"{name}_note", Markdown(figure_note(label, notebook, parameters)), display=False)
+    if publish:
+        export_figure(fig, label, notebook, parameters, run_hashes, details)
+    plt.close(fig)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -1,0 +1,82 @@
+"""Rerunning a notebook into its own folder, the published-artifact folders, the gallery, CITATION.cff."""
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from nine import book
+from nine.cli import main
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_publish_dir_defaults_to_the_book_and_follows_the_rerun_folder(monkeypatch, tmp_path):
+    monkeypatch.delenv("NINE_PUBLISH_DIR", raising=False)
+    assert book.publish_dir("figures") == book._root() / "book" / "figures"
+    monkeypatch.setenv("NINE_PUBLISH_DIR", str(tmp_path))
+    assert book.publish_dir("results") == tmp_path / "results"
+    with pytest.raises(ValueError, match="kind='plots' is not allowed"):
+        book.publish_dir("plots")
+
+
+def test_rerun_command_round_trips_through_the_cli_parser():
+    from nine.cli import build_parser
+
+    values = {"sigma": 0.5, "critic": "mlp", "epochs": None, "dims": [1, 2], "data_dir": "None"}
+    command = book.rerun_command("02_gaussian_matching", values)
+    assert command.startswith("python -m nine rerun 02_gaussian_matching -p sigma 0.5 -p critic mlp -p epochs None")
+    import shlex
+
+    args = build_parser().parse_args(shlex.split(command)[3:])
+    from nine.cli import _value
+
+    assert {k: _value(v) for k, v in args.parameter} == values
+
+
+def test_rerun_refuses_unknown_notebooks_and_parameters(capsys):
+    assert main(["rerun", "99_nothing"]) == 2
+    assert "notebook='99_nothing' is not allowed: must be one of 01_theory" in capsys.readouterr().err
+    assert main(["rerun", "01_theory", "-p", "sigmaa", "0.3"]) == 2
+    assert "parameter 'sigmaa' is not allowed for 01_theory: its parameters are profile" in capsys.readouterr().err
+    assert main(["rerun", "01_theory", "-p", "publish", "False"]) == 2
+    assert "parameter 'publish' is not allowed for a rerun" in capsys.readouterr().err
+
+
+def test_rerun_writes_only_into_its_own_folder(monkeypatch, tmp_path, capsys):
+    monkeypatch.setattr("nine.runs.RUNS_DIR", tmp_path)
+    published = {p: p.stat().st_mtime_ns for p in (ROOT / "book").rglob("*") if p.is_file()}
+    assert main(["rerun", "01_theory", "-p", "profile", "smoke", "-p", "sigma_channel", "0.7"]) == 0
+    out = capsys.readouterr().out
+    (folder,) = [p for p in tmp_path.iterdir() if p.name.startswith("01_theory-")]
+    assert f"executed notebook: {folder / '01_theory.ipynb'}" in out and "figure: " in out
+    sidecar = json.loads((folder / "figures" / "capacity.json").read_text())
+    assert sidecar["notebook_parameters"]["sigma_channel"] == 0.7 and sidecar["rerun"].startswith("python -m nine rerun")
+    assert (folder / "claims" / "01_theory.json").is_file()
+    assert {p: p.stat().st_mtime_ns for p in (ROOT / "book").rglob("*") if p.is_file()} == published
+    before = (folder / "01_theory.ipynb").stat().st_mtime_ns
+    assert main(["rerun", "01_theory", "-p", "profile", "smoke", "-p", "sigma_channel", "0.7"]) == 0  # found, not redone
+    assert (folder / "01_theory.ipynb").stat().st_mtime_ns == before
+
+
+def test_gallery_lists_every_sidecar_with_label_downloads_and_command():
+    records = book.sidecars()
+    text = book.gallery_markdown(records)
+    for r in records:
+        assert f":name: figure-{r['label']}" in text and f"{{download}}`PDF <figures/{r['label']}.pdf>`" in text
+    assert (ROOT / "book" / "figures.md").read_text() == text, "book/figures.md is stale: run `python -m nine gallery`"
+
+
+def test_citation_file_is_valid_cff_with_the_paper_preferred():
+    cff = yaml.safe_load((ROOT / "CITATION.cff").read_text())
+    assert cff["cff-version"] == "1.2.0" and cff["type"] == "software"
+    for key in ("message", "title", "version", "authors", "license"):
+        assert cff[key], key
+    from nine import __version__
+
+    assert cff["version"] == __version__
+    paper = cff["preferred-citation"]
+    assert paper["type"] == "conference-paper" and paper["year"] == 2025
+    assert paper["title"] == "Efficient Distribution Matching of Representations via Noise-Injected Deep InfoMax"
+    assert [a["family-names"] for a in paper["authors"]][0] == "Butakov"
