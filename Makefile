@@ -13,8 +13,10 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[book,test]'
 	touch $(STAMP)
 
+# The download button serves _sources/: replace the stripped notebooks there by the executed ones.
 book: $(STAMP)
 	$(BIN)/jupyter-book build . --all -W -n --keep-going
+	cp _build/jupyter_execute/notebooks/*.ipynb _build/html/_sources/notebooks/
 	@echo "The book is at file://$(CURDIR)/_build/html/index.html"
 
 test: unit notebooks reproduce book book-check
@@ -40,12 +42,14 @@ book-check: $(STAMP)
 	$(BIN)/python -m pytest tests/book
 
 # Regenerate the committed cpu-profile runs that are missing from results/ (delete one to retrain it)
-# and the citable figures in book/figures/, and the claims ledger in book/claims/, by executing every notebook with publish=True.
+# and the citable figures in book/figures/ (and their gallery, book/figures.md), the claims ledger in book/claims/
+# and the result tables in results/, by executing every notebook with publish=True.
 results: $(STAMP)
 	mkdir -p _build/results
 	for nb in $(NOTEBOOKS); do \
 		NINE_RUNS_DIR=$(CURDIR)/results $(BIN)/papermill $$nb _build/results/$$(basename $$nb) -p publish True || exit 1; \
 	done
+	$(BIN)/python -m nine gallery
 
 clean:
 	rm -rf _build

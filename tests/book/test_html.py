@@ -36,8 +36,10 @@ PAGES = {
         "fig-uniform-tradeoff",
     ],
     "book/claims.html": [],
+    "book/figures.html": [f"figure-{path.stem}" for path in sorted((ROOT / "book" / "figures").glob("*.json"))],
     "book/reproducing.html": [],
 }
+SIDECARS = [json.loads(path.read_text()) for path in sorted((ROOT / "book" / "figures").glob("*.json"))]
 
 
 @pytest.fixture(scope="module")
@@ -89,8 +91,31 @@ def test_citations_render(pages):
 
 
 def test_glued_numbers_are_rendered(pages):
-    for name in ("notebooks/01_theory.html", "notebooks/02_gaussian_matching.html"):
+    for name in PAGES:
         assert "{glue" not in pages[name].get_text(), name
+
+
+@pytest.mark.parametrize("sidecar", SIDECARS, ids=[s["label"] for s in SIDECARS])
+def test_every_citable_figure_leads_to_its_data_and_rerun_command(pages, sidecar):
+    """Notebook figure → caption with label, gallery link and command → gallery entry → PNG, PDF, JSON."""
+    label, page = sidecar["label"], f"notebooks/{sidecar['notebook']}.html"
+    figure = pages[page].find(id=f"fig-{label}")
+    assert figure is not None, f"{page} has no figure fig-{label}"
+    caption = figure.get_text(" ", strip=True)
+    assert f"Figure {label}" in caption and f"Regenerate: {sidecar['rerun']}" in " ".join(caption.split()), caption
+    gallery_link = figure.find("a", href=lambda h: h and h.endswith(f"figures.html#figure-{label}"))
+    assert gallery_link is not None, f"fig-{label} does not link to its gallery entry"
+    entry = pages["book/figures.html"].find(id=f"figure-{label}")
+    downloads = {a["href"].rsplit(".", 1)[-1] for a in entry.find_all("a", href=True) if "_downloads" in a["href"]}
+    assert downloads == {"png", "pdf", "json"}, f"gallery entry {label} offers {downloads}"
+    for run in sidecar["runs"]:
+        assert (ROOT / "results" / run / "manifest.json").is_file(), f"figure {label} was drawn from run {run}, not in results/"
+
+
+def test_download_buttons_serve_executed_notebooks():
+    for source in sorted((HTML / "_sources" / "notebooks").glob("*.ipynb")):
+        cells = json.loads(source.read_text())["cells"]
+        assert any(c.get("outputs") for c in cells if c["cell_type"] == "code"), f"{source.name} has no outputs"
 
 
 def test_claims_page_agrees_with_the_notebook_pages(pages):
