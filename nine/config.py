@@ -50,6 +50,7 @@ class RunConfig:
     n_train: int | None = None  # stratified subset of the train split; None = all of it
     n_test: int | None = None  # stratified subset of the test split; None = all of it
     pixel_noise: float = 0.2  # std of the additive Gaussian pixel noise of the augmentation
+    held_out: tuple[int, ...] = ()  # classes removed from train and test (novel classes for outlier detection)
     # optimisation
     epochs: int = 60
     batch_size: int = 512  # InfoNCE batch N: the estimate never exceeds log N
@@ -61,6 +62,8 @@ class RunConfig:
     checkpoint_every: int = 5  # epochs between checkpoints of an unfinished run (resume after a crash)
 
     def __post_init__(self) -> None:
+        if isinstance(self.held_out, list):  # as read back from config.json
+            object.__setattr__(self, "held_out", tuple(self.held_out))
         validate(self)
 
     @property
@@ -176,3 +179,7 @@ def validate(cfg: RunConfig) -> None:
     if cfg.data_dir is not None and not isinstance(cfg.data_dir, str):
         _fail("data_dir", cfg.data_dir, "must be a path string or None")
     check_bool("download", cfg.download)
+    held = cfg.held_out
+    if (not isinstance(held, tuple) or not all(_is_int(c) and 0 <= c <= 9 for c in held)
+            or len(set(held)) != len(held) or len(held) > 8):
+        _fail("held_out", held, "must be a tuple of distinct classes in 0..9 leaving at least two, e.g. (8, 9)")

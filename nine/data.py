@@ -134,9 +134,25 @@ def load_split(cfg: RunConfig) -> Split:
         a_tr, a_te, b_tr, b_te = loader()
         x_tr, x_te = _to_images(a_tr, side, scale), _to_images(a_te, side, scale)
         y_tr, y_te = torch.as_tensor(b_tr, dtype=torch.long), torch.as_tensor(b_te, dtype=torch.long)
+    if cfg.held_out:
+        keep_tr, keep_te = ~_isin(y_tr, cfg.held_out), ~_isin(y_te, cfg.held_out)
+        x_tr, y_tr, x_te, y_te = x_tr[keep_tr], y_tr[keep_tr], x_te[keep_te], y_te[keep_te]
     x_tr, y_tr = _subset(x_tr, y_tr, cfg.n_train, SPLIT_SEED)
     x_te, y_te = _subset(x_te, y_te, cfg.n_test, SPLIT_SEED)
     return Split(x_tr, y_tr, x_te, y_te)
+
+
+def _isin(labels: torch.Tensor, classes: tuple[int, ...]) -> torch.Tensor:
+    return torch.isin(labels, torch.as_tensor(classes, dtype=labels.dtype))
+
+
+def held_out_test_images(cfg: RunConfig) -> tuple[torch.Tensor, torch.Tensor]:
+    """The test images (and labels) of the classes ``cfg.held_out`` removes: novel classes for the encoder."""
+    if not cfg.held_out:
+        raise ValueError("held_out=() is not allowed here: the run holds no class out")
+    full = load_split(cfg.replace(held_out=(), n_test=None))
+    keep = _isin(full.y_test, cfg.held_out)
+    return full.x_test[keep], full.y_test[keep]
 
 
 def check_images(x: torch.Tensor, name: str = "images", shape: tuple[int, int, int] = (1, IMAGE_SIZE, IMAGE_SIZE)) -> None:

@@ -47,3 +47,19 @@ def test_missing_or_corrupt_mnist_folder(tmp_path):
         load_torchvision_mnist(str(tmp_path))
     with pytest.raises(DataError, match="data_dir=None"):
         load_torchvision_mnist(None)
+
+
+def test_held_out_classes_leave_train_and_test_and_can_be_fetched(tiny_cfg):
+    from nine.data import held_out_test_images
+    from nine.runs import run_hash
+
+    cfg = tiny_cfg.replace(held_out=[8, 9])  # a list, as config.json stores it
+    assert cfg.held_out == (8, 9)
+    split = load_split(cfg)
+    assert not set(split.y_train.tolist()) & {8, 9} and not set(split.y_test.tolist()) & {8, 9}
+    images, labels = held_out_test_images(cfg)
+    assert set(labels.tolist()) == {8, 9} and images.shape[1:] == (1, 28, 28)
+    assert run_hash(cfg) != run_hash(tiny_cfg)
+    assert run_hash(tiny_cfg.replace(held_out=())) == run_hash(tiny_cfg)  # the default leaves earlier hashes alone
+    with pytest.raises(ValueError, match=r"held_out=\(\) is not allowed here"):
+        held_out_test_images(tiny_cfg)
