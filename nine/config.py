@@ -62,7 +62,8 @@ class RunConfig:
     checkpoint_every: int = 5  # epochs between checkpoints of an unfinished run (resume after a crash)
 
     def __post_init__(self) -> None:
-        if isinstance(self.held_out, list):  # as read back from config.json
+        check_classes("held_out", self.held_out)  # before a list (as config.json stores it) becomes a tuple
+        if isinstance(self.held_out, list):
             object.__setattr__(self, "held_out", tuple(self.held_out))
         validate(self)
 
@@ -145,6 +146,13 @@ def check_int_list(name: str, value: Any, low: int) -> None:
         _fail(name, value, f"must be a non-empty list of integers >= {low}")
 
 
+def check_classes(name: str, value: Any) -> None:
+    """Raise :class:`ConfigError` unless ``value`` is a tuple or list of distinct classes 0..9 leaving two."""
+    if (not isinstance(value, (tuple, list)) or not all(_is_int(c) and 0 <= c <= 9 for c in value)
+            or len(set(value)) != len(value) or len(value) > 8):
+        _fail(name, value, "must be a list of distinct classes in 0..9 leaving at least two, e.g. [8, 9]")
+
+
 def validate(cfg: RunConfig) -> None:
     """Raise :class:`ConfigError` naming the first field whose value is not allowed."""
     for name, choices in (
@@ -179,7 +187,4 @@ def validate(cfg: RunConfig) -> None:
     if cfg.data_dir is not None and not isinstance(cfg.data_dir, str):
         _fail("data_dir", cfg.data_dir, "must be a path string or None")
     check_bool("download", cfg.download)
-    held = cfg.held_out
-    if (not isinstance(held, tuple) or not all(_is_int(c) and 0 <= c <= 9 for c in held)
-            or len(set(held)) != len(held) or len(held) > 8):
-        _fail("held_out", held, "must be a tuple of distinct classes in 0..9 leaving at least two, e.g. (8, 9)")
+    check_classes("held_out", cfg.held_out)

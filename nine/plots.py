@@ -261,3 +261,39 @@ def qq_grid(panels: list[tuple[str, np.ndarray]], prior: str) -> Figure:
     axes[0, 0].set_ylabel("embedding quantile")
     fig.tight_layout()
     return fig
+
+
+# ---------------------------------------------------------------------------------------------
+# Images and score distributions
+
+
+def image_grid(rows: dict[str, np.ndarray], columns: int = 8) -> Figure:
+    """One row of grey images per named set (N×1×H×W arrays or tensors in [0, 1])."""
+    fig, axes = plt.subplots(len(rows), columns, figsize=(0.9 * columns + 1.6, 0.95 * len(rows)), squeeze=False)
+    for r, (name, images) in enumerate(rows.items()):
+        images = np.asarray(images)
+        for c in range(columns):
+            ax = axes[r, c]
+            ax.set_xticks([]), ax.set_yticks([])
+            ax.grid(False)
+            for spine in ax.spines.values():
+                spine.set_visible(False)
+            if c < len(images):
+                ax.imshow(images[c, 0], cmap="gray", vmin=0, vmax=1)
+        axes[r, 0].set_ylabel(name, rotation=0, ha="right", va="center", fontsize=8)
+    fig.subplots_adjust(wspace=0.05, hspace=0.05)
+    return fig
+
+
+def score_histograms(scores: dict[str, np.ndarray], xlabel: str) -> Figure:
+    """Overlaid density histograms of an outlier score, the first entry (inliers) filled."""
+    fig, ax = plt.subplots(figsize=(6, 3.2))
+    names = list(scores)
+    high = np.quantile(np.concatenate([np.asarray(s) for s in scores.values()]), 0.99)
+    bins = np.linspace(0, high, 60)
+    for k, name in enumerate(names):
+        style = dict(histtype="stepfilled", alpha=0.35, color="0.3") if k == 0 else dict(histtype="step", lw=1.3)
+        ax.hist(np.clip(scores[name], 0, high), bins=bins, density=True, label=name, **style)
+    ax.set(xlabel=xlabel, ylabel="density")
+    ax.legend(fontsize=7)
+    return fig

@@ -1,0 +1,49 @@
+"""The shared figures draw what they are given: panel counts, limits, labels, and the caption note."""
+
+import matplotlib
+
+matplotlib.use("Agg")
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from nine import plots  # noqa: E402
+
+
+def _table():
+    rows = []
+    for d in (2, 16):
+        for level in (0.3, 1.0):
+            for seed in (0, 1):
+                rows.append(dict(head="nine", d=d, noise=level, seed=seed, kl_knn=0.1 / level + seed * 0.01,
+                                 ks_max=0.05, probe_acc=0.9 - 0.1 * level))
+        for head in ("plain", "normalise"):
+            rows.append(dict(head=head, d=d, noise=np.nan, seed=0, kl_knn=1.0, ks_max=0.2, probe_acc=0.95))
+    return pd.DataFrame(rows)
+
+
+def test_sweep_figures_have_one_panel_per_metric_and_mark_the_levels():
+    table = _table()
+    fig = plots.metric_vs_noise(table, {"kl_knn": "KL", "probe_acc": "acc"}, "gaussian", {2: {"kl_knn": 0.01}, 16: {}})
+    assert len(fig.axes) == 2 and fig.axes[0].get_xscale() == "log"
+    fig = plots.tradeoff(table[table["d"] == 16], "kl_knn", "KL", "uniform", calibration=0.01)
+    texts = [t.get_text() for t in fig.axes[0].texts]
+    assert texts == ["ε=0.3", "ε=1"]
+
+
+def test_embedding_and_qq_grids_and_images():
+    rng = np.random.default_rng(0)
+    z, labels = rng.uniform(size=(50, 2)), rng.integers(0, 10, 50)
+    fig = plots.embedding_grid([("a", z, labels), ("prior", z, None)], "uniform")
+    assert len(fig.axes) == 2 and fig.axes[0].get_xlim() == (-0.05, 1.05)
+    fig = plots.qq_grid([("a", rng.standard_normal((40, 3)))], "gaussian")
+    assert len(fig.axes[0].lines) == 3 + 1  # one line per coordinate and the diagonal
+    fig = plots.image_grid({"x": rng.uniform(size=(3, 1, 28, 28)), "y": rng.uniform(size=(8, 1, 28, 28))})
+    assert len(fig.axes) == 16 and fig.axes[0].get_ylabel() == "x"
+    fig = plots.score_histograms({"in": rng.chisquare(2, 100), "out": rng.chisquare(4, 100)}, "score")
+    assert [t.get_text() for t in fig.axes[0].get_legend().get_texts()] == ["in", "out"]
+
+
+def test_figure_note_names_label_gallery_and_command():
+    note = plots.figure_note("gaussian-tradeoff", "02_gaussian_matching", {"profile": "cpu", "sigma": 0.3})
+    assert note == ("Figure `gaussian-tradeoff` ({ref}`gallery entry <figure-gaussian-tradeoff>`). "
+                    "Regenerate: `python -m nine rerun 02_gaussian_matching -p profile cpu -p sigma 0.3`.")
