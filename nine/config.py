@@ -20,7 +20,7 @@ DATASETS = ("mnist5k", "mnist", "digits", "cifar10")
 ENCODERS = {"mnist-cnn": ("mnist5k", "mnist", "digits"), "resnet18": ("cifar10",)}  # encoder -> its datasets
 CRITICS = ("quadratic", "mlp")
 NOISE_BRANCHES = ("one", "both")
-HEADS = ("nine", "normalise", "plain")
+HEADS = ("nine", "normalise", "plain", "adversarial", "vae")  # the last two are the baselines of nine.baselines
 SOFTMAX_AXES = ("both", "clean")
 DEVICES = ("auto", "cpu", "cuda")
 
@@ -36,9 +36,12 @@ class RunConfig:
     # representation and its prior
     prior: str = "gaussian"  # law the representation is pushed towards: gaussian | uniform
     head: str = "nine"  # nine: normalise + noise | normalise: no noise | plain: plain InfoNCE (neither)
+    # | adversarial: InfoNCE + DIM's adversarial prior matching | vae: a VAE with the same encoder body
     d: int = 2  # representation dimension
     sigma: float = 0.3  # std of the Gaussian noise N(0, sigma^2 I) (prior="gaussian")
     eps: float = 0.05  # half-width of the uniform noise U(-eps, eps) (prior="uniform")
+    adv_weight: float = 1.0  # head="adversarial": weight of the adversarial (non-saturating) term
+    beta: float = 1.0  # head="vae": weight of the KL term (beta-VAE; 1 = the plain VAE)
     noise_on: str = "one"  # views that get noise: "one" (I(f(X'); f(X)+Z)) or "both"
     encoder: str = "mnist-cnn"  # mnist-cnn (the MNIST protocol) | resnet18 (CIFAR-10, SimCLR views)
     critic: str = "quadratic"  # quadratic: -|y-u|^2/(2 tau^2); mlp: MLP on concatenated pairs
@@ -170,6 +173,10 @@ def validate(cfg: RunConfig) -> None:
     if cfg.dataset not in ENCODERS[cfg.encoder]:
         _fail("encoder", cfg.encoder, f"cannot read dataset={cfg.dataset!r}; it takes {', '.join(ENCODERS[cfg.encoder])}")
     check_int("d", cfg.d, 1)
+    check_positive("adv_weight", cfg.adv_weight, "the adversarial weight")
+    check_positive("beta", cfg.beta, "the KL weight")
+    if cfg.head == "vae" and cfg.prior != "gaussian":
+        _fail("prior", cfg.prior, "head='vae' matches N(0, I) only: use prior='gaussian'")
     check_positive("sigma", cfg.sigma, "the Gaussian noise std")
     if not _is_real(cfg.eps) or not 0 < cfg.eps <= 0.5:
         _fail("eps", cfg.eps, "the uniform noise half-width must lie in (0, 0.5]")

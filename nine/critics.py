@@ -56,8 +56,18 @@ class MLPCritic(nn.Module):
 
 
 def make_critic(cfg: RunConfig) -> nn.Module:
-    """The critic named by ``cfg.critic``; the quadratic one starts at τ = std of y − u."""
+    """The critic named by ``cfg.critic``; the quadratic one starts at τ = std of y − u.
+
+    For the baseline heads ("adversarial", "vae") it is the module of their extra networks, see
+    :func:`nine.baselines.make_objective`.
+    """
+    branches = 2 if cfg.noise_on == "both" else 1
+    tau = cfg.noise_std * math.sqrt(branches)
+    if cfg.head in ("adversarial", "vae"):
+        from nine.baselines import make_objective
+        from nine.models import BODIES
+
+        return make_objective(cfg, BODIES[cfg.encoder][2], tau)
     if cfg.critic == "mlp":
         return MLPCritic(cfg.d)
-    branches = 2 if cfg.noise_on == "both" else 1
-    return QuadraticCritic(tau=cfg.noise_std * math.sqrt(branches))
+    return QuadraticCritic(tau=tau)

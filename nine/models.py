@@ -40,7 +40,11 @@ class NINEHead(nn.Module):
     uniform: u = Φ(BatchNorm1d(h)) in [0, 1]^d (Φ the standard normal CDF); noise Z ~ U(-eps, eps)^d.
 
     ``mode`` selects the reference points of the experiments: "nine" (normalise and add noise),
-    "normalise" (normalise, no noise) and "plain" (plain InfoNCE: neither).
+    "normalise" (normalise, no noise) and "plain" (plain InfoNCE: neither), and the heads of the
+    baselines: "adversarial" (no normalisation and no noise: the output is squashed onto the prior's
+    support, a sigmoid for the uniform prior, and an adversary matches it, see nine.baselines) and
+    "vae" (h holds a mean and a log-variance; training draws z = mean + std·ε and keeps the KL term
+    to N(0, I) in ``self.kl``; evaluation returns the mean).
     """
 
     def __init__(
@@ -59,6 +63,8 @@ class NINEHead(nn.Module):
         """h: N×d → u: N×d on the prior's support (no noise); the identity in "plain" mode."""
         if self.mode == "plain":
             return h
+        if self.mode == "adversarial":
+            return torch.sigmoid(h) if self.prior == "uniform" else h
         u = self.norm(h)
         if self.prior == "uniform":
             u = 0.5 * (1.0 + torch.erf(u / math.sqrt(2.0)))
@@ -71,6 +77,12 @@ class NINEHead(nn.Module):
         return self.eps * (2.0 * torch.rand(shape, device=device, generator=generator) - 1.0)
 
     def forward(self, h: torch.Tensor, noisy: bool = True) -> torch.Tensor:
+        if self.mode == "vae":
+            mean, log_var = h.chunk(2, dim=1)
+            if not (self.training and noisy):
+                return mean
+            self.kl = 0.5 * (mean.pow(2) + log_var.exp() - 1.0 - log_var).sum(1).mean()
+            return mean + torch.exp(0.5 * log_var) * torch.randn_like(mean)
         u = self.normalise(h)
         if self.training and noisy and self.noisy:
             u = u + self.noise(u.shape, u.device)
@@ -109,7 +121,8 @@ class Encoder(nn.Module):
         super().__init__()
         make_body, features, self.input_shape = BODIES[body]
         self.body = make_body()
-        self.project = nn.Sequential(nn.Linear(features, features), nn.LeakyReLU(0.01), nn.Linear(features, d))
+        out = 2 * d if head == "vae" else d  # a VAE head reads a mean and a log-variance
+        self.project = nn.Sequential(nn.Linear(features, features), nn.LeakyReLU(0.01), nn.Linear(features, out))
         self.head = NINEHead(d, prior, sigma, eps, head)
 
     def forward(self, x: torch.Tensor, noisy: bool = True) -> torch.Tensor:

@@ -67,7 +67,7 @@ class RunError(RuntimeError):
 
 # Fields added after runs were committed: left out of the hash while at their default, so that
 # every earlier run keeps its hash (its behaviour is exactly that default's).
-ADDED_LATER = {"encoder": "mnist-cnn", "head": "nine", "held_out": ()}
+ADDED_LATER = {"encoder": "mnist-cnn", "head": "nine", "held_out": (), "adv_weight": 1.0, "beta": 1.0}
 
 
 def run_hash(cfg: RunConfig) -> str:

@@ -142,6 +142,10 @@ def method_label(cfg: RunConfig) -> str:
         return "plain InfoNCE"
     if cfg.head == "normalise":
         return "normalised, no noise"
+    if cfg.head == "adversarial":
+        return f"adversarial matching (weight {cfg.adv_weight:g})"
+    if cfg.head == "vae":
+        return "VAE" if cfg.beta == 1 else f"β-VAE (β={cfg.beta:g})"
     return f"NINE σ={cfg.sigma:g}" if cfg.prior == "gaussian" else f"NINE ε={cfg.eps:g}"
 
 

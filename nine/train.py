@@ -44,15 +44,36 @@ def _format_eta(seconds: float) -> str:
 def infonce_loss(
     encoder: nn.Module, critic: nn.Module, x: torch.Tensor, cfg: RunConfig, generator: torch.Generator
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """InfoNCE on the global batch: x (n_local×1×28×28) is this process's shard of it.
+    """The training objective on the global batch: x (n_local×1×28×28) is this process's shard of it.
 
-    u = f(X') (noisy only if noise_on="both") and y = f(X) + Z are gathered from all processes,
-    so the score matrix is N×N with N the global batch. Returns (loss, estimate in nats).
+    InfoNCE: u = f(X') (noisy only if noise_on="both") and y = f(X) + Z are gathered from all
+    processes, so the score matrix is N×N with N the global batch. Returns (loss, estimate in nats).
+    The baseline heads add their terms (:mod:`nine.baselines`): the adversarial head adds
+    adv_weight × the encoder's adversarial term and the discriminator's loss; the VAE head replaces
+    InfoNCE by its ELBO loss (its estimate is NaN: a VAE has no InfoNCE).
     """
     view = training_view(cfg)
+    if cfg.head == "vae":
+        from nine.baselines import vae_loss
+
+        target = view(x, generator)
+        z = encoder(target, noisy=True)
+        loss = vae_loss(critic, z, _unwrap(encoder).head.kl, target, cfg.beta)
+        return loss, torch.tensor(float("nan"))
     u = encoder(view(x, generator), noisy=cfg.noise_on == "both")
     y = encoder(view(x, generator), noisy=True)
-    return infonce(critic(distributed.gather(u), distributed.gather(y)), cfg.softmax)
+    loss, estimate = infonce(critic(distributed.gather(u), distributed.gather(y)), cfg.softmax)
+    if cfg.head == "adversarial":
+        from nine.baselines import adversarial_terms
+
+        encoder_term, discriminator_term = adversarial_terms(_unwrap(critic), u, cfg.prior)
+        loss = loss + cfg.adv_weight * encoder_term + discriminator_term
+    return loss, estimate
+
+
+def _unwrap(module: nn.Module) -> nn.Module:
+    """The module inside a DistributedDataParallel wrapper (or the module itself)."""
+    return getattr(module, "module", module)
 
 
 def training_step(
@@ -140,6 +161,8 @@ def train(
     if not distributed.is_main():
         progress = lambda line: None  # noqa: E731 (only rank 0 reports)
     world = distributed.world_size()
+    if world > 1 and cfg.head in ("adversarial", "vae"):
+        raise ValueError(f"head={cfg.head!r} is not allowed with {world} processes: the baselines train in one process")
     if cfg.batch_size % world:
         raise ValueError(f"batch_size={cfg.batch_size} is not allowed: must be divisible by the {world} processes")
     device = pick_device(cfg.device)
@@ -234,7 +257,10 @@ def estimate_infonce(
 
     Each draw takes N = min(batch_size, len(x)) random images, two random views of each, and fresh
     channel noise on the noisy branch(es). Returns (mean, std) over the draws; each is ≤ log N.
+    A VAE has no InfoNCE: (NaN, NaN).
     """
+    if cfg.head == "vae":
+        return math.nan, math.nan
     encoder.eval()
     critic.eval()
     device = next(encoder.parameters()).device

@@ -1,0 +1,97 @@
+"""The baselines: adversarial prior matching and the VAE, trained by the same trainer and run store."""
+
+import math
+
+import pytest
+import torch
+
+from nine.baselines import AdversarialCritic, Decoder, adversarial_terms, vae_loss
+from nine.config import ConfigError, make_config
+from nine.models import NINEHead
+from nine.runs import execute, load_run
+
+
+def test_each_network_gets_gradients_only_from_its_own_term():
+    torch.manual_seed(0)
+    encoder = torch.nn.Linear(3, 2)
+    critic = AdversarialCritic(2, tau=1.0)
+    u = encoder(torch.randn(64, 3))
+    encoder_term, discriminator_term = adversarial_terms(critic, u, "gaussian")
+    encoder_term.backward(retain_graph=True)
+    assert encoder.weight.grad.abs().sum() > 0
+    assert all(p.grad is None for p in critic.discriminator.parameters())
+    encoder.weight.grad = None
+    discriminator_term.backward()
+    assert encoder.weight.grad is None and all(p.grad.abs().sum() > 0 for p in critic.discriminator.parameters())
+
+
+@pytest.mark.parametrize(("prior", "start", "target_std"), [("gaussian", 3.0, 1.0), ("uniform", 0.3, 1 / math.sqrt(12))])
+def test_the_adversary_alone_pulls_a_wrong_scale_onto_the_prior(prior, start, target_std):
+    torch.manual_seed(1)
+    scale = torch.nn.Parameter(torch.tensor(start))
+    critic = AdversarialCritic(1, tau=1.0)
+    optimiser = torch.optim.Adam([scale, *critic.parameters()], lr=1e-2)
+    for _ in range(400):
+        h = scale * torch.randn(256, 1)
+        u = torch.sigmoid(h) if prior == "uniform" else h
+        encoder_term, discriminator_term = adversarial_terms(critic, u, prior)
+        optimiser.zero_grad()
+        (encoder_term + discriminator_term).backward()
+        optimiser.step()
+    with torch.no_grad():
+        h = scale * torch.randn(20000, 1)
+        u = torch.sigmoid(h) if prior == "uniform" else h
+    assert float(u.std()) == pytest.approx(target_std, rel=0.25)
+
+
+def test_vae_head_samples_in_training_returns_the_mean_in_evaluation_and_keeps_the_kl():
+    head = NINEHead(2, mode="vae")
+    h = torch.tensor([[1.0, 0.0, 0.0, math.log(4.0)]])  # mean (1, 0), variance (1, 4)
+    head.eval()
+    assert torch.equal(head(h), h[:, :2])
+    head.train()
+    z = head(h)
+    assert z.shape == (1, 2) and not torch.equal(z, h[:, :2])
+    assert float(head.kl) == pytest.approx(0.5 * (1 + 0 + 1 + 4 - 2 - math.log(4.0)))
+    decoder = Decoder(2, (1, 24, 24))
+    assert decoder(z).shape == (1, 1, 24, 24) and Decoder(2, (1, 28, 28))(z).shape == (1, 1, 28, 28)
+    loss = vae_loss(decoder, z, head.kl, torch.rand(1, 1, 24, 24) * 1.4 - 0.2, beta=4.0)  # targets outside [0, 1] clipped
+    assert torch.isfinite(loss)
+
+
+@pytest.mark.parametrize("head", ["adversarial", "vae"])
+def test_baselines_train_resume_and_evaluate_like_any_run(tiny_cfg, tmp_path, head, monkeypatch):
+    cfg = tiny_cfg.replace(head=head, epochs=4, checkpoint_every=2)
+    whole = load_run(execute(cfg, tmp_path / "whole"))
+    assert whole.metrics["linear_probe_acc"] > 0.1 and len(whole.log) == 4
+    assert math.isnan(whole.metrics["infonce_test"]) == (head == "vae")
+    encoder, critic = whole.load_model()
+    assert type(critic).__name__ == {"adversarial": "AdversarialCritic", "vae": "Decoder"}[head]
+
+    import nine.train
+
+    calls = {"n": 0}
+    original = nine.train.training_step
+
+    def dies_in_epoch_3(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 2 * (len(load_run(whole.path).embeddings["y_train"]) // cfg.batch_size) + 1:
+            raise KeyboardInterrupt
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(nine.train, "training_step", dies_in_epoch_3)
+    with pytest.raises(KeyboardInterrupt):
+        execute(cfg, tmp_path / "cut")
+    monkeypatch.setattr(nine.train, "training_step", original)
+    resumed = load_run(execute(cfg, tmp_path / "cut"))
+    assert resumed.log == [{**r, "samples_per_s": s["samples_per_s"], "elapsed_s": s["elapsed_s"]}
+                           for r, s in zip(whole.log, resumed.log)]
+
+
+def test_baseline_configs_refuse_what_they_cannot_do():
+    with pytest.raises(ConfigError, match="prior='uniform' is not allowed: head='vae' matches N\\(0, I\\) only"):
+        make_config(head="vae", prior="uniform")
+    with pytest.raises(ConfigError, match="beta=0 is not allowed"):
+        make_config(head="vae", beta=0)
+    with pytest.raises(ConfigError, match="adv_weight=-1 is not allowed"):
+        make_config(head="adversarial", adv_weight=-1)
