@@ -16,8 +16,9 @@ from dataclasses import dataclass
 from typing import Any
 
 PRIORS = ("gaussian", "uniform")
-DATASETS = ("mnist5k", "mnist", "digits", "cifar10")
-ENCODERS = {"mnist-cnn": ("mnist5k", "mnist", "digits"), "resnet18": ("cifar10",)}  # encoder -> its datasets
+DATASETS = ("mnist5k", "mnist", "digits", "cifar10", "dsprites")
+# encoder -> the datasets it reads
+ENCODERS = {"mnist-cnn": ("mnist5k", "mnist", "digits"), "resnet18": ("cifar10",), "sprites-cnn": ("dsprites",)}
 CRITICS = ("quadratic", "mlp")
 NOISE_BRANCHES = ("one", "both")
 HEADS = ("nine", "normalise", "plain", "adversarial", "vae")  # the last two are the baselines of nine.baselines
@@ -48,6 +49,7 @@ class RunConfig:
     softmax: str = "clean"  # InfoNCE softmax over the clean u only (exact for the quadratic critic) or "both"
     # data
     dataset: str = "mnist5k"  # mnist5k (offline, 5,000 real digits) | mnist | cifar10 (torchvision) | digits
+    # | dsprites (generated from its factors, 28×28)
     data_dir: str | None = None  # torchvision data root (dataset="mnist" or "cifar10")
     download: bool = False  # dataset="mnist" or "cifar10": download into data_dir when it is not there
     n_train: int | None = None  # stratified subset of the train split; None = all of it

@@ -20,7 +20,9 @@ from nine.config import RunConfig
 
 IMAGE_SIZE = 28
 CROP_SIZE = 24
-IMAGE_SHAPES = {"mnist5k": (1, 28, 28), "mnist": (1, 28, 28), "digits": (1, 28, 28), "cifar10": (3, 32, 32)}
+IMAGE_SHAPES = {"mnist5k": (1, 28, 28), "mnist": (1, 28, 28), "digits": (1, 28, 28), "cifar10": (3, 32, 32),
+                "dsprites": (1, 28, 28)}
+DSPRITES_SIZES = (10_000, 2_000)  # generated train / test sprites (factors drawn uniformly from the grid)
 SPLIT_SEED = 0  # fixed: the train/test split never depends on the run's seed
 
 
@@ -36,6 +38,8 @@ class Split:
     y_train: torch.Tensor
     x_test: torch.Tensor
     y_test: torch.Tensor
+    factors_train: np.ndarray | None = None  # dSprites only: N×5 factor indices (shape, scale, orientation, x, y)
+    factors_test: np.ndarray | None = None
 
 
 def _to_images(pixels: np.ndarray, side: int, scale: float) -> torch.Tensor:
@@ -123,8 +127,22 @@ def _subset(x: torch.Tensor, y: torch.Tensor, n: int | None, seed: int) -> tuple
     return x[idx], y[idx]
 
 
+def load_dsprites(n_train: int | None, n_test: int | None) -> Split:
+    """Generated dSprites at 28×28: train and test drawn independently from the factor grid
+    (seeds fixed), labels = shape, with every factor index."""
+    from nine import dsprites
+
+    train = dsprites.sample(n_train or DSPRITES_SIZES[0], seed=SPLIT_SEED, size=IMAGE_SIZE)
+    test = dsprites.sample(n_test or DSPRITES_SIZES[1], seed=SPLIT_SEED + 1, size=IMAGE_SIZE)
+    as_split = [torch.as_tensor(train.images), torch.as_tensor(train.classes[:, 0]),
+                torch.as_tensor(test.images), torch.as_tensor(test.classes[:, 0])]
+    return Split(*as_split, factors_train=train.classes, factors_test=test.classes)
+
+
 def load_split(cfg: RunConfig) -> Split:
     """Load ``cfg.dataset`` and take the stratified ``n_train`` / ``n_test`` subsets."""
+    if cfg.dataset == "dsprites":
+        return load_dsprites(cfg.n_train, cfg.n_test)
     if cfg.dataset == "mnist":
         x_tr, y_tr, x_te, y_te = load_torchvision_mnist(cfg.data_dir, cfg.download)
     elif cfg.dataset == "cifar10":
@@ -189,6 +207,12 @@ def random_view(x: torch.Tensor, pixel_noise: float, generator: torch.Generator)
     return crops
 
 
+def noisy_view(x: torch.Tensor, pixel_noise: float, generator: torch.Generator) -> torch.Tensor:
+    """The whole image plus N(0, pixel_noise²) pixel noise: a view that changes none of the factors
+    of a dSprites image (a crop would move it, a flip or rotation would change its orientation)."""
+    return x + pixel_noise * torch.randn(x.shape, generator=generator, device=x.device)
+
+
 def centre_view(x: torch.Tensor) -> torch.Tensor:
     """The evaluation view: the central 24×24 crop, no noise. N×C×28×28 → N×C×24×24."""
     margin = (x.shape[-1] - CROP_SIZE) // 2
@@ -218,9 +242,11 @@ def training_view(cfg) -> Callable[[torch.Tensor, torch.Generator], torch.Tensor
     """The random view the objective is trained on: MNIST crops with pixel noise, or SimCLR for CIFAR-10."""
     if cfg.dataset == "cifar10":
         return simclr_view
+    if cfg.dataset == "dsprites":
+        return lambda x, generator: noisy_view(x, cfg.pixel_noise, generator)
     return lambda x, generator: random_view(x, cfg.pixel_noise, generator)
 
 
 def evaluation_view(cfg) -> Callable[[torch.Tensor], torch.Tensor]:
-    """The clean view used for embeddings: the central crop (MNIST) or the whole image (CIFAR-10)."""
-    return (lambda x: x) if cfg.dataset == "cifar10" else centre_view
+    """The clean view used for embeddings: the central crop (MNIST) or the whole image (CIFAR-10, dSprites)."""
+    return (lambda x: x) if cfg.dataset in ("cifar10", "dsprites") else centre_view

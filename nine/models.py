@@ -100,7 +100,13 @@ def resnet18_body() -> nn.Module:
     return net
 
 
-BODIES = {"mnist-cnn": (conv_body, 128, (1, 24, 24)), "resnet18": (resnet18_body, 512, (3, 32, 32))}
+# body -> (constructor, features, input shape); "sprites-cnn" is the MNIST body on whole 28×28 sprites
+# (28→26→13→11→5→3→1, so again exactly 128 features)
+BODIES = {
+    "mnist-cnn": (conv_body, 128, (1, 24, 24)),
+    "resnet18": (resnet18_body, 512, (3, 32, 32)),
+    "sprites-cnn": (conv_body, 128, (1, 28, 28)),
+}
 
 
 class Encoder(nn.Module):

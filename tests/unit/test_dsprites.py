@@ -98,3 +98,21 @@ def test_scores_refuse_mismatched_factors():
         mig(np.zeros((10, 2)), np.zeros((9, 2), dtype=int))
     with pytest.raises(ValueError, match="need d >= 2"):
         mig(np.random.default_rng(0).standard_normal((10, 1)), np.zeros((10, 1), dtype=int))
+
+
+def test_dsprites_dataset_gives_factors_and_views_that_keep_them():
+    import torch
+
+    from nine.config import ConfigError, make_config
+    from nine.data import load_split, training_view
+
+    cfg = make_config("smoke", dataset="dsprites", encoder="sprites-cnn", n_train=64, n_test=32, batch_size=32)
+    split = load_split(cfg)
+    assert split.x_train.shape == (64, 1, 28, 28) and split.factors_train.shape == (64, 5)
+    assert torch.equal(split.y_test, torch.as_tensor(split.factors_test[:, 0]))
+    assert not np.array_equal(split.factors_train[:32], split.factors_test)  # train and test drawn apart
+    view = training_view(cfg)(split.x_train, torch.Generator().manual_seed(0))
+    assert view.shape == split.x_train.shape  # no crop: position, scale and orientation are untouched
+    assert float((view - split.x_train).std()) == pytest.approx(cfg.pixel_noise, rel=0.05)
+    with pytest.raises(ConfigError, match="encoder='mnist-cnn' is not allowed: cannot read dataset='dsprites'"):
+        make_config("smoke", dataset="dsprites")
