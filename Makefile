@@ -6,7 +6,7 @@ STAMP := $(VENV)/.nine-installed
 SMOKE := _build/smoke
 NOTEBOOKS := $(wildcard notebooks/*.ipynb)
 
-.PHONY: book test unit notebooks reproduce book-check results clean
+.PHONY: book test unit notebooks reproduce book-check results bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -50,6 +50,12 @@ results: $(STAMP)
 		NINE_RUNS_DIR=$(CURDIR)/results $(BIN)/papermill $$nb _build/results/$$(basename $$nb) -p publish True || exit 1; \
 	done
 	$(BIN)/python -m nine gallery
+
+# Speed and memory figures (each script prints one figure per line) into results/bench.json.
+bench: $(STAMP)
+	cd benchmarks && for b in overhead critics throughput memory processes; do \
+		echo "== $$b"; ../$(BIN)/python $$b.py || exit 1; \
+	done
 
 clean:
 	rm -rf _build

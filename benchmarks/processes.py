@@ -53,6 +53,10 @@ def main() -> None:
     print(f"{k} independent one-thread runs, summed: {apart:,.0f} samples/s")
     print(f"ratio {k} processes / 1 process: {many / one:.2f}")
     print(f"ratio {k} independent runs / 1 process: {apart / one:.2f}")
+    from common import record
+
+    record("processes", {"one_process_samples_per_s": one, "ddp_samples_per_s": many,
+                         "independent_samples_per_s": apart, "processes": k, "epochs": args.epochs})
 
 
 if __name__ == "__main__":

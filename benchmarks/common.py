@@ -1,0 +1,47 @@
+"""Shared pieces of the benchmarks: one cpu-profile batch, timing, and the results/bench.json record."""
+
+from __future__ import annotations
+
+import json
+import platform
+import statistics
+import time
+from pathlib import Path
+from typing import Callable
+
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+BENCH_JSON = ROOT / "results" / "bench.json"
+
+
+def cpu_batch(batch_size: int = 512) -> torch.Tensor:
+    """The first batch_size train digits of the cpu profile (real MNIST, N×1×28×28)."""
+    from nine.config import make_config
+    from nine.data import load_split
+
+    return load_split(make_config("cpu")).x_train[:batch_size]
+
+
+def interleaved_medians(steps: dict[str, Callable[[], None]], repeats: int, warmup: int = 3) -> dict[str, float]:
+    """Median seconds of each step, timed A B A B … so that drifts of the machine hit all alike."""
+    for _ in range(warmup):
+        for step in steps.values():
+            step()
+    times: dict[str, list[float]] = {name: [] for name in steps}
+    for _ in range(repeats):
+        for name, step in steps.items():
+            start = time.perf_counter()
+            step()
+            times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(values) for name, values in times.items()}
+
+
+def record(section: str, figures: dict) -> None:
+    """Merge ``figures`` under ``section`` into results/bench.json (with the machine it ran on)."""
+    data = json.loads(BENCH_JSON.read_text()) if BENCH_JSON.is_file() else {}
+    data[section] = {**figures, "machine": f"{platform.processor() or platform.machine()}, "
+                     f"{torch.get_num_threads()} torch threads", "torch": torch.__version__,
+                     "date": time.strftime("%Y-%m-%d")}
+    BENCH_JSON.parent.mkdir(exist_ok=True)
+    BENCH_JSON.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
