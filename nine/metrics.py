@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from scipy import stats
 from sklearn.linear_model import LogisticRegression
@@ -143,16 +145,16 @@ def kl_knn(x: np.ndarray, y: np.ndarray, k: int = 5) -> float:
     """kNN estimate of KL(law of x ‖ law of y) in nats (Wang, Kulkarni and Verdú, 2009).
 
     D̂ = (d/n) Σ_i log(ν_k(i) / ρ_k(i)) + log(m / (n − 1)), with ρ_k(i) the distance from x_i to its
-    k-th neighbour among the other x and ν_k(i) to its k-th neighbour among y.
+    k-th neighbour among the other x and ν_k(i) to its k-th neighbour among y. Infinite when a point
+    of x is repeated more than k times (x then has atoms).
     """
     from scipy.spatial import cKDTree
 
     x, y = _as_matrix(x), _as_matrix(y)
     n, d = x.shape
     rho = cKDTree(x).query(x, k=k + 1)[0][:, k]
-    if (rho == 0).any():
-        raise ValueError(f"x with {int((rho == 0).sum())} point(s) repeated more than k={k} times is not allowed: "
-                         "the kNN KL estimate needs distinct points")
+    if (rho == 0).any():  # a point repeated more than k times: x has atoms, and a law with atoms
+        return math.inf  # has infinite KL divergence to a continuous law (e.g. a collapsed encoder)
     nu = cKDTree(y).query(x, k=k)[0]
     nu = nu[:, k - 1] if nu.ndim == 2 else nu
     return float(d * np.mean(np.log(nu / rho)) + np.log(len(y) / (n - 1)))

@@ -93,7 +93,7 @@ def test_non_finite_embeddings_are_refused_with_one_line(bad):
         assert "\n" not in str(err.value)
 
 
-def test_knn_kl_refuses_repeated_points():
-    x = np.repeat(np.random.default_rng(12).standard_normal((10, 2)), 7, axis=0)
-    with pytest.raises(ValueError, match="needs distinct points"):
-        kl_knn(x, sample_prior("gaussian", 100, 2))
+def test_knn_kl_of_a_law_with_atoms_is_infinite():
+    points = np.random.default_rng(12).standard_normal((10, 2))
+    assert kl_knn(np.repeat(points, 6, axis=0), sample_prior("gaussian", 100, 2)) == np.inf  # each point 6 times
+    assert np.isfinite(kl_knn(np.repeat(points, 5, axis=0), sample_prior("gaussian", 100, 2)))  # 5 times: k = 5 copes
