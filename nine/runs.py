@@ -196,13 +196,14 @@ def _unreadable(path: Path, err: Exception) -> RunError:
     return RunError(f"{path} cannot be read ({err}); {_retrain_hint(path.parent)}")
 
 
-def verify(path: Path) -> None:
-    """Check that every file of a finished run exists and matches the SHA-256 in its manifest."""
-    missing = [name for name in FILES if not (path / name).is_file()]
+def verify(path: Path, files: tuple[str, ...] = FILES) -> None:
+    """Check that every file of a finished run (or other stored artifact with ``files``) exists and
+    matches the SHA-256 in its manifest."""
+    missing = [name for name in files if not (path / name).is_file()]
     if missing:
         raise RunError(f"{path} is missing {', '.join(missing)}; {_retrain_hint(path)}")
     manifest = _read_json(path / "manifest.json")
-    for name in FILES:
+    for name in files:
         if name != "manifest.json" and manifest.get(name) != sha256(path / name):
             raise RunError(f"{path / name} is corrupt (its SHA-256 does not match manifest.json); {_retrain_hint(path)}")
 

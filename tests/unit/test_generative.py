@@ -1,0 +1,81 @@
+"""Generators conditioned on embeddings: configs, mismatched conditions, the store, and the scores."""
+
+import numpy as np
+import pytest
+import torch
+
+from nine.config import ConfigError
+from nine.generative import (
+    Classifier,
+    GenConfig,
+    GeneratorMismatch,
+    check_conditions,
+    consistency,
+    evaluate_images,
+    frechet_distance,
+    generate,
+    get_or_train_generator,
+    load_generator,
+    sample_conditions,
+    train_generator,
+)
+from nine.runs import RunError
+
+
+def test_config_validates_and_keys_differ_by_setting():
+    cfg = GenConfig("cgan", "abc", "gaussian", 4)
+    assert cfg.key.startswith("cgan-") and cfg.key != GenConfig("cgan", "abc", "gaussian", 4, seed=1).key
+    with pytest.raises(ConfigError, match="kind='vae' is not allowed"):
+        GenConfig("vae", "abc", "gaussian", 4)
+    with pytest.raises(ConfigError, match="prior='laplace' is not allowed"):
+        GenConfig("cgan", "abc", "laplace", 4)
+
+
+def test_conditions_of_another_dimension_or_prior_are_refused():
+    cfg = GenConfig("decoder", "abc", "uniform", 4)
+    check_conditions(cfg, torch.zeros(3, 4), "uniform")
+    with pytest.raises(GeneratorMismatch, match=r"conditions of shape \(3, 2\) are not allowed: .* d = 4 .* run abc"):
+        check_conditions(cfg, torch.zeros(3, 2))
+    with pytest.raises(GeneratorMismatch, match="prior='gaussian' is not allowed: the decoder was trained .* uniform prior"):
+        check_conditions(cfg, torch.zeros(3, 4), "gaussian")
+    assert sample_conditions("uniform", 100, 4).min() >= 0 and sample_conditions("gaussian", 10, 4).shape == (10, 4)
+
+
+def test_frechet_distance_matches_the_closed_form_for_gaussians():
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((20000, 2))
+    b = rng.standard_normal((20000, 2)) * 2.0 + np.array([1.0, 0.0])
+    # ‖μ‖² + tr(I + 4I − 2·2I) = 1 + 2
+    assert frechet_distance(a, b) == pytest.approx(3.0, rel=0.05)
+    assert frechet_distance(a, a) == pytest.approx(0.0, abs=1e-4)
+
+
+@pytest.mark.parametrize("kind", ["cgan", "decoder"])
+def test_generators_train_store_and_refuse_a_corrupt_file(kind, tmp_path):
+    torch.manual_seed(0)
+    x = (torch.rand(64, 1, 28, 28) > 0.7).float()
+    c = torch.randn(64, 3).numpy()
+    cfg = GenConfig(kind, "abc", "gaussian", 3, epochs=2, batch_size=16)
+    g, metrics = get_or_train_generator(cfg, c, x, tmp_path)
+    assert len(metrics["history"]) == 2 and all(np.isfinite(r["loss"]) for r in metrics["history"])
+    images = generate(g, cfg, sample_conditions("gaussian", 5, 3))
+    assert images.shape == (5, 1, 28, 28) and 0 <= float(images.min()) and float(images.max()) <= 1
+    again, _ = get_or_train_generator(cfg, c, x, tmp_path)  # loaded, not retrained
+    assert torch.equal(generate(again, cfg, sample_conditions("gaussian", 5, 3)), images)
+    with open(tmp_path / cfg.key / "model.pt", "r+b") as f:
+        f.write(b"xx")
+    with pytest.raises(RunError, match="model.pt is corrupt"):
+        load_generator(tmp_path / cfg.key)
+    with pytest.raises(GeneratorMismatch):
+        train_generator(cfg, c[:, :2], x)
+
+
+def test_class_scores_count_what_the_classifier_says():
+    model = Classifier().eval()
+    with torch.no_grad():
+        model.out.weight.zero_()
+        model.out.bias.copy_(torch.arange(10.0))  # always class 9
+    x = torch.rand(20, 1, 28, 28)
+    scores = evaluate_images(model, x, x)
+    assert scores["class_shares"][9] == 1.0 and scores["class_tv_to_uniform"] == pytest.approx(0.9)
+    assert consistency(model, x, torch.full((20,), 9)) == 1.0 and consistency(model, x, torch.zeros(20, dtype=torch.long)) == 0.0
