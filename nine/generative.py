@@ -319,14 +319,20 @@ def load_generator(folder: Path) -> tuple[GenConfig, Generator, dict]:
     return cfg, g.eval(), json.loads((folder / "metrics.json").read_text())
 
 
-def get_or_train_generator(cfg: GenConfig, c_train: np.ndarray, x_train: torch.Tensor, store: Path) -> tuple[Generator, dict]:
-    """Load the stored generator of ``cfg`` from ``store`` or train and store it."""
-    folder = Path(store) / cfg.key
-    if folder.is_dir():
-        _, g, metrics = load_generator(folder)
-        print(f"loaded {cfg.kind} {cfg.key} from {store}")
-        return g, metrics
+def get_or_train_generator(
+    cfg: GenConfig, c_train: np.ndarray, x_train: torch.Tensor, store: Path | None = None
+) -> tuple[Generator, dict]:
+    """Load the generator of ``cfg`` from ``results/generative``, ``runs/generative`` or ``store``,
+    else train it into ``store`` (default ``runs/generative``, i.e. ``$NINE_RUNS_DIR/generative``)."""
+    from nine.runs import RESULTS_DIR, RUNS_DIR
+
+    store = Path(store) if store is not None else RUNS_DIR / "generative"
+    for place in (RESULTS_DIR / "generative", RUNS_DIR / "generative", store):
+        if (place / cfg.key).is_dir():
+            _, g, metrics = load_generator(place / cfg.key)
+            print(f"loaded {cfg.kind} {cfg.key} from {place}")
+            return g, metrics
     print(f"training {cfg.kind} {cfg.key} on the embeddings of run {cfg.encoder_run} ({cfg.epochs} epochs)")
     g, history = train_generator(cfg, c_train, x_train)
-    save_generator(folder, cfg, g, history, {"wall_time_s": history[-1]["elapsed_s"]})
+    save_generator(store / cfg.key, cfg, g, history, {"wall_time_s": history[-1]["elapsed_s"]})
     return g, {"history": history, "wall_time_s": history[-1]["elapsed_s"]}
