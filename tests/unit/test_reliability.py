@@ -207,6 +207,8 @@ INVALID = {
     "download": st.one_of(st.integers(), st.text()),
     "checkpoint_every": st.one_of(st.integers(max_value=0), st.floats()),
     "profile": st.text().filter(lambda v: v not in ("smoke", "cpu", "paper")),
+    "adv_weight": st.one_of(st.floats(max_value=0), st.just(float("nan")), st.text()),
+    "beta": st.one_of(st.floats(max_value=0), st.just(float("inf")), st.booleans()),
     "held_out": st.one_of(
         st.lists(st.integers().filter(lambda c: not 0 <= c <= 9), min_size=1).map(tuple),  # not a class
         st.integers(0, 9).map(lambda c: (c, c)),  # repeated
