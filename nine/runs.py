@@ -99,14 +99,21 @@ def _git(*args: str) -> str | None:
     return out.stdout.strip() if out.returncode == 0 else None
 
 
+def _code_identity() -> dict[str, Any]:
+    """The git tree of ``nine/`` and commit as this process imported them (the code that runs)."""
+    status = _git("status", "--porcelain", "--", "nine")
+    return {"nine_tree": _git("rev-parse", "HEAD:nine"), "git_commit": _git("rev-parse", "HEAD"),
+            "git_dirty": None if status is None else bool(status)}
+
+
+CODE = _code_identity()  # read once at import: a long run must not record a later checkout's tree
+
+
 def provenance(device: torch.device, started: float, ended: float) -> dict[str, Any]:
     """Where and with what a run was made."""
-    status = _git("status", "--porcelain", "--", "nine")
     return {
         "nine_version": nine.__version__,
-        "nine_tree": _git("rev-parse", "HEAD:nine"),
-        "git_commit": _git("rev-parse", "HEAD"),
-        "git_dirty": None if status is None else bool(status),
+        **CODE,
         "packages": {name: metadata.version(name) for name in PACKAGES},
         "python": platform.python_version(),
         "platform": platform.platform(),
