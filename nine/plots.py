@@ -195,10 +195,14 @@ def _seed_spread(table, column: str):
     return grouped.mean(), grouped.std(ddof=1).fillna(0.0)
 
 
+LOG_SCALE = ("kl_knn", "energy", "sw", "ad_max")  # DM statistics that span decades between d = 2 and d = 16
+
+
 def metric_vs_noise(table, metrics: dict[str, str], prior: str, calibration: dict[int, dict[str, float]]) -> Figure:
     """One panel per metric: mean ± std over seeds against the noise level, one line per d, with
     the references (plain InfoNCE, normalised without noise) as marks at the left edge and the
-    value a sample of the prior itself scores (dotted) where the metric is a DM statistic."""
+    value a sample of the prior itself scores (dotted) where the metric is a DM statistic.
+    Statistics in :data:`LOG_SCALE` get a logarithmic y axis."""
     symbol = PRIOR_NAMES[prior][0]
     fig, axes = plt.subplots(1, len(metrics), figsize=(3.3 * len(metrics), 3.0), squeeze=False)
     for ax, (column, title) in zip(axes[0], metrics.items()):
@@ -215,9 +219,12 @@ def metric_vs_noise(table, metrics: dict[str, str], prior: str, calibration: dic
             if column in calibration.get(d, {}):
                 ax.axhline(calibration[d][column], color=colour, ls=":", lw=1, label=f"prior sample, d = {d}")
         ax.set_xscale("log")
+        if column in LOG_SCALE:
+            ax.set_yscale("log")
         ax.set(xlabel=f"noise level {symbol} (references at the left)", title=title)
-    axes[0, 0].legend(fontsize=7, loc="best")
-    fig.tight_layout()
+    handles, labels = axes[0, 0].get_legend_handles_labels()
+    fig.legend(handles, labels, fontsize=7, loc="lower center", ncol=4, bbox_to_anchor=(0.5, -0.02))
+    fig.tight_layout(rect=(0, 0.14, 1, 1))
     return fig
 
 
