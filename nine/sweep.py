@@ -240,3 +240,27 @@ def spearman_decrease(table, column: str) -> tuple[float, float]:
 def best_level(table, column: str = "kl_knn") -> float:
     """The noise level whose NINE runs have the lowest mean ``column`` (the best-matched level)."""
     return float(table[table["head"] == "nine"].groupby("noise")[column].mean().idxmin())
+
+
+def findings(table, calibration: dict[int, dict[str, float]], prior: str, critical: float) -> str:
+    """What the sweep shows, as Markdown sentences computed from the table (one paragraph per d), so
+    that the text of a page always states the numbers of the runs it shows."""
+    symbol = {"gaussian": "σ", "uniform": "ε"}[prior]
+    paragraphs = []
+    for d, part in table.groupby("d"):
+        nine = part[part["head"] == "nine"].groupby("noise")
+        kl, ks, corr, acc = (nine[c].mean() for c in ("kl_knn", "ks_max", "max_corr", "probe_acc"))
+        best = float(kl.idxmin())
+        plain = part[part["head"] == "plain"]
+        text = (
+            f"**d = {d}.** The joint kNN KL to the prior is lowest at {symbol} = {best:g} ({kl[best]:.3g} nats; "
+            f"a sample of the prior scores {calibration[d]['kl_knn']:.3g}, plain InfoNCE {plain['kl_knn'].mean():.3g}). "
+            f"There the largest per-coordinate KS statistic is {ks[best]:.3f} against a 5% critical value of "
+            f"{critical:.3f}, and the largest correlation between two coordinates is {corr[best]:.2f} "
+            f"(a prior sample: {calibration[d]['max_corr']:.2f}). Across the levels, the KS statistic runs from "
+            f"{ks.max():.3f} ({symbol} = {ks.idxmax():g}) to {ks.min():.3f} ({symbol} = {ks.idxmin():g}), and the "
+            f"linear-probe accuracy from {acc.min():.3f} ({symbol} = {acc.idxmin():g}) to {acc.max():.3f} "
+            f"({symbol} = {acc.idxmax():g}); plain InfoNCE reaches {plain['probe_acc'].mean():.3f}."
+        )
+        paragraphs.append(text)
+    return "\n\n".join(paragraphs)
