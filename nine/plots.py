@@ -140,11 +140,11 @@ def export_figure(
 
 
 def figure_note(label: str, notebook: str, parameters: dict) -> str:
-    """The end of a citable figure's caption (MyST): its label, its gallery entry and the command that
-    regenerates it."""
+    """The end of a citable figure's caption (MyST): how to cite it (version and label), its gallery
+    entry (PNG, PDF, data) and the command that regenerates it."""
     from nine.book import rerun_command
 
-    return (f"Figure `{label}` ({{ref}}`gallery entry <figure-{label}>`). "
+    return (f"Cite as *nine {nine.__version__}, figure `{label}`* ({{ref}}`gallery entry <figure-{label}>`). "
             f"Regenerate: `{rerun_command(notebook, parameters)}`.")
 
 

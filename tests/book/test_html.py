@@ -102,7 +102,8 @@ def test_every_citable_figure_leads_to_its_data_and_rerun_command(pages, sidecar
     figure = pages[page].find(id=f"fig-{label}")
     assert figure is not None, f"{page} has no figure fig-{label}"
     caption = " ".join(figure.get_text(" ").split())
-    assert f"Figure {label}" in caption and f"Regenerate: {sidecar['rerun']}" in caption, caption
+    assert f"Cite as nine {sidecar['nine_version']}, figure {label}" in caption, caption
+    assert f"Regenerate: {sidecar['rerun']}" in caption, caption
     gallery_link = figure.find("a", href=lambda h: h and h.endswith(f"figures.html#figure-{label}"))
     assert gallery_link is not None, f"fig-{label} does not link to its gallery entry"
     entry = pages["book/figures.html"].find(id=f"figure-{label}")

@@ -45,5 +45,8 @@ def test_embedding_and_qq_grids_and_images():
 
 def test_figure_note_names_label_gallery_and_command():
     note = plots.figure_note("gaussian-tradeoff", "02_gaussian_matching", {"profile": "cpu", "sigma": 0.3})
-    assert note == ("Figure `gaussian-tradeoff` ({ref}`gallery entry <figure-gaussian-tradeoff>`). "
+    from nine import __version__
+
+    assert note == (f"Cite as *nine {__version__}, figure `gaussian-tradeoff`* "
+                    "({ref}`gallery entry <figure-gaussian-tradeoff>`). "
                     "Regenerate: `python -m nine rerun 02_gaussian_matching -p profile cpu -p sigma 0.3`.")
