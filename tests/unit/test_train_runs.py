@@ -126,3 +126,26 @@ def test_corrupt_or_incomplete_run_gives_clear_error(tiny_cfg, tmp_path):
     with pytest.raises(RunError, match="missing model.pt"):
         load_run(path)
     assert find_run(tiny_cfg, (tmp_path,)) == path
+
+
+def test_cheapest_committed_run_prefers_small_budgets_and_this_thread_count(tmp_path, monkeypatch):
+    import json
+
+    import torch
+
+    from nine import runs
+
+    def fake(name, epochs, n_train, threads, wall):
+        path = tmp_path / name
+        path.mkdir()
+        (path / "config.json").write_text(json.dumps({"epochs": epochs}))
+        (path / "metrics.json").write_text(json.dumps({"n_train": n_train}))
+        (path / "provenance.json").write_text(json.dumps({"torch_threads": threads, "wall_time_s": wall}))
+
+    here = torch.get_num_threads()
+    fake("big", 60, 4000, here, 10.0)  # short wall time (e.g. resumed) but a large budget
+    fake("other_threads", 2, 512, here + 1, 5.0)
+    fake("small", 2, 512, here, 50.0)
+    (tmp_path / ".partial-x").mkdir()
+    monkeypatch.setattr(runs, "RESULTS_DIR", tmp_path)
+    assert runs.cheapest_committed_run().name == "small"
