@@ -12,13 +12,7 @@ import resource
 import subprocess
 import sys
 
-METHODS = {
-    "NINE (Gaussian)": dict(head="nine", prior="gaussian", sigma=1.0),
-    "NINE (uniform)": dict(head="nine", prior="uniform", eps=0.2),
-    "plain InfoNCE": dict(head="plain"),
-    "adversarial matching": dict(head="adversarial"),
-    "VAE": dict(head="vae"),
-}
+from common import METHODS
 
 
 def worker(method: str) -> None:

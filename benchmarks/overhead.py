@@ -12,20 +12,12 @@ interleaved, A B C … A B C …, and the medians compared. One figure per line;
 import argparse
 
 import torch
-from common import cpu_batch, interleaved_medians, record
+from common import METHODS, cpu_batch, interleaved_medians, record
 
 from nine.config import make_config
 from nine.critics import make_critic
 from nine.models import Encoder
 from nine.train import training_step
-
-METHODS = {
-    "NINE (Gaussian)": dict(head="nine", prior="gaussian", sigma=1.0),
-    "NINE (uniform)": dict(head="nine", prior="uniform", eps=0.2),
-    "plain InfoNCE": dict(head="plain"),
-    "adversarial matching": dict(head="adversarial"),
-    "VAE": dict(head="vae"),
-}
 
 
 def stepper(x: torch.Tensor, **settings):
