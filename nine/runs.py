@@ -162,13 +162,22 @@ class Run:
         except (OSError, ValueError) as err:
             raise _unreadable(self.path / "embeddings.npz", err) from err
 
-    def code_status(self) -> str:
-        """Whether this run was made by the current code of ``nine/`` (compared by git tree hash)."""
+    @property
+    def code_state(self) -> str:
+        """"current", "older" or "unknown": was this run made by the current code of ``nine/``
+        (compared by git tree hash; unknown when either side had uncommitted changes)."""
         made, dirty = self.provenance.get("nine_tree"), self.provenance.get("git_dirty")
         now, now_dirty = _git("rev-parse", "HEAD:nine"), _git("status", "--porcelain", "--", "nine")
         if made is None or now is None or dirty or now_dirty:
+            return "unknown"
+        return "current" if made == now else "older"
+
+    def code_status(self) -> str:
+        """:attr:`code_state` as a sentence, with the remedy for an older run."""
+        state = self.code_state
+        if state == "unknown":
             return "whether it was made by the current code of nine/ is unknown (no clean git tree to compare)"
-        if made == now:
+        if state == "current":
             return "made by the current code of nine/"
         commit = (self.provenance.get("git_commit") or "?")[:10]
         return (f"made by an older nine/ (commit {commit}); nine/ has changed since: `make reproduce` retrains "
@@ -345,6 +354,18 @@ def execute(cfg: RunConfig, store: Path, resume: bool = True, replace: bool = Fa
             f"cannot write run {key} to {store} ({err.strerror or err}); finished runs there are untouched"
         ) from err
     return final
+
+
+def code_summary(runs: list[Run]) -> str:
+    """One sentence on which code made a set of runs."""
+    states = [run.code_state for run in runs]
+    parts = [f"{states.count('current')} by the current code of nine/"]
+    if states.count("older"):
+        parts.append(f"{states.count('older')} by earlier commits of nine/ (`make reproduce` retrains the cheapest "
+                     "committed run and compares every metric)")
+    if states.count("unknown"):
+        parts.append(f"{states.count('unknown')} while nine/ had uncommitted changes, or outside a git checkout")
+    return f"Of these {len(runs)} runs, " + ", ".join(parts) + "."
 
 
 def _shown(path: Path) -> str:

@@ -215,8 +215,7 @@ def summary(table, calibration: dict[int, dict[str, float]], columns: dict[str, 
     for (d, method), part in table.groupby(["d", "method"], sort=False):
         row = {"d": d, "method": method, "seeds": len(part)}
         for column, name in columns.items():
-            mean, std = part[column].mean(), part[column].std(ddof=1)
-            row[name] = f"{mean:.3f}" if len(part) == 1 else f"{mean:.3f} ± {std:.3f}"
+            row[name] = _mean_std(part[column].to_numpy(dtype=float))
         rows.append(row)
         if method == table.loc[table["d"] == d, "method"].iloc[-1] and d in calibration:
             reference = {"d": d, "method": "a sample of the prior", "seeds": "—"}
@@ -225,6 +224,15 @@ def summary(table, calibration: dict[int, dict[str, float]], columns: dict[str, 
                 reference[name] = "—" if value is None else f"{value:.3f}"
             rows.append(reference)
     return pd.DataFrame(rows).set_index(["d", "method"])
+
+
+def _mean_std(values: np.ndarray) -> str:
+    """"mean ± std" over seeds; "∞" for an infinite value (a head without noise has no capacity)."""
+    if np.isinf(values).any():
+        return "∞" if (values > 0).all() else "—"
+    if len(values) == 1:
+        return f"{values[0]:.3f}"
+    return f"{values.mean():.3f} ± {values.std(ddof=1):.3f}"
 
 
 def spearman_decrease(table, column: str) -> tuple[float, float]:

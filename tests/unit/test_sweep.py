@@ -114,3 +114,11 @@ def test_findings_state_the_table_numbers():
     text = findings(pd.DataFrame(rows), {2: {"kl_knn": 0.005, "max_corr": 0.02}}, "gaussian", critical=0.043)
     assert text.startswith("**d = 2.** The joint kNN KL to the prior is lowest at σ = 1 (0.1 nats")
     assert "plain InfoNCE 0.5)" in text and "from 0.380 (σ = 1) to 0.400 (σ = 0.3)" in text
+
+
+def test_summary_shows_infinite_capacity_without_a_warning(recwarn):
+    rows = [dict(d=2, method="plain InfoNCE", capacity=float("inf"), ks_max=0.1 + 0.01 * seed) for seed in range(3)]
+    shown = summary(pd.DataFrame(rows), {}, {"capacity": "capacity", "ks_max": "max KS"})
+    assert shown.loc[(2, "plain InfoNCE"), "capacity"] == "∞"
+    assert shown.loc[(2, "plain InfoNCE"), "max KS"] == "0.110 ± 0.010"
+    assert not [w for w in recwarn if issubclass(w.category, RuntimeWarning)]

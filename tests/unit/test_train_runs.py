@@ -149,3 +149,17 @@ def test_cheapest_committed_run_prefers_small_budgets_and_this_thread_count(tmp_
     (tmp_path / ".partial-x").mkdir()
     monkeypatch.setattr(runs, "RESULTS_DIR", tmp_path)
     assert runs.cheapest_committed_run().name == "small"
+
+
+def test_code_summary_counts_current_older_and_unknown_runs(monkeypatch, tmp_path):
+    from nine import runs
+
+    answers = {("rev-parse", "HEAD:nine"): "tree-now", ("status", "--porcelain", "--", "nine"): ""}
+    monkeypatch.setattr(runs, "_git", lambda *args: answers.get(args))
+    made = [{"nine_tree": "tree-now", "git_dirty": False}, {"nine_tree": "tree-old", "git_dirty": False},
+            {"nine_tree": "tree-now", "git_dirty": True}]
+    fake = [runs.Run(tmp_path, None, {}, prov) for prov in made]
+    assert [r.code_state for r in fake] == ["current", "older", "unknown"]
+    text = runs.code_summary(fake)
+    assert text.startswith("Of these 3 runs, 1 by the current code of nine/, 1 by earlier commits of nine/")
+    assert text.endswith("1 while nine/ had uncommitted changes, or outside a git checkout.")
