@@ -263,8 +263,8 @@ def findings(table, calibration: dict[int, dict[str, float]], prior: str, critic
         text = (
             f"**d = {d}.** The joint kNN KL to the prior is lowest at {symbol} = {best:g} ({kl[best]:.3g} nats; "
             f"a sample of the prior scores {calibration[d]['kl_knn']:.3g}, plain InfoNCE {plain['kl_knn'].mean():.3g}). "
-            f"There the largest per-coordinate KS statistic is {ks[best]:.3f} against a 5% critical value of "
-            f"{critical:.3f}, and the largest correlation between two coordinates is {corr[best]:.2f} "
+            f"There the largest per-coordinate KS statistic is {ks[best]:.4f} against a 5% critical value of "
+            f"{critical:.4f}, and the largest correlation between two coordinates is {corr[best]:.2f} "
             f"(a prior sample: {calibration[d]['max_corr']:.2f}). Across the levels, the KS statistic runs from "
             f"{ks.max():.3f} ({symbol} = {ks.idxmax():g}) to {ks.min():.3f} ({symbol} = {ks.idxmin():g}), and the "
             f"linear-probe accuracy from {acc.min():.3f} ({symbol} = {acc.idxmin():g}) to {acc.max():.3f} "
