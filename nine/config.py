@@ -108,7 +108,10 @@ def make_config(profile: str = "cpu", **overrides: Any) -> RunConfig:
 
 
 def _fail(name: str, value: Any, allowed: str) -> None:
-    raise ConfigError(f"{name}={value!r} is not allowed: {allowed}")
+    shown = repr(value)
+    if len(shown) > 80:  # a long value is cut, so that the message stays one short line
+        shown = shown[:60] + " … " + shown[-15:]
+    raise ConfigError(f"{name}={shown} is not allowed: {allowed}")
 
 
 def _is_int(value: Any) -> bool:
