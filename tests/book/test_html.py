@@ -27,6 +27,7 @@ PAGES = {
         "fig-gaussian-sweep-metrics",
         "fig-gaussian-tradeoff",
     ],
+    "notebooks/04_generative.html": ["fig-generative-samples"],
     "book/claims.html": [],
     "book/figures.html": [f"figure-{path.stem}" for path in sorted((ROOT / "book" / "figures").glob("*.json"))],
     "book/reproducing.html": [],
