@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -324,7 +325,7 @@ def get_or_train_generator(
 ) -> tuple[Generator, dict]:
     """Load the generator of ``cfg`` from ``results/generative``, ``runs/generative`` or ``store``,
     else train it into ``store`` (default ``runs/generative``, i.e. ``$NINE_RUNS_DIR/generative``)."""
-    from nine.runs import RESULTS_DIR, RUNS_DIR
+    from nine.runs import RESULTS_DIR, RUNS_DIR, RunError
 
     store = Path(store) if store is not None else RUNS_DIR / "generative"
     for place in (RESULTS_DIR / "generative", RUNS_DIR / "generative", store):
@@ -332,6 +333,9 @@ def get_or_train_generator(
             _, g, metrics = load_generator(place / cfg.key)
             print(f"loaded {cfg.kind} {cfg.key} from {place}")
             return g, metrics
+    if os.environ.get("NINE_NO_TRAINING"):
+        raise RunError(f"generator {cfg.key} is not in results/generative or runs/generative and "
+                       f"NINE_NO_TRAINING is set (the book build shows committed generators only)")
     print(f"training {cfg.kind} {cfg.key} on the embeddings of run {cfg.encoder_run} ({cfg.epochs} epochs)")
     g, history = train_generator(cfg, c_train, x_train)
     save_generator(store / cfg.key, cfg, g, history, {"wall_time_s": history[-1]["elapsed_s"]})

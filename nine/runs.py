@@ -390,6 +390,10 @@ def get_or_train(
         _say(f"loaded finished run {found.name} from {_shown(found.parent)}; {run.code_status()}")
         return run
     target = Path(store) if store is not None else RUNS_DIR
+    if os.environ.get("NINE_NO_TRAINING"):
+        raise RunError(f"run {run_hash(cfg)} ({cfg.profile} profile) is not in results/ or runs/ and "
+                       f"NINE_NO_TRAINING is set (the book build shows committed runs only; "
+                       f"train it with `make results` or get_or_train)")
     _say(f"training run {run_hash(cfg)} ({cfg.profile} profile, {cfg.epochs} epochs) into {_shown(target)}")
     return load_run(execute(cfg, target, resume=resume, replace=retrain))
 

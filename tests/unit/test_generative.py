@@ -51,7 +51,7 @@ def test_frechet_distance_matches_the_closed_form_for_gaussians():
 
 
 @pytest.mark.parametrize("kind", ["cgan", "decoder"])
-def test_generators_train_store_and_refuse_a_corrupt_file(kind, tmp_path):
+def test_generators_train_store_and_refuse_a_corrupt_file(kind, tmp_path, monkeypatch):
     torch.manual_seed(0)
     x = (torch.rand(64, 1, 28, 28) > 0.7).float()
     c = torch.randn(64, 3).numpy()
@@ -60,6 +60,9 @@ def test_generators_train_store_and_refuse_a_corrupt_file(kind, tmp_path):
     assert len(metrics["history"]) == 2 and all(np.isfinite(r["loss"]) for r in metrics["history"])
     images = generate(g, cfg, sample_conditions("gaussian", 5, 3))
     assert images.shape == (5, 1, 28, 28) and 0 <= float(images.min()) and float(images.max()) <= 1
+    monkeypatch.setenv("NINE_NO_TRAINING", "1")  # a stored generator still loads; a missing one is refused
+    with pytest.raises(RunError, match="NINE_NO_TRAINING"):
+        get_or_train_generator(GenConfig(kind, "abc", "gaussian", 3, epochs=3, batch_size=16), c, x, tmp_path)
     again, _ = get_or_train_generator(cfg, c, x, tmp_path)  # loaded, not retrained
     assert torch.equal(generate(again, cfg, sample_conditions("gaussian", 5, 3)), images)
     with open(tmp_path / cfg.key / "model.pt", "r+b") as f:

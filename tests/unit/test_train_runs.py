@@ -107,6 +107,21 @@ def test_run_store_roundtrip_and_hash(tiny_cfg, tmp_path, monkeypatch):
     assert run_hash(tiny_cfg.replace(sigma=0.31)) != run_hash(tiny_cfg)
 
 
+def test_no_training_flag_refuses_a_missing_run_and_still_loads_a_finished_one(tiny_cfg, tmp_path, monkeypatch):
+    import nine.runs as runs
+
+    monkeypatch.setattr(runs, "RESULTS_DIR", tmp_path / "results")
+    monkeypatch.setattr(runs, "RUNS_DIR", tmp_path / "runs")
+    monkeypatch.setenv("NINE_NO_TRAINING", "1")
+    with pytest.raises(RunError, match=f"run {run_hash(tiny_cfg)} .* NINE_NO_TRAINING is set"):
+        get_or_train(tiny_cfg)
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
+    monkeypatch.delenv("NINE_NO_TRAINING")
+    trained = get_or_train(tiny_cfg)
+    monkeypatch.setenv("NINE_NO_TRAINING", "1")
+    assert get_or_train(tiny_cfg).provenance == trained.provenance
+
+
 def test_failed_run_leaves_nothing_and_keeps_finished_runs(tiny_cfg, tmp_path):
     finished = execute(tiny_cfg, tmp_path)
     before = sorted(p.name for p in tmp_path.iterdir() if p.name != ".locks")
