@@ -189,10 +189,30 @@ def embedding_grid(panels: list[tuple[str, np.ndarray, np.ndarray]], prior: str)
     return fig
 
 
+def _std(values) -> float:
+    """Sample std over seeds; 0 for one seed, NaN (drawn without a bar) where a value is infinite."""
+    values = np.asarray(values, dtype=float)
+    if len(values) < 2:
+        return 0.0
+    return float(values.std(ddof=1)) if np.isfinite(values).all() else float("nan")
+
+
 def _seed_spread(table, column: str):
     """Mean and std over seeds of ``column`` per noise level (NINE rows of the table)."""
     grouped = table[table["head"] == "nine"].groupby("noise")[column]
-    return grouped.mean(), grouped.std(ddof=1).fillna(0.0)
+    return grouped.mean(), grouped.agg(_std)
+
+
+def _mark_infinite(ax, x, y, colour, marker="o") -> None:
+    """Draw infinite values (a kNN KL of an embedding with repeated points) as open marks at the top."""
+    x, y = np.atleast_1d(np.asarray(x, dtype=float)), np.atleast_1d(np.asarray(y, dtype=float))
+    top = np.isposinf(y)
+    if top.any():
+        ax.plot(x[top], np.full(top.sum(), 0.97), marker=marker, ms=7, mfc="white", color=colour, ls="none",
+                transform=ax.get_xaxis_transform(), clip_on=False)
+        for xi in x[top]:
+            ax.annotate("∞", (xi, 0.97), xycoords=ax.get_xaxis_transform(), xytext=(0, -11),
+                        textcoords="offset points", ha="center", fontsize=7, color=colour)
 
 
 LOG_SCALE = ("kl_knn", "energy", "sw", "ad_max")  # DM statistics that span decades between d = 2 and d = 16
@@ -210,12 +230,14 @@ def metric_vs_noise(table, metrics: dict[str, str], prior: str, calibration: dic
             mean, std = _seed_spread(part, column)
             colour = f"C{k}" if k == 0 else "C4"
             ax.errorbar(mean.index, mean, yerr=std, marker="o", ms=4, capsize=3, color=colour, label=f"NINE, d = {d}")
+            _mark_infinite(ax, mean.index, mean, colour)
             for head, (name, ref_colour, marker) in REFERENCE_STYLES.items():
                 values = part.loc[part["head"] == head, column]
                 if len(values):
-                    ax.errorbar([mean.index.min() / 2.2], [values.mean()], yerr=[values.std(ddof=1) if len(values) > 1 else 0],
+                    ax.errorbar([mean.index.min() / 2.2], [values.mean()], yerr=[_std(values)],
                                 marker=marker, ms=5, color=colour, mfc="white", ls="none", capsize=2,
                                 label=f"{name}, d = {d}")
+                    _mark_infinite(ax, [mean.index.min() / 2.2], [values.mean()], colour, marker)
             if column in calibration.get(d, {}):
                 ax.axhline(calibration[d][column], color=colour, ls=":", lw=1, label=f"prior sample, d = {d}")
         ax.set_xscale("log")
@@ -242,8 +264,7 @@ def tradeoff(table, dm_column: str, dm_title: str, prior: str, calibration: floa
         part = table[table["head"] == head]
         if len(part):
             ax.errorbar(part[dm_column].mean(), part["probe_acc"].mean(),
-                        xerr=part[dm_column].std(ddof=1) if len(part) > 1 else 0,
-                        yerr=part["probe_acc"].std(ddof=1) if len(part) > 1 else 0,
+                        xerr=_std(part[dm_column]), yerr=_std(part["probe_acc"]),
                         marker=marker, ms=6, color=colour, ls="none", capsize=3, label=name)
     if calibration is not None:
         ax.axvline(calibration, color="0.4", ls=":", lw=1, label="a sample of the prior")

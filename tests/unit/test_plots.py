@@ -30,6 +30,20 @@ def test_sweep_figures_have_one_panel_per_metric_and_mark_the_levels():
     assert texts == ["ε=0.3", "ε=1"]
 
 
+def test_infinite_kl_is_marked_at_the_top_without_warnings():
+    import warnings
+
+    table = _table()
+    low = (table["noise"] == 0.3) & (table["d"] == 2)
+    table.loc[low, "kl_knn"] = np.inf  # an embedding with repeated points: the kNN KL estimate is infinite
+    table.loc[table["head"] == "normalise", "kl_knn"] = np.inf
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        fig = plots.metric_vs_noise(table, {"kl_knn": "KL"}, "uniform", {})
+        plots.tradeoff(table[table["d"] == 2], "kl_knn", "KL", "uniform")
+    assert [t.get_text() for t in fig.axes[0].texts] == ["∞", "∞", "∞"]  # NINE at ε=0.3 (d=2), normalise at d=2 and d=16
+
+
 def test_embedding_and_qq_grids_and_images():
     rng = np.random.default_rng(0)
     z, labels = rng.uniform(size=(50, 2)), rng.integers(0, 10, 50)
