@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml
 # hours of training). The download button serves _sources/: the executed notebooks replace the stripped ones.
 book: $(STAMP)
 	NINE_NO_TRAINING=1 $(BIN)/jupyter-book build . --all -W -n --keep-going
-	cp _build/jupyter_execute/notebooks/*.ipynb _build/html/_sources/notebooks/
+	$(BIN)/python -m nine downloads
 	@echo "The book is at file://$(CURDIR)/_build/html/index.html"
 
 test: unit notebooks reproduce book book-check
@@ -51,6 +51,7 @@ results: $(STAMP)
 		NINE_RUNS_DIR=$(CURDIR)/results $(BIN)/papermill $$nb _build/results/$$(basename $$nb) -p publish True || exit 1; \
 	done
 	$(BIN)/python -m nine gallery
+	rm -rf _build/.jupyter_cache  # the pages must be executed again from the new results
 
 # Speed and memory figures (each script prints one figure per line) into results/bench.json.
 bench: $(STAMP)

@@ -165,3 +165,26 @@ def write_gallery(path: Path | None = None) -> Path:
     path = path or _root() / "book" / "figures.md"
     path.write_text(gallery_markdown(sidecars()))
     return path
+
+
+def serve_executed_notebooks(build: Path | None = None) -> list[Path]:
+    """Replace the stripped notebooks behind the book's download buttons (``_build/html/_sources``)
+    by the executed ones the pages were rendered from, taken from the build's execution cache.
+
+    The cache is the source because MyST-NB writes ``_build/jupyter_execute`` without outputs when a
+    page comes from the cache rather than a fresh execution."""
+    import nbformat
+    from jupyter_cache import get_cache
+
+    build = Path(build) if build is not None else _root() / "_build"
+    cache = get_cache(build / ".jupyter_cache")
+    served = []
+    for target in sorted((build / "html" / "_sources" / "notebooks").glob("*.ipynb")):
+        source = _root() / "notebooks" / target.name
+        try:
+            _, executed = cache.merge_match_into_file(source)
+        except KeyError as err:
+            raise RuntimeError(f"{source.name} has no executed copy in {build / '.jupyter_cache'}: build the book first") from err
+        nbformat.write(executed, target)
+        served.append(target)
+    return served

@@ -5,6 +5,7 @@
     python -m nine sweep gaussian uniform --profile cpu --store results --workers 2
     python -m nine rerun NOTEBOOK [-p NAME VALUE ...]   (executed notebook and figures in runs/NOTEBOOK-<hash>/)
     python -m nine gallery                               (rewrite book/figures.md from the figure sidecars)
+    python -m nine downloads                             (executed notebooks behind the book's download buttons)
 """
 
 from __future__ import annotations
@@ -49,6 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
     again.add_argument("notebook", help="e.g. 02_gaussian_matching")
     again.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"))
     commands.add_parser("gallery", help="rewrite book/figures.md from the sidecars in book/figures/")
+    commands.add_parser("downloads", help="serve the executed notebooks behind the built book's download buttons")
     return parser
 
 
@@ -118,6 +120,11 @@ def main(argv: list[str] | None = None) -> int:
         from nine.book import write_gallery
 
         print(f"wrote {write_gallery()}")
+        return 0
+    if command == "downloads":
+        from nine.book import serve_executed_notebooks
+
+        print(f"served {len(serve_executed_notebooks())} executed notebooks for download")
         return 0
     profile, retrain, resume = args.pop("profile"), args.pop("retrain"), args.pop("resume")
     if command == "train":

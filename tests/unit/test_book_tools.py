@@ -80,3 +80,29 @@ def test_citation_file_is_valid_cff_with_the_paper_preferred():
     assert paper["type"] == "conference-paper" and paper["year"] == 2025
     assert paper["title"] == "Efficient Distribution Matching of Representations via Noise-Injected Deep InfoMax"
     assert [a["family-names"] for a in paper["authors"]][0] == "Butakov"
+
+
+def test_download_notebooks_come_from_the_execution_cache(monkeypatch, tmp_path):
+    """A page rendered from the cache has an output-less copy in jupyter_execute: the downloads must
+    still carry the outputs, so they are merged from the cache itself."""
+    import nbformat
+    from jupyter_cache import get_cache
+
+    monkeypatch.setattr(book, "_root", lambda: tmp_path)
+    source = tmp_path / "notebooks" / "demo.ipynb"
+    source.parent.mkdir()
+    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("print(6 * 7)")])
+    nbformat.write(notebook, source)
+    executed = nbformat.from_dict(json.loads(json.dumps(notebook)))
+    executed.cells[0].outputs = [nbformat.v4.new_output("stream", name="stdout", text="42\n")]
+    executed.cells[0].execution_count = 1
+    nbformat.write(executed, tmp_path / "executed.ipynb")
+    get_cache(tmp_path / "_build" / ".jupyter_cache").cache_notebook_file(tmp_path / "executed.ipynb", uri=str(source))
+    served = tmp_path / "_build" / "html" / "_sources" / "notebooks" / "demo.ipynb"
+    served.parent.mkdir(parents=True)
+    nbformat.write(notebook, served)  # the stripped copy Sphinx puts there
+    assert book.serve_executed_notebooks() == [served]
+    assert nbformat.read(served, 4).cells[0].outputs[0]["text"] == "42\n"
+    nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("1 + 1")]), source)  # not in the cache
+    with pytest.raises(RuntimeError, match="demo.ipynb has no executed copy"):
+        book.serve_executed_notebooks()
