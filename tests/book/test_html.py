@@ -36,6 +36,11 @@ PAGES = {
         "fig-uniform-tradeoff",
     ],
     "notebooks/04_generative.html": ["fig-generative-samples"],
+    "notebooks/06_outliers.html": [
+        "fig-outlier-sets",
+        "fig-outlier-score-histograms",
+        "fig-outlier-auroc-vs-sigma",
+    ],
     "book/claims.html": [],
     "book/figures.html": [f"figure-{path.stem}" for path in sorted((ROOT / "book" / "figures").glob("*.json"))],
     "book/reproducing.html": [],
