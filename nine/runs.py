@@ -443,9 +443,10 @@ def compare_metrics(committed: dict[str, Any], recomputed: dict[str, Any]) -> li
 
 
 def cheapest_committed_run() -> Path:
-    """The finished run in ``results/`` that is cheapest to train (epochs × train images), preferring
-    one trained with this process's number of torch threads (CPU kernels may round differently with
-    another number, so only then can the check be bit-identical), then the shortest wall time."""
+    """The finished run in ``results/`` trained with this process's number of torch threads (CPU
+    kernels may round differently with another number, so only then can the check be bit-identical
+    and its tolerances tight), then the cheapest to train (epochs × train images), then the shortest
+    wall time."""
     candidates = [p for p in RESULTS_DIR.iterdir() if (p / "config.json").is_file() and not p.name.startswith(".")]
     if not candidates:
         raise RunError(f"{RESULTS_DIR} holds no finished runs")
@@ -453,7 +454,7 @@ def cheapest_committed_run() -> Path:
     def cost(path: Path) -> tuple[float, bool, float]:
         config, prov = _read_json(path / "config.json"), _read_json(path / "provenance.json")
         n_train = _read_json(path / "metrics.json")["n_train"]
-        return config["epochs"] * n_train, prov.get("torch_threads") != torch.get_num_threads(), prov["wall_time_s"]
+        return prov.get("torch_threads") != torch.get_num_threads(), config["epochs"] * n_train, prov["wall_time_s"]
 
     return min(candidates, key=cost)
 

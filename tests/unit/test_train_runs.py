@@ -143,7 +143,7 @@ def test_corrupt_or_incomplete_run_gives_clear_error(tiny_cfg, tmp_path):
     assert find_run(tiny_cfg, (tmp_path,)) == path
 
 
-def test_cheapest_committed_run_prefers_small_budgets_and_this_thread_count(tmp_path, monkeypatch):
+def test_cheapest_committed_run_prefers_this_thread_count_then_small_budgets(tmp_path, monkeypatch):
     import json
 
     import torch
@@ -161,6 +161,7 @@ def test_cheapest_committed_run_prefers_small_budgets_and_this_thread_count(tmp_
     fake("big", 60, 4000, here, 10.0)  # short wall time (e.g. resumed) but a large budget
     fake("other_threads", 2, 512, here + 1, 5.0)
     fake("small", 2, 512, here, 50.0)
+    fake("tiny_other_threads", 1, 128, here + 1, 1.0)  # cheaper, but its rounding cannot be matched here
     (tmp_path / ".partial-x").mkdir()
     monkeypatch.setattr(runs, "RESULTS_DIR", tmp_path)
     assert runs.cheapest_committed_run().name == "small"
