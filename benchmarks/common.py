@@ -31,18 +31,28 @@ def cpu_batch(batch_size: int = 512) -> torch.Tensor:
     return load_split(make_config("cpu")).x_train[:batch_size]
 
 
-def interleaved_medians(steps: dict[str, Callable[[], None]], repeats: int, warmup: int = 3) -> dict[str, float]:
-    """Median seconds of each step, timed A B A B … so that drifts of the machine hit all alike."""
+def interleaved_times(steps: dict[str, Callable[[], None]], repeats: int, warmup: int = 3) -> dict[str, list[float]]:
+    """Seconds of each step in each of ``repeats`` rounds. Every round runs each step once, starting
+    one method further on than the round before (A B C, B C A, C A B, …), so that drifts of the
+    machine and the cache state a step inherits from the one before it hit all methods alike."""
+    names = list(steps)
     for _ in range(warmup):
         for step in steps.values():
             step()
-    times: dict[str, list[float]] = {name: [] for name in steps}
-    for _ in range(repeats):
-        for name, step in steps.items():
+    times: dict[str, list[float]] = {name: [] for name in names}
+    for r in range(repeats):
+        for name in names[r % len(names):] + names[:r % len(names)]:
             start = time.perf_counter()
-            step()
+            steps[name]()
             times[name].append(time.perf_counter() - start)
-    return {name: statistics.median(values) for name, values in times.items()}
+    return times
+
+
+def paired_ratio(a: list[float], b: list[float]) -> tuple[float, float, float]:
+    """Median and quartiles of the per-round ratios a[r] / b[r] (times of the same round)."""
+    ratios = sorted(x / y for x, y in zip(a, b))
+    q1, median, q3 = statistics.quantiles(ratios, n=4)
+    return median, q1, q3
 
 
 def record(section: str, figures: dict) -> None:
