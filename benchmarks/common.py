@@ -12,13 +12,15 @@ from typing import Callable
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
-# the methods whose training step is timed and measured: config overrides at d = 16, cpu profile
+# the methods whose training step is timed and measured: config overrides at d = 16, cpu profile;
+# the names and settings are those of notebooks/07_baselines.ipynb
 METHODS = {
     "NINE (Gaussian)": dict(head="nine", prior="gaussian", sigma=1.0),
     "NINE (uniform)": dict(head="nine", prior="uniform", eps=0.2),
     "plain InfoNCE": dict(head="plain"),
-    "adversarial matching": dict(head="adversarial"),
-    "VAE": dict(head="vae"),
+    "adversarial (Gaussian)": dict(head="adversarial", prior="gaussian", adv_weight=1.0),
+    "adversarial (uniform)": dict(head="adversarial", prior="uniform", adv_weight=1.0),
+    "VAE": dict(head="vae", beta=1.0),
 }
 BENCH_JSON = ROOT / "results" / "bench.json"
 

@@ -398,6 +398,23 @@ def get_or_train(
     return load_run(execute(cfg, target, resume=resume, replace=retrain))
 
 
+def get_or_train_all(cfgs: list[RunConfig], store: Path | str | None = None) -> list[Run]:
+    """:func:`get_or_train` for each config, in order, saying what was loaded in one line rather than
+    one per run (runs that have to be trained still report their progress)."""
+    runs, loaded = [], []
+    for cfg in cfgs:
+        found = find_run(cfg)
+        if found is None:
+            runs.append(get_or_train(cfg, store))
+        else:
+            runs.append(load_run(found))
+            loaded.append(runs[-1])
+    if loaded:
+        places = ", ".join(sorted({_shown(run.path.parent) for run in loaded}))
+        _say(f"loaded {len(loaded)} finished run(s) from {places}. {code_summary(loaded)}")
+    return runs
+
+
 def _say(line: str) -> None:
     if distributed.is_main():
         print(line, flush=True)

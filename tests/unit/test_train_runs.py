@@ -179,3 +179,21 @@ def test_code_summary_counts_current_older_and_unknown_runs(monkeypatch, tmp_pat
     text = runs.code_summary(fake)
     assert text.startswith("Of these 3 runs, 1 by the current code of nine/, 1 by earlier commits of nine/")
     assert text.endswith("1 while nine/ had uncommitted changes, or outside a git checkout.")
+
+
+def test_get_or_train_all_keeps_order_trains_missing_and_says_loaded_runs_in_one_line(tiny_cfg, tmp_path, monkeypatch, capsys):
+    import nine.runs as runs
+
+    monkeypatch.setattr(runs, "RESULTS_DIR", tmp_path / "results")
+    monkeypatch.setattr(runs, "RUNS_DIR", tmp_path / "runs")
+    other = tiny_cfg.replace(seed=1)
+    first = get_or_train(tiny_cfg)
+    capsys.readouterr()
+    both = runs.get_or_train_all([other, tiny_cfg])
+    assert [r.config for r in both] == [other, tiny_cfg] and both[1].provenance == first.provenance
+    out = capsys.readouterr().out
+    assert f"training run {run_hash(other)}" in out
+    assert out.count("loaded") == 1 and "loaded 1 finished run(s) from" in out and "Of these 1 runs" in out
+    monkeypatch.setenv("NINE_NO_TRAINING", "1")
+    with pytest.raises(RunError, match=run_hash(tiny_cfg.replace(seed=2))):
+        runs.get_or_train_all([tiny_cfg, tiny_cfg.replace(seed=2)])
