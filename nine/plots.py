@@ -203,7 +203,7 @@ def _seed_spread(table, column: str):
     return grouped.mean(), grouped.agg(_std)
 
 
-def _mark_infinite(ax, x, y, colour, marker="o") -> None:
+def mark_infinite(ax, x, y, colour, marker="o") -> None:
     """Draw infinite values (a kNN KL of an embedding with repeated points) as open marks at the top."""
     x, y = np.atleast_1d(np.asarray(x, dtype=float)), np.atleast_1d(np.asarray(y, dtype=float))
     top = np.isposinf(y)
@@ -230,14 +230,14 @@ def metric_vs_noise(table, metrics: dict[str, str], prior: str, calibration: dic
             mean, std = _seed_spread(part, column)
             colour = f"C{k}" if k == 0 else "C4"
             ax.errorbar(mean.index, mean, yerr=std, marker="o", ms=4, capsize=3, color=colour, label=f"NINE, d = {d}")
-            _mark_infinite(ax, mean.index, mean, colour)
+            mark_infinite(ax, mean.index, mean, colour)
             for head, (name, ref_colour, marker) in REFERENCE_STYLES.items():
                 values = part.loc[part["head"] == head, column]
                 if len(values):
                     ax.errorbar([mean.index.min() / 2.2], [values.mean()], yerr=[_std(values)],
                                 marker=marker, ms=5, color=colour, mfc="white", ls="none", capsize=2,
                                 label=f"{name}, d = {d}")
-                    _mark_infinite(ax, [mean.index.min() / 2.2], [values.mean()], colour, marker)
+                    mark_infinite(ax, [mean.index.min() / 2.2], [values.mean()], colour, marker)
             if column in calibration.get(d, {}):
                 ax.axhline(calibration[d][column], color=colour, ls=":", lw=1, label=f"prior sample, d = {d}")
         ax.set_xscale("log")
