@@ -36,10 +36,19 @@ PAGES = {
         "fig-uniform-tradeoff",
     ],
     "notebooks/04_generative.html": ["fig-generative-samples"],
+    "notebooks/05_disentanglement.html": [
+        "fig-dsprites-views",
+        "fig-dsprites-rotation-test",
+        "fig-dsprites-traversals",
+    ],
     "notebooks/06_outliers.html": [
         "fig-outlier-sets",
         "fig-outlier-score-histograms",
         "fig-outlier-auroc-vs-sigma",
+    ],
+    "notebooks/07_baselines.html": [
+        "fig-baselines",
+        "fig-baselines-adversarial-weights",
     ],
     "book/claims.html": [],
     "book/figures.html": [f"figure-{path.stem}" for path in sorted((ROOT / "book" / "figures").glob("*.json"))],
