@@ -154,6 +154,13 @@ def check_int_list(name: str, value: Any, low: int) -> None:
         _fail(name, value, f"must be a non-empty list of integers >= {low}")
 
 
+def check_positive_list(name: str, value: Any, what: str = "values", empty: bool = False) -> None:
+    """Raise :class:`ConfigError` unless ``value`` is a list of finite numbers > 0 (non-empty unless ``empty``)."""
+    if (not isinstance(value, (list, tuple)) or (not value and not empty)
+            or not all(_is_real(v) and v > 0 for v in value)):
+        _fail(name, value, f"must be a {'' if empty else 'non-empty '}list of {what}, each a finite number > 0")
+
+
 def check_classes(name: str, value: Any) -> None:
     """Raise :class:`ConfigError` unless ``value`` is a tuple or list of distinct classes 0..9 leaving two."""
     if (not isinstance(value, (tuple, list)) or not all(_is_int(c) and 0 <= c <= 9 for c in value)

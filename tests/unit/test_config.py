@@ -69,3 +69,13 @@ def test_none_override_keeps_profile_value_and_replace_revalidates():
 def test_noise_std():
     assert RunConfig(sigma=0.7).noise_std == 0.7
     assert RunConfig(prior="uniform", eps=0.3).noise_std == pytest.approx(0.3 / 3**0.5)
+
+
+def test_check_positive_list_names_the_parameter():
+    from nine.config import check_positive_list
+
+    check_positive_list("w", [0.1, 2], "weights")
+    check_positive_list("w", [], "weights", empty=True)
+    for bad in ([], [0], [1.0, -2.0], [float("nan")], "1.0", 3.0):
+        with pytest.raises(ConfigError, match=r"^w=.* is not allowed: must be a non-empty list of weights"):
+            check_positive_list("w", bad, "weights")
