@@ -468,7 +468,7 @@ def cheapest_committed_run() -> Path:
     if not candidates:
         raise RunError(f"{RESULTS_DIR} holds no finished runs")
 
-    def cost(path: Path) -> tuple[float, bool, float]:
+    def cost(path: Path) -> tuple[bool, float, float]:
         config, prov = _read_json(path / "config.json"), _read_json(path / "provenance.json")
         n_train = _read_json(path / "metrics.json")["n_train"]
         return prov.get("torch_threads") != torch.get_num_threads(), config["epochs"] * n_train, prov["wall_time_s"]
