@@ -18,8 +18,8 @@ import time
 import torch
 from common import record
 
-from nine.critics import MLPCritic, QuadraticCritic
-from nine.losses import infonce
+from nine.core.critics import MLPCritic, QuadraticCritic
+from nine.core.losses import infonce
 
 D, SIGMA = 4, 1.0
 

@@ -30,9 +30,9 @@ def worker(method: str) -> None:
     from common import cpu_batch
 
     from nine.config import make_config
-    from nine.critics import make_critic
-    from nine.models import Encoder, pick_device
-    from nine.train import training_step
+    from nine.core.critics import make_critic
+    from nine.core.models import Encoder, pick_device
+    from nine.core.train import training_step
 
     cfg = make_config("cpu", d=16, **METHODS[method])
     device = pick_device("auto")

@@ -18,9 +18,9 @@ import torch
 from common import METHODS, cpu_batch, interleaved_times, paired_ratio, record
 
 from nine.config import make_config
-from nine.critics import make_critic
-from nine.models import Encoder
-from nine.train import training_step
+from nine.core.critics import make_critic
+from nine.core.models import Encoder
+from nine.core.train import training_step
 
 
 def stepper(x: torch.Tensor, **settings):

@@ -2,7 +2,7 @@
 
     python benchmarks/throughput.py [--epochs 2] [--rounds 3]
 
-`nine.train.train` (progress lines, per-epoch log, divergence check; no checkpoint) and a loop of
+`nine.core.train.train` (progress lines, per-epoch log, divergence check; no checkpoint) and a loop of
 a dozen lines doing the same steps (random order, two views, InfoNCE, Adam) train the same cpu-profile
 configuration; they alternate for a few rounds and the median samples per second of each are
 compared. One figure per line; target ratio >= 0.95.
@@ -16,11 +16,11 @@ import torch
 from common import record
 
 from nine.config import make_config
-from nine.critics import make_critic
+from nine.core.critics import make_critic
 from nine.data import load_split, training_view
-from nine.losses import infonce
-from nine.models import Encoder
-from nine.train import train
+from nine.core.losses import infonce
+from nine.core.models import Encoder
+from nine.core.train import train
 
 
 def bare_loop(cfg, x_train: torch.Tensor) -> float:
@@ -63,7 +63,7 @@ def main() -> None:
         ours.append(trainer(cfg, split))
         bare.append(bare_loop(cfg, split.x_train))
     ratio = statistics.median(ours) / statistics.median(bare)
-    print(f"nine.train.train: {statistics.median(ours):,.0f} samples/s (median of {args.rounds})")
+    print(f"nine.core.train.train: {statistics.median(ours):,.0f} samples/s (median of {args.rounds})")
     print(f"bare PyTorch loop: {statistics.median(bare):,.0f} samples/s (median of {args.rounds})")
     print(f"ratio trainer / bare loop: {ratio:.3f} (target >= 0.95)")
     record("throughput", {"trainer_samples_per_s": statistics.median(ours), "bare_samples_per_s": statistics.median(bare),

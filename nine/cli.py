@@ -11,20 +11,10 @@
 from __future__ import annotations
 
 import argparse
-import ast
 import sys
 from pathlib import Path
-from typing import Any
 
-from nine.config import FIELDS, PROFILES, ConfigError, make_config
-
-
-def _value(text: str) -> Any:
-    """'0.3' → 0.3, '16' → 16, 'None' → None, anything else stays a string."""
-    try:
-        return ast.literal_eval(text)
-    except (ValueError, SyntaxError):
-        return text
+from nine.config import FIELDS, PROFILES, NineError, make_config, parse_value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -37,7 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--no-resume", dest="resume", action="store_false", help="ignore a partial run's checkpoint")
     for name in FIELDS:
         if name != "profile":
-            train.add_argument(f"--{name}", type=_value, default=None, help="see nine.config.RunConfig")
+            train.add_argument(f"--{name}", type=parse_value, default=None, help="see nine.config.RunConfig")
     again = commands.add_parser("reproduce", help="retrain a committed run from scratch and compare every metric")
     again.add_argument("run", nargs="?", default=None, help="run directory (default: cheapest in results/)")
     again.add_argument("--store", default="_build/reproduce", help="where the recomputed run goes")
@@ -57,12 +47,12 @@ def build_parser() -> argparse.ArgumentParser:
 def _rerun(notebook: str, pairs: list[list[str]]) -> int:
     from papermill.exceptions import PapermillExecutionError
 
-    from nine.book import rerun
+    from nine.book.rerun import rerun
 
-    parameters = {name: _value(value) for name, value in pairs}
+    parameters = {name: parse_value(value) for name, value in pairs}
     try:
         folder = rerun(notebook, parameters)
-    except (ValueError, ConfigError) as err:
+    except ValueError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     except PapermillExecutionError as err:
@@ -78,19 +68,15 @@ def _rerun(notebook: str, pairs: list[list[str]]) -> int:
 
 
 def _sweep(priors: list[str], profile: str, store: str | None, workers: int) -> int:
-    from nine.sweep import configs, grid_for, run_sweep
+    from nine.experiments.sweep import configs, grid_for, run_sweep
 
-    try:
-        cfgs = [cfg for prior in priors for cfg in configs(grid_for(prior, profile), profile)]
-    except ConfigError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    cfgs = [cfg for prior in priors for cfg in configs(grid_for(prior, profile), profile)]
     run_sweep(list(dict.fromkeys(sorted(cfgs, key=lambda c: c.seed))), store, workers)  # shared runs once
     return 0
 
 
 def _reproduce(run: str | None, store: str) -> int:
-    from nine.runs import cheapest_committed_run, reproduce
+    from nine.store.reproduce import cheapest_committed_run, reproduce
 
     path = Path(run) if run else cheapest_committed_run()
     print(f"recomputing {path} from scratch into {store}", flush=True)
@@ -108,6 +94,16 @@ def _reproduce(run: str | None, store: str) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one command; an error a user can cause (:class:`~nine.config.NineError`) is printed as one
+    line on stderr with exit status 2, never as a traceback."""
+    try:
+        return _main(argv)
+    except NineError as err:
+        print(f"{type(err).__name__}: {err}", file=sys.stderr)
+        return 2
+
+
+def _main(argv: list[str] | None) -> int:
     args = vars(build_parser().parse_args(argv))
     command, store = args.pop("command"), args.pop("store", None)
     if command == "reproduce":
@@ -117,30 +113,29 @@ def main(argv: list[str] | None = None) -> int:
     if command == "rerun":
         return _rerun(args["notebook"], args["parameter"])
     if command == "gallery":
-        from nine.book import write_gallery
+        from nine.book.gallery import write_gallery
 
         print(f"wrote {write_gallery()}")
         return 0
     if command == "downloads":
-        from nine.book import serve_executed_notebooks
+        from nine.book.gallery import serve_executed_notebooks
 
         print(f"served {len(serve_executed_notebooks())} executed notebooks for download")
         return 0
-    profile, retrain, resume = args.pop("profile"), args.pop("retrain"), args.pop("resume")
-    if command == "train":
-        from nine import distributed
-        from nine.runs import get_or_train
+    return _train(args, store)
 
-        distributed.setup()
-        try:
-            cfg = make_config(profile, **args)
-        except ConfigError as err:
-            print(f"error: {err}", file=sys.stderr)
-            return 2
-        run = get_or_train(cfg, store, resume=resume, retrain=retrain)
-        if not distributed.is_main():
-            return 0
-        print(f"run {run.hash} at {run.path}")
-        for key in ("infonce_test", "capacity", "log_n", "ks_mean", "ks_critical_5pct", "linear_probe_acc", "knn_acc"):
-            print(f"  {key:<18} {run.metrics[key]:.4f}")
+
+def _train(args: dict, store: str | None) -> int:
+    from nine.core import distributed
+    from nine.store import get_or_train
+
+    profile, retrain, resume = args.pop("profile"), args.pop("retrain"), args.pop("resume")
+    distributed.setup()
+    cfg = make_config(profile, **args)
+    run = get_or_train(cfg, store, resume=resume, retrain=retrain)
+    if not distributed.is_main():
+        return 0
+    print(f"run {run.hash} at {run.path}")
+    for key in ("infonce_test", "capacity", "log_n", "ks_mean", "ks_critical_5pct", "linear_probe_acc", "knn_acc"):
+        print(f"  {key:<18} {run.metrics[key]:.4f}")
     return 0

@@ -10,6 +10,7 @@ A profile only sets sizes (data, epochs, batch); it never changes a code path.
 
 from __future__ import annotations
 
+import ast
 import dataclasses
 import math
 from dataclasses import dataclass
@@ -26,7 +27,12 @@ SOFTMAX_AXES = ("both", "clean")
 DEVICES = ("auto", "cpu", "cuda")
 
 
-class ConfigError(ValueError):
+class NineError(Exception):
+    """An error a user can cause (a bad value, missing data, a corrupt run); its message is one line
+    naming the value and what is allowed, and the command line prints just that line."""
+
+
+class ConfigError(NineError, ValueError):
     """A configuration value outside what is allowed; the message is one line."""
 
 
@@ -105,6 +111,15 @@ def make_config(profile: str = "cpu", **overrides: Any) -> RunConfig:
     values = {**PROFILES[profile], **{k: v for k, v in overrides.items() if v is not None}}
     values["profile"] = profile
     return RunConfig(**values)
+
+
+def parse_value(text: str) -> Any:
+    """A parameter as written on a command line, read back: '0.3' → 0.3, '16' → 16, 'None' → None,
+    '[8, 9]' → [8, 9]; anything else stays a string."""
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        return text
 
 
 def _fail(name: str, value: Any, allowed: str) -> None:

@@ -15,40 +15,14 @@ import numpy as np
 from numpy.typing import ArrayLike
 from scipy import integrate, stats
 
-
-def _positive(name: str, value: ArrayLike) -> np.ndarray:
-    arr = np.asarray(value, dtype=float)
-    if not np.all(np.isfinite(arr) & (arr > 0)):
-        raise ValueError(f"{name}={value!r} is not allowed: must be finite and > 0")
-    return arr
-
-
-def capacity_gaussian(sigma: ArrayLike, d: ArrayLike) -> np.ndarray:
-    """C_G = (d/2)·log(1 + 1/σ²): capacity of y = u + z, z ~ N(0, σ²I), under E u_k² ≤ 1."""
-    return 0.5 * _positive("d", d) * np.log1p(1.0 / _positive("sigma", sigma) ** 2)
-
-
-def capacity_uniform(eps: ArrayLike, d: ArrayLike) -> np.ndarray:
-    """C_U = d·log(1 + 1/(2ε)): capacity of y = u + z, z ~ U(−ε, ε)^d, u ∈ [0, 1]^d."""
-    return _positive("d", d) * np.log1p(1.0 / (2.0 * _positive("eps", eps)))
-
-
-def infonce_ceiling(n: ArrayLike) -> np.ndarray:
-    """log N: no InfoNCE estimate with batch size N exceeds it."""
-    return np.log(_positive("n", n))
-
-
-def sigma_at_capacity(capacity: ArrayLike, d: ArrayLike) -> np.ndarray:
-    """The σ at which C_G(σ, d) equals ``capacity`` (e.g. log N)."""
-    c, dd = _positive("capacity", capacity), _positive("d", d)
-    return 1.0 / np.sqrt(np.expm1(2.0 * c / dd))
-
-
-def eps_at_capacity(capacity: ArrayLike, d: ArrayLike) -> np.ndarray:
-    """The ε at which C_U(ε, d) equals ``capacity`` (e.g. log N)."""
-    c, dd = _positive("capacity", capacity), _positive("d", d)
-    return 0.5 / np.expm1(c / dd)
-
+from nine.core.capacity import (  # noqa: F401 (the closed forms belong to the theory's public names)
+    capacity_gaussian,
+    capacity_uniform,
+    check_positive,
+    eps_at_capacity,
+    infonce_ceiling,
+    sigma_at_capacity,
+)
 
 # ---------------------------------------------------------------------------------------------
 # Mutual information of the 1-D additive channel Y = U + Z, by numerical integration
@@ -99,7 +73,7 @@ def noise_pdf(noise: str, scale: float) -> Callable[[np.ndarray], np.ndarray]:
 
 def noise_entropy(noise: str, scale: float) -> float:
     """Differential entropy h(Z) in nats."""
-    _positive("scale", scale)
+    check_positive("scale", scale)
     if noise == "gaussian":
         return 0.5 * np.log(2 * np.pi * np.e * scale**2)
     if noise == "uniform":
@@ -182,7 +156,7 @@ def power(law: InputLaw) -> float:
 
 def uniform_input_mi_closed_form(eps: ArrayLike) -> np.ndarray:
     """I(U; U + Z) for U ~ U(0, 1), Z ~ U(−ε, ε), ε ≤ 1/2: ε − log(2ε) (p_Y is a trapezoid)."""
-    e = _positive("eps", eps)
+    e = check_positive("eps", eps)
     return e - np.log(2 * e)
 
 
@@ -256,12 +230,12 @@ def infonce_on_samples(
     """Monte-Carlo InfoNCE estimate (nats) of I(U; Y) from paired samples u, y (n×d each).
 
     The samples are cut into n // batch_size batches of N = batch_size pairs; ``critic(u, y)``
-    returns the N×N score matrix of a batch (e.g. ``nine.critics.QuadraticCritic(tau)``). Returns (mean, standard error) over the batches;
+    returns the N×N score matrix of a batch (e.g. ``nine.core.critics.QuadraticCritic(tau)``). Returns (mean, standard error) over the batches;
     every batch estimate is at most log N.
     """
     import torch
 
-    from nine.losses import infonce
+    from nine.core.losses import infonce
 
     n = (len(u) // batch_size) * batch_size
     if n == 0:

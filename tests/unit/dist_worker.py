@@ -8,22 +8,20 @@ import sys
 
 import torch
 
-import nine.train
-from nine import distributed
 from nine.config import make_config
-from nine.critics import make_critic
+from nine.core import distributed
+from nine.core.objectives import make_objective
 from nine.data import centre_view
-from nine.models import Encoder
 
 
 def one_step(global_x, global_noise, cfg):
     """Loss and gradients of one InfoNCE step; in float64 so that only the algorithm can differ."""
     torch.manual_seed(0)
-    encoder, critic = Encoder.from_config(cfg).double(), make_critic(cfg).double()
-    encoder.head.noise = lambda shape, device, generator=None: distributed.shard(global_noise)
-    nine.train.training_view = lambda cfg: lambda x, generator: centre_view(x)
+    objective = make_objective(cfg)
+    encoder, critic = (module.double() for module in objective.build())
+    objective.noise.sample = lambda shape, device, generator=None: distributed.shard(global_noise)
     model, scorer = distributed.wrap(encoder), distributed.wrap(critic)
-    loss, _ = nine.train.infonce_loss(model, scorer, distributed.shard(global_x), cfg, None)
+    loss, _ = objective.loss(model, scorer, distributed.shard(global_x), lambda x, generator: centre_view(x), None)
     loss.backward()
     grads = {f"encoder.{k}": p.grad for k, p in encoder.named_parameters()}
     grads.update({f"critic.{k}": p.grad for k, p in critic.named_parameters()})

@@ -5,10 +5,10 @@ import math
 import pytest
 import torch
 
-from nine.baselines import AdversarialCritic, Decoder, adversarial_terms, vae_loss
 from nine.config import ConfigError, make_config
-from nine.models import NINEHead
-from nine.runs import execute, load_run
+from nine.core.baselines import AdversarialCritic, Decoder, adversarial_terms, gaussian_kl, vae_loss
+from nine.core.objectives import make_objective
+from nine.store import execute, load_run
 
 
 def test_each_network_gets_gradients_only_from_its_own_term():
@@ -44,19 +44,21 @@ def test_the_adversary_alone_pulls_a_wrong_scale_onto_the_prior(prior, start, ta
     assert float(u.std()) == pytest.approx(target_std, rel=0.25)
 
 
-def test_vae_head_samples_in_training_returns_the_mean_in_evaluation_and_keeps_the_kl():
-    head = NINEHead(2, mode="vae")
-    h = torch.tensor([[1.0, 0.0, 0.0, math.log(4.0)]])  # mean (1, 0), variance (1, 4)
-    head.eval()
-    assert torch.equal(head(h), h[:, :2])
-    head.train()
-    z = head(h)
-    assert z.shape == (1, 2) and not torch.equal(z, h[:, :2])
-    assert float(head.kl) == pytest.approx(0.5 * (1 + 0 + 1 + 4 - 2 - math.log(4.0)))
-    decoder = Decoder(2, (1, 24, 24))
-    assert decoder(z).shape == (1, 1, 24, 24) and Decoder(2, (1, 28, 28))(z).shape == (1, 1, 28, 28)
-    loss = vae_loss(decoder, z, head.kl, torch.rand(1, 1, 24, 24) * 1.4 - 0.2, beta=4.0)  # targets outside [0, 1] clipped
-    assert torch.isfinite(loss)
+def test_vae_samples_in_its_loss_embeds_the_mean_and_keeps_the_kl():
+    mean, log_var = torch.tensor([[1.0, 0.0]]), torch.tensor([[0.0, math.log(4.0)]])  # variances (1, 4)
+    assert float(gaussian_kl(mean, log_var)) == pytest.approx(0.5 * (1 + 0 + 1 + 4 - 2 - math.log(4.0)))
+    objective = make_objective(make_config("cpu", head="vae", d=2))
+    encoder, decoder = objective.build()
+    assert encoder.project[-1].out_features == 4  # a mean and a log-variance per coordinate
+    encoder.eval()
+    x = torch.rand(8, 1, 24, 24)
+    torch.testing.assert_close(encoder(x), encoder.features(x)[:, :2])
+    encoder.train()
+    loss, estimate = objective.loss(encoder, decoder, torch.rand(8, 1, 28, 28), lambda b, g: b[..., 2:26, 2:26], None)
+    assert torch.isfinite(loss) and math.isnan(float(estimate))
+    assert Decoder(2, (1, 24, 24))(mean).shape == (1, 1, 24, 24) and Decoder(2, (1, 28, 28))(mean).shape == (1, 1, 28, 28)
+    loss = vae_loss(decoder, mean, gaussian_kl(mean, log_var), torch.rand(1, 1, 24, 24) * 1.4 - 0.2, beta=4.0)
+    assert torch.isfinite(loss)  # targets outside [0, 1] are clipped
 
 
 @pytest.mark.parametrize("head", ["adversarial", "vae"])
@@ -68,10 +70,10 @@ def test_baselines_train_resume_and_evaluate_like_any_run(tiny_cfg, tmp_path, he
     encoder, critic = whole.load_model()
     assert type(critic).__name__ == {"adversarial": "AdversarialCritic", "vae": "Decoder"}[head]
 
-    import nine.train
+    import nine.core.train
 
     calls = {"n": 0}
-    original = nine.train.training_step
+    original = nine.core.train.training_step
 
     def dies_in_epoch_3(*args, **kwargs):
         calls["n"] += 1
@@ -79,10 +81,10 @@ def test_baselines_train_resume_and_evaluate_like_any_run(tiny_cfg, tmp_path, he
             raise KeyboardInterrupt
         return original(*args, **kwargs)
 
-    monkeypatch.setattr(nine.train, "training_step", dies_in_epoch_3)
+    monkeypatch.setattr(nine.core.train, "training_step", dies_in_epoch_3)
     with pytest.raises(KeyboardInterrupt):
         execute(cfg, tmp_path / "cut")
-    monkeypatch.setattr(nine.train, "training_step", original)
+    monkeypatch.setattr(nine.core.train, "training_step", original)
     resumed = load_run(execute(cfg, tmp_path / "cut"))
     assert resumed.log == [{**r, "samples_per_s": s["samples_per_s"], "elapsed_s": s["elapsed_s"]}
                            for r, s in zip(whole.log, resumed.log)]

@@ -6,15 +6,17 @@ from pathlib import Path
 import pytest
 import yaml
 
-from nine import book
+from nine.book import gallery
+from nine.book import rerun as book
 from nine.cli import main
+from nine.store.paths import ROOT as PROJECT_ROOT
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_publish_dir_defaults_to_the_book_and_follows_the_rerun_folder(monkeypatch, tmp_path):
     monkeypatch.delenv("NINE_PUBLISH_DIR", raising=False)
-    assert book.publish_dir("figures") == book._root() / "book" / "figures"
+    assert book.publish_dir("figures") == PROJECT_ROOT / "book" / "figures"
     monkeypatch.setenv("NINE_PUBLISH_DIR", str(tmp_path))
     assert book.publish_dir("results") == tmp_path / "results"
     with pytest.raises(ValueError, match="kind='plots' is not allowed"):
@@ -30,9 +32,9 @@ def test_rerun_command_round_trips_through_the_cli_parser():
     import shlex
 
     args = build_parser().parse_args(shlex.split(command)[3:])
-    from nine.cli import _value
+    from nine.config import parse_value
 
-    assert {k: _value(v) for k, v in args.parameter} == values
+    assert {k: parse_value(v) for k, v in args.parameter} == values
 
 
 def test_rerun_refuses_unknown_notebooks_and_parameters(capsys):
@@ -45,7 +47,7 @@ def test_rerun_refuses_unknown_notebooks_and_parameters(capsys):
 
 
 def test_rerun_writes_only_into_its_own_folder(monkeypatch, tmp_path, capsys):
-    monkeypatch.setattr("nine.runs.RUNS_DIR", tmp_path)
+    monkeypatch.setattr("nine.book.rerun.RUNS_DIR", tmp_path)
     published = {p: p.stat().st_mtime_ns for p in (ROOT / "book").rglob("*") if p.is_file()}
     assert main(["rerun", "01_theory", "-p", "profile", "smoke", "-p", "sigma_channel", "0.7"]) == 0
     out = capsys.readouterr().out
@@ -61,8 +63,8 @@ def test_rerun_writes_only_into_its_own_folder(monkeypatch, tmp_path, capsys):
 
 
 def test_gallery_lists_every_sidecar_with_label_downloads_and_command():
-    records = book.sidecars()
-    text = book.gallery_markdown(records)
+    records = gallery.sidecars()
+    text = gallery.gallery_markdown(records)
     for r in records:
         assert f":name: figure-{r['label']}" in text and f"{{download}}`PDF <figures/{r['label']}.pdf>`" in text
     assert (ROOT / "book" / "figures.md").read_text() == text, "book/figures.md is stale: run `python -m nine gallery`"
@@ -88,7 +90,7 @@ def test_download_notebooks_come_from_the_execution_cache(monkeypatch, tmp_path)
     import nbformat
     from jupyter_cache import get_cache
 
-    monkeypatch.setattr(book, "_root", lambda: tmp_path)
+    monkeypatch.setattr(gallery, "ROOT", tmp_path)
     source = tmp_path / "notebooks" / "demo.ipynb"
     source.parent.mkdir()
     notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("print(6 * 7)")])
@@ -101,8 +103,8 @@ def test_download_notebooks_come_from_the_execution_cache(monkeypatch, tmp_path)
     served = tmp_path / "_build" / "html" / "_sources" / "notebooks" / "demo.ipynb"
     served.parent.mkdir(parents=True)
     nbformat.write(notebook, served)  # the stripped copy Sphinx puts there
-    assert book.serve_executed_notebooks() == [served]
+    assert gallery.serve_executed_notebooks() == [served]
     assert nbformat.read(served, 4).cells[0].outputs[0]["text"] == "42\n"
     nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("1 + 1")]), source)  # not in the cache
     with pytest.raises(RuntimeError, match="demo.ipynb has no executed copy"):
-        book.serve_executed_notebooks()
+        gallery.serve_executed_notebooks()

@@ -4,10 +4,11 @@ import pytest
 import torch
 
 from nine.config import ConfigError, make_config
+from nine.core.models import Encoder, Normalise
+from nine.core.train import embed, train
 from nine.data import DataError, Split, load_cifar10, simclr_view
-from nine.models import Encoder
-from nine.runs import ROOT, run_hash
-from nine.train import embed, train
+from nine.store import run_hash
+from nine.store.paths import ROOT
 
 
 def test_resnet18_encoder_and_simclr_views():
@@ -16,7 +17,7 @@ def test_resnet18_encoder_and_simclr_views():
     views = simclr_view(x)
     assert views.shape == x.shape and views.min() >= 0 and views.max() <= 1
     assert not torch.equal(views, simclr_view(x))  # random per call
-    encoder = Encoder(d=8, body="resnet18").eval()
+    encoder = Encoder(8, Normalise(8), body="resnet18").eval()
     assert encoder(views).shape == (4, 8)
     with pytest.raises(ValueError, match=r"input of shape \(4, 1, 24, 24\) is not allowed: the encoder takes N×3×32×32"):
         encoder(torch.rand(4, 1, 24, 24))

@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from nine.claims import Ledger, load_claims, render_rows
+from nine.book.claims import Ledger, load_claims, render_rows
 
 
 def test_relations_and_failures_are_kept(tmp_path):

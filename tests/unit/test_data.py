@@ -51,7 +51,7 @@ def test_missing_or_corrupt_mnist_folder(tmp_path):
 
 def test_held_out_classes_leave_train_and_test_and_can_be_fetched(tiny_cfg):
     from nine.data import held_out_test_images
-    from nine.runs import run_hash
+    from nine.store import run_hash
 
     cfg = tiny_cfg.replace(held_out=[8, 9])  # a list, as config.json stores it
     assert cfg.held_out == (8, 9)

@@ -9,9 +9,8 @@ from pathlib import Path
 import pytest
 import torch
 
-import nine.train
 from nine.config import make_config
-from nine.runs import load_run, run_hash
+from nine.store import load_run, run_hash
 
 HERE = Path(__file__).resolve().parent
 TORCHRUN = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"]
@@ -21,7 +20,7 @@ def _env():
     return {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
 
 
-def test_two_processes_equal_one_on_the_global_batch(tmp_path, monkeypatch):
+def test_two_processes_equal_one_on_the_global_batch(tmp_path):
     sys.path.insert(0, str(HERE))
     import dist_worker
 
@@ -29,7 +28,6 @@ def test_two_processes_equal_one_on_the_global_batch(tmp_path, monkeypatch):
     done = subprocess.run([*TORCHRUN, str(HERE / "dist_worker.py"), str(out)], env=_env(), capture_output=True, text=True)
     assert done.returncode == 0, done.stdout + done.stderr
     x, noise = dist_worker.fixed_batch()
-    monkeypatch.setattr(nine.train, "training_view", nine.train.training_view)  # restored after the worker's patch
     single = dist_worker.one_step(x, noise, make_config("smoke", **dist_worker.CFG))
     for rank in (0, 1):
         multi = torch.load(f"{out}.{rank}.pt", weights_only=True)

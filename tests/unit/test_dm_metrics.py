@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from nine.metrics import (
+from nine.eval.metrics import (
     anderson_darling_per_coordinate,
     energy_distance,
     kl_knn,
@@ -54,7 +54,7 @@ def test_correlation_and_knn_kl_against_closed_forms():
 
 
 def test_dm_statistics_separate_a_near_miss_from_the_prior_and_calibration_matches_a_prior_sample():
-    from nine.metrics import DM_COLUMNS, calibration, dm_statistics
+    from nine.eval.metrics import DM_COLUMNS, calibration, dm_statistics
 
     rng = np.random.default_rng(9)
     z = rng.standard_normal((400, 2))

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from nine import dsprites
-from nine.metrics import dci, factor_r2, mig, random_rotation
+from nine.data import dsprites
+from nine.eval.disentanglement import dci, factor_r2, mig, random_rotation
 
 
 def test_grid_is_the_original_one():

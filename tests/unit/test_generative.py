@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from nine.config import ConfigError
-from nine.generative import (
+from nine.experiments.generative import (
     Classifier,
     GenConfig,
     GeneratorMismatch,
@@ -19,7 +19,7 @@ from nine.generative import (
     sample_conditions,
     train_generator,
 )
-from nine.runs import RunError
+from nine.store import RunError
 
 
 def test_config_validates_and_keys_differ_by_setting():

@@ -4,8 +4,9 @@ import pytest
 import torch
 
 from nine.config import make_config
-from nine.critics import MLPCritic, QuadraticCritic, make_critic
-from nine.losses import infonce
+from nine.core.critics import MLPCritic, QuadraticCritic
+from nine.core.objectives import make_critic
+from nine.core.losses import infonce
 
 
 def brute_force_infonce(scores: torch.Tensor, softmax: str) -> float:

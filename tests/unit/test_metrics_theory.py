@@ -5,7 +5,7 @@ import pytest
 from scipy import stats
 
 from nine import theory
-from nine.metrics import knn_accuracy, ks_critical_value, ks_per_coordinate, linear_probe_accuracy, matching_report
+from nine.eval.metrics import knn_accuracy, ks_critical_value, ks_per_coordinate, linear_probe_accuracy, matching_report
 from nine.theory import (
     capacity_gaussian,
     capacity_uniform,
@@ -117,7 +117,7 @@ def test_blahut_arimoto_uniform_channel_finds_the_lattice():
 
 
 def test_infonce_on_samples_never_exceeds_log_n():
-    from nine.critics import QuadraticCritic
+    from nine.core.critics import QuadraticCritic
 
     rng = np.random.default_rng(0)
     u = rng.standard_normal((256, 64))

@@ -5,7 +5,14 @@ import pytest
 import torch
 from sklearn.metrics import average_precision_score, roc_auc_score, roc_curve
 
-from nine.outliers import detection_report, embed_images, knn_score, mahalanobis_score, outlier_sets, prior_score
+from nine.experiments.outliers import (
+    detection_report,
+    embed_images,
+    knn_score,
+    mahalanobis_score,
+    outlier_sets,
+    prior_score,
+)
 
 
 def test_prior_scores_are_the_negative_log_densities_up_to_a_constant():
@@ -61,7 +68,7 @@ def test_outlier_sets_are_valid_images_and_differ_from_mnist():
 
 
 def test_scoring_images_of_the_wrong_shape_or_range_fails_clearly(tiny_cfg, tmp_path):
-    from nine.runs import execute, load_run
+    from nine.store import execute, load_run
 
     run = load_run(execute(tiny_cfg, tmp_path))
     good = torch.rand((5, 1, 28, 28))

@@ -11,9 +11,10 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import nine.runs as runs
+import nine.store.store as runs
 from nine.config import FIELDS, ConfigError, make_config
-from nine.runs import RunError, execute, get_or_train, load_run, run_hash
+from nine.store import RunError, execute, get_or_train, load_run, run_hash
+from nine.store.reproduce import compare_metrics
 
 
 @pytest.fixture
@@ -25,7 +26,7 @@ def cfg():
 
 def _train_in_subprocess(cfg, store, env_extra=None):
     code = (
-        "import sys, json; from nine.config import make_config; from nine.runs import execute;"
+        "import sys, json; from nine.config import make_config; from nine.store import execute;"
         "execute(make_config(**json.loads(sys.argv[1])), sys.argv[2])"
     )
     return subprocess.Popen(
@@ -146,7 +147,7 @@ def test_checkpoint_loads_weights_only(cfg, tmp_path):
     [
         (runs.np, "savez_compressed", 28, "No space left on device"),  # disk full while saving
         # read-only file system (EROFS injected: permission bits do not bind root, who runs the tests)
-        (runs, "_write_json", 30, "Read-only file system"),
+        (runs, "write_json", 30, "Read-only file system"),
     ],
 )
 def test_write_failure_gives_clear_error_and_keeps_finished_runs(cfg, tmp_path, monkeypatch, owner, writer, errno_,
@@ -175,13 +176,17 @@ def test_unwritable_store_gives_clear_error(cfg, tmp_path):
 
 
 def test_code_status_of_a_run(cfg, tmp_path):
+    from nine.store import provenance
+
     run = load_run(execute(cfg.replace(epochs=1), tmp_path))
-    status = run.code_status()
-    assert status.startswith("made by the current code") or "unknown" in status
-    run.provenance["nine_tree"] = "0" * 40
-    run.provenance["git_dirty"] = False
-    if runs._git("rev-parse", "HEAD:nine") and not runs._git("status", "--porcelain", "--", "nine"):
-        assert "made by an older nine/" in run.code_status()
+    assert run.provenance["numerical_code"] is None or set(run.provenance["numerical_code"]) == set(
+        provenance.NUMERICAL_CODE)
+    state = provenance.code_state(run.provenance)
+    assert state in ("current", "unknown") and run.code_status().startswith(provenance.STATES[state])
+    run.provenance["numerical_code"] = {path: "0" * 40 for path in provenance.NUMERICAL_CODE}
+    run.provenance["numerical_code_dirty"] = False
+    if provenance.code_state(run.provenance) != "unknown":
+        assert run.code_status().startswith("made by an earlier numerical code of nine/")
 
 
 INVALID = {
@@ -239,12 +244,12 @@ def test_invalid_value_gives_one_line_config_error(field, data):
 
 def test_compare_metrics_flags_each_mismatch_with_both_numbers():
     committed = {"ks": [0.03, 0.04], "linear_probe_acc": 0.40, "capacity": 2.49, "n_test": 1000}
-    same = runs.compare_metrics(committed, committed)
+    same = compare_metrics(committed, committed)
     assert all(r.ok for r in same) and len(same) == 5
-    changed = runs.compare_metrics(committed, {**committed, "linear_probe_acc": 0.30, "capacity": 2.5})
+    changed = compare_metrics(committed, {**committed, "linear_probe_acc": 0.30, "capacity": 2.5})
     bad = {r.metric: (r.committed, r.recomputed) for r in changed if not r.ok}
     assert bad == {"linear_probe_acc": (0.40, 0.30), "capacity": (2.49, 2.5)}
-    missing = runs.compare_metrics(committed, {k: v for k, v in committed.items() if k != "n_test"})
+    missing = compare_metrics(committed, {k: v for k, v in committed.items() if k != "n_test"})
     assert [r.metric for r in missing if not r.ok] == ["n_test"]
 
 

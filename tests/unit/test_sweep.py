@@ -5,8 +5,7 @@ import pandas as pd
 import pytest
 
 from nine.config import ConfigError
-from nine.runs import execute, load_run
-from nine.sweep import (
+from nine.experiments.sweep import (
     GRIDS,
     Grid,
     best_level,
@@ -18,6 +17,7 @@ from nine.sweep import (
     summary,
     sweep_table,
 )
+from nine.store import execute, load_run
 
 
 def test_grid_is_seed_major_with_references_and_shares_the_plain_runs():
@@ -86,7 +86,7 @@ def test_a_run_is_not_evaluated_against_another_prior(tiny_sweep):
 
 def test_sweep_trains_only_what_is_missing(tiny_sweep, monkeypatch, capsys):
     _, cfgs, paths, store, uniform_cfg = tiny_sweep
-    monkeypatch.setattr("nine.runs.RUNS_DIR", store)
+    monkeypatch.setattr("nine.store.store.RUNS_DIR", store)
     done = run_sweep(cfgs[:3], store)
     assert done == paths[:3] and "3 finished, 0 to train" in capsys.readouterr().out
     with pytest.raises(ConfigError, match="workers=0 is not allowed"):
@@ -106,7 +106,7 @@ def test_cli_sweep_refuses_an_unknown_prior(capsys):
 
 
 def test_findings_state_the_table_numbers():
-    from nine.sweep import findings
+    from nine.experiments.sweep import findings
 
     rows = [dict(d=2, head="nine", noise=s, seed=0, kl_knn=kl, ks_max=ks, max_corr=0.1, probe_acc=acc)
             for s, kl, ks, acc in ((0.3, 0.2, 0.06, 0.40), (1.0, 0.1, 0.05, 0.38))]
@@ -130,7 +130,7 @@ def test_every_sweep_the_book_shows_is_committed():
 
     import yaml
 
-    from nine.runs import RESULTS_DIR, run_hash
+    from nine.store import RESULTS_DIR, run_hash
 
     root = Path(__file__).resolve().parents[2]
     toc = (root / "_toc.yml").read_text()

@@ -6,10 +6,10 @@ import pytest
 import torch
 
 from nine.config import make_config
+from nine.core.losses import infonce
+from nine.core.train import TrainingDiverged, train
 from nine.data import load_split
-from nine.losses import infonce
-from nine.runs import RunError, execute, find_run, get_or_train, load_run, run_hash
-from nine.train import TrainingDiverged, train
+from nine.store import RunError, execute, find_run, get_or_train, load_run, run_hash
 
 
 def test_loss_decreases_on_fake_data():
@@ -37,7 +37,7 @@ def test_progress_lines_and_log(tiny_cfg, tmp_path, capsys):
 
 def test_nan_loss_stops_with_epoch_and_step(tiny_cfg, monkeypatch):
     """Fault injection: the loss turns NaN at the 7th step (epoch 2, step 3 with 4 steps per epoch)."""
-    import nine.train
+    import nine.core.objectives
 
     calls = []
 
@@ -46,7 +46,7 @@ def test_nan_loss_stops_with_epoch_and_step(tiny_cfg, monkeypatch):
         loss, estimate = infonce(scores, softmax)
         return (loss * float("nan"), estimate) if len(calls) == 7 else (loss, estimate)
 
-    monkeypatch.setattr(nine.train, "infonce", poisoned)
+    monkeypatch.setattr(nine.core.objectives, "infonce", poisoned)
     with pytest.raises(TrainingDiverged, match=r"loss=nan at epoch 2, step 3"):
         train(tiny_cfg, load_split(tiny_cfg), progress=lambda line: None)
 
@@ -86,7 +86,7 @@ def test_same_seed_same_metrics_other_seed_differs(tiny_cfg, tmp_path):
 
 
 def test_run_store_roundtrip_and_hash(tiny_cfg, tmp_path, monkeypatch):
-    import nine.runs as runs
+    import nine.store.store as runs
 
     monkeypatch.setattr(runs, "RESULTS_DIR", tmp_path / "results")
     monkeypatch.setattr(runs, "RUNS_DIR", tmp_path / "runs")
@@ -108,7 +108,7 @@ def test_run_store_roundtrip_and_hash(tiny_cfg, tmp_path, monkeypatch):
 
 
 def test_no_training_flag_refuses_a_missing_run_and_still_loads_a_finished_one(tiny_cfg, tmp_path, monkeypatch):
-    import nine.runs as runs
+    import nine.store.store as runs
 
     monkeypatch.setattr(runs, "RESULTS_DIR", tmp_path / "results")
     monkeypatch.setattr(runs, "RUNS_DIR", tmp_path / "runs")
@@ -148,7 +148,7 @@ def test_cheapest_committed_run_prefers_this_thread_count_then_small_budgets(tmp
 
     import torch
 
-    from nine import runs
+    from nine.store import reproduce as runs
 
     def fake(name, epochs, n_train, threads, wall):
         path = tmp_path / name
@@ -167,22 +167,28 @@ def test_cheapest_committed_run_prefers_this_thread_count_then_small_budgets(tmp
     assert runs.cheapest_committed_run().name == "small"
 
 
-def test_code_summary_counts_current_older_and_unknown_runs(monkeypatch, tmp_path):
-    from nine import runs
+def test_code_summary_counts_current_older_unrecorded_and_unknown_runs(monkeypatch):
+    from nine.store import provenance
 
-    answers = {("rev-parse", "HEAD:nine"): "tree-now", ("status", "--porcelain", "--", "nine"): ""}
-    monkeypatch.setattr(runs, "_git", lambda *args: answers.get(args))
-    made = [{"nine_tree": "tree-now", "git_dirty": False}, {"nine_tree": "tree-old", "git_dirty": False},
-            {"nine_tree": "tree-now", "git_dirty": True}]
-    fake = [runs.Run(tmp_path, None, {}, prov) for prov in made]
-    assert [r.code_state for r in fake] == ["current", "older", "unknown"]
-    text = runs.code_summary(fake)
-    assert text.startswith("Of these 3 runs, 1 by the current code of nine/, 1 by earlier commits of nine/")
-    assert text.endswith("1 while nine/ had uncommitted changes, or outside a git checkout.")
+    now = {path: f"{path}-now" for path in provenance.NUMERICAL_CODE}
+    answers = {("rev-parse", f"HEAD:{path}"): oid for path, oid in now.items()}
+    answers[("status", "--porcelain", "--", *provenance.NUMERICAL_CODE)] = ""
+    monkeypatch.setattr(provenance, "git", lambda *args: answers.get(args))
+    made = [{"numerical_code": now, "numerical_code_dirty": False, "git_commit": "a" * 40},
+            {"numerical_code": {**now, "nine/core": "old"}, "numerical_code_dirty": False, "git_commit": "b" * 40},
+            {"nine_tree": "flat-layout", "git_dirty": False, "git_commit": "c" * 40},
+            {"numerical_code": now, "numerical_code_dirty": True, "git_commit": "d" * 40}]
+    assert [provenance.code_state(r) for r in made] == ["current", "older", "unrecorded", "unknown"]
+    text = provenance.code_summary(made)
+    assert text.startswith("Of these 4 runs, 1 made by the current numerical code of nine/; 1 made by an earlier "
+                           "numerical code of nine/ (commit bbbbbbbbbb); 1 made before nine/ recorded")
+    assert "make reproduce" in text
+    answers[("status", "--porcelain", "--", *provenance.NUMERICAL_CODE)] = " M nine/core/train.py"
+    assert provenance.code_state(made[0]) == "unknown"
 
 
 def test_get_or_train_all_keeps_order_trains_missing_and_says_loaded_runs_in_one_line(tiny_cfg, tmp_path, monkeypatch, capsys):
-    import nine.runs as runs
+    import nine.store.store as runs
 
     monkeypatch.setattr(runs, "RESULTS_DIR", tmp_path / "results")
     monkeypatch.setattr(runs, "RUNS_DIR", tmp_path / "runs")

@@ -1,32 +1,26 @@
-"""Datasets and the augmentation that makes the two InfoMax views.
-
-Every dataset is returned as a :class:`Split` of float32 images in [0, 1] of shape N×1×28×28 and
-int64 labels. Views are 24×24 crops (random for training, central for evaluation), which the
-encoder of :mod:`nine.models` maps to exactly one spatial position.
-"""
+"""Datasets: every one is returned as a :class:`Split` of float32 images in [0, 1] (N×C×H×W) and
+int64 labels; the views of :mod:`nine.data.views` are taken from these images."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from sklearn.model_selection import train_test_split
 
-from nine.config import RunConfig
+from nine.config import NineError, RunConfig
 
 IMAGE_SIZE = 28
-CROP_SIZE = 24
 IMAGE_SHAPES = {"mnist5k": (1, 28, 28), "mnist": (1, 28, 28), "digits": (1, 28, 28), "cifar10": (3, 32, 32),
                 "dsprites": (1, 28, 28)}
 DSPRITES_SIZES = (10_000, 2_000)  # generated train / test sprites (factors drawn uniformly from the grid)
 SPLIT_SEED = 0  # fixed: the train/test split never depends on the run's seed
 
 
-class DataError(RuntimeError):
+class DataError(NineError, RuntimeError):
     """Data that cannot be found or read; the message names the path and the remedy."""
 
 
@@ -42,7 +36,8 @@ class Split:
     factors_test: np.ndarray | None = None
 
 
-def _to_images(pixels: np.ndarray, side: int, scale: float) -> torch.Tensor:
+def to_images(pixels: np.ndarray, side: int, scale: float) -> torch.Tensor:
+    """Pixels (N×side², values 0..scale) → N×1×28×28 float32 images in [0, 1], resized when side ≠ 28."""
     images = torch.as_tensor(np.asarray(pixels, dtype=np.float32) / scale).reshape(-1, 1, side, side)
     if side != IMAGE_SIZE:
         images = F.interpolate(images, size=(IMAGE_SIZE, IMAGE_SIZE), mode="bilinear", align_corners=False)
@@ -130,7 +125,7 @@ def _subset(x: torch.Tensor, y: torch.Tensor, n: int | None, seed: int) -> tuple
 def load_dsprites(n_train: int | None, n_test: int | None) -> Split:
     """Generated dSprites at 28×28: train and test drawn independently from the factor grid
     (seeds fixed), labels = shape, with every factor index."""
-    from nine import dsprites
+    from nine.data import dsprites
 
     train = dsprites.sample(n_train or DSPRITES_SIZES[0], seed=SPLIT_SEED, size=IMAGE_SIZE)
     test = dsprites.sample(n_test or DSPRITES_SIZES[1], seed=SPLIT_SEED + 1, size=IMAGE_SIZE)
@@ -150,7 +145,7 @@ def load_split(cfg: RunConfig) -> Split:
     else:
         side, scale, loader = (28, 255.0, load_mnist5k) if cfg.dataset == "mnist5k" else (8, 16.0, load_digits8)
         a_tr, a_te, b_tr, b_te = loader()
-        x_tr, x_te = _to_images(a_tr, side, scale), _to_images(a_te, side, scale)
+        x_tr, x_te = to_images(a_tr, side, scale), to_images(a_te, side, scale)
         y_tr, y_te = torch.as_tensor(b_tr, dtype=torch.long), torch.as_tensor(b_te, dtype=torch.long)
     if cfg.held_out:
         keep_tr, keep_te = ~_isin(y_tr, cfg.held_out), ~_isin(y_te, cfg.held_out)
@@ -186,67 +181,3 @@ def check_images(x: torch.Tensor, name: str = "images", shape: tuple[int, int, i
     low, high = float(x.min()), float(x.max())
     if low < 0 or high > 1:
         raise ValueError(f"{name} has pixels in [{low:.3g}, {high:.3g}]: need values in [0, 1] (divide by 255?)")
-
-
-def random_view(x: torch.Tensor, pixel_noise: float, generator: torch.Generator) -> torch.Tensor:
-    """One augmented view: a random 24×24 crop per image plus N(0, pixel_noise²) pixel noise.
-
-    x: N×C×28×28 → N×C×24×24. The randomness comes only from ``generator`` (reproducible).
-    """
-    n, c, h, w = x.shape
-    top = torch.randint(0, h - CROP_SIZE + 1, (n,), generator=generator, device=x.device)
-    left = torch.randint(0, w - CROP_SIZE + 1, (n,), generator=generator, device=x.device)
-    offsets = torch.arange(CROP_SIZE, device=x.device)
-    rows = (top[:, None] + offsets)[:, None, :, None]  # N×1×24×1
-    cols = (left[:, None] + offsets)[:, None, None, :]  # N×1×1×24
-    batch = torch.arange(n, device=x.device)[:, None, None, None]
-    channel = torch.arange(c, device=x.device)[None, :, None, None]
-    crops = x[batch, channel, rows, cols]
-    if pixel_noise > 0:
-        crops = crops + pixel_noise * torch.randn(crops.shape, generator=generator, device=x.device)
-    return crops
-
-
-def noisy_view(x: torch.Tensor, pixel_noise: float, generator: torch.Generator) -> torch.Tensor:
-    """The whole image plus N(0, pixel_noise²) pixel noise: a view that changes none of the factors
-    of a dSprites image (a crop would move it, a flip or rotation would change its orientation)."""
-    return x + pixel_noise * torch.randn(x.shape, generator=generator, device=x.device)
-
-
-def centre_view(x: torch.Tensor) -> torch.Tensor:
-    """The evaluation view: the central 24×24 crop, no noise. N×C×28×28 → N×C×24×24."""
-    margin = (x.shape[-1] - CROP_SIZE) // 2
-    return x[..., margin : margin + CROP_SIZE, margin : margin + CROP_SIZE]
-
-
-def simclr_view(x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
-    """One SimCLR-style view of each image (CIFAR-10 recipe, torchvision transforms, per image):
-    random resized crop to 32×32, horizontal flip, colour jitter (0.4, 0.4, 0.4, 0.1) with
-    probability 0.8, greyscale with probability 0.2. x: N×3×32×32 → N×3×32×32.
-
-    torchvision's transforms draw from the global torch RNG (seeded per process by the trainer);
-    ``generator`` is accepted for a uniform view interface.
-    """
-    from torchvision.transforms import v2
-
-    augment = v2.Compose([
-        v2.RandomResizedCrop(32, antialias=True),
-        v2.RandomHorizontalFlip(),
-        v2.RandomApply([v2.ColorJitter(0.4, 0.4, 0.4, 0.1)], p=0.8),
-        v2.RandomGrayscale(p=0.2),
-    ])
-    return torch.stack([augment(image) for image in x])
-
-
-def training_view(cfg) -> Callable[[torch.Tensor, torch.Generator], torch.Tensor]:
-    """The random view the objective is trained on: MNIST crops with pixel noise, or SimCLR for CIFAR-10."""
-    if cfg.dataset == "cifar10":
-        return simclr_view
-    if cfg.dataset == "dsprites":
-        return lambda x, generator: noisy_view(x, cfg.pixel_noise, generator)
-    return lambda x, generator: random_view(x, cfg.pixel_noise, generator)
-
-
-def evaluation_view(cfg) -> Callable[[torch.Tensor], torch.Tensor]:
-    """The clean view used for embeddings: the central crop (MNIST) or the whole image (CIFAR-10, dSprites)."""
-    return (lambda x: x) if cfg.dataset in ("cifar10", "dsprites") else centre_view

@@ -27,6 +27,8 @@ from pathlib import Path
 import numpy as np
 from matplotlib.path import Path as Outline
 
+from nine.config import NineError
+
 SHAPES = ("square", "ellipse", "heart")
 FACTORS = ("shape", "scale", "orientation", "pos_x", "pos_y")
 GRID = {
@@ -41,7 +43,7 @@ EXTENT = 0.15  # half-width of a scale-1 sprite, as a fraction of the image side
 MARGIN = 0.22  # positions 0..1 map to centres in [MARGIN, 1 − MARGIN]: > EXTENT·√2, so a sprite never leaves the image
 
 
-class DSpritesError(ValueError):
+class DSpritesError(NineError, ValueError):
     """A factor index, size or file outside what dSprites allows; the message is one line."""
 
 

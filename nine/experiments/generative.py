@@ -35,14 +35,19 @@ from scipy import linalg, stats
 from torch import nn
 
 import nine
-from nine.config import check_choice, check_int, check_positive
+from nine.config import NineError, check_choice, check_int, check_positive
+from nine.eval.metrics import sample_prior
+from nine.experiments.sweep import on_prior_support
+from nine.store.paths import RESULTS_DIR, RUNS_DIR, shown
+from nine.store.provenance import provenance
+from nine.store.store import RunError, sha256, verify, write_json
 
 KINDS = ("cgan", "decoder")
 NOISE_DIM = 32
 FILES = ("config.json", "metrics.json", "model.pt", "provenance.json", "manifest.json")
 
 
-class GeneratorMismatch(ValueError):
+class GeneratorMismatch(NineError, ValueError):
     """Conditions whose prior or dimension do not match what a generator was trained on."""
 
 
@@ -116,8 +121,6 @@ class Discriminator(nn.Module):
 
 def conditions_of(run) -> tuple[np.ndarray, np.ndarray, str]:
     """(train conditions, test conditions, prior): the run's clean embeddings on its prior's scale."""
-    from nine.sweep import on_prior_support
-
     prior = run.config.prior if run.config.head != "plain" else "gaussian"
     z = on_prior_support(run, prior)
     return z["z_train"].astype(np.float32), z["z_test"].astype(np.float32), prior
@@ -125,8 +128,6 @@ def conditions_of(run) -> tuple[np.ndarray, np.ndarray, str]:
 
 def sample_conditions(prior: str, n: int, d: int, seed: int = 0) -> torch.Tensor:
     """n conditions drawn from the prior (N(0, I) or U[0, 1]^d)."""
-    from nine.metrics import sample_prior
-
     return torch.as_tensor(sample_prior(prior, n, d, seed=seed), dtype=torch.float32)
 
 
@@ -295,24 +296,20 @@ def fid_reference(model: Classifier, a: torch.Tensor, b: torch.Tensor) -> float:
 
 def save_generator(folder: Path, cfg: GenConfig, g: Generator, history: list[dict], metrics: dict) -> Path:
     """Write a finished generator to ``folder`` (built aside and renamed into place)."""
-    from nine.runs import _write_json, provenance, sha256
-
     partial = folder.with_name(f".partial-{folder.name}")
     partial.mkdir(parents=True, exist_ok=True)
-    _write_json(partial / "config.json", asdict(cfg))
-    _write_json(partial / "metrics.json", {**metrics, "history": history})
+    write_json(partial / "config.json", asdict(cfg))
+    write_json(partial / "metrics.json", {**metrics, "history": history})
     torch.save(g.state_dict(), partial / "model.pt")
     record = provenance(torch.device("cpu"), time.time() - history[-1]["elapsed_s"], time.time())
-    _write_json(partial / "provenance.json", record)
-    _write_json(partial / "manifest.json", {n: sha256(partial / n) for n in FILES if n != "manifest.json"})
+    write_json(partial / "provenance.json", record)
+    write_json(partial / "manifest.json", {n: sha256(partial / n) for n in FILES if n != "manifest.json"})
     partial.replace(folder)
     return folder
 
 
 def load_generator(folder: Path) -> tuple[GenConfig, Generator, dict]:
     """Read a stored generator after verifying its manifest."""
-    from nine.runs import verify
-
     verify(folder, FILES)
     cfg = GenConfig(**json.loads((folder / "config.json").read_text()))
     g = Generator(cfg.d, NOISE_DIM if cfg.kind == "cgan" else 0)
@@ -325,13 +322,11 @@ def get_or_train_generator(
 ) -> tuple[Generator, dict]:
     """Load the generator of ``cfg`` from ``results/generative``, ``runs/generative`` or ``store``,
     else train it into ``store`` (default ``runs/generative``, i.e. ``$NINE_RUNS_DIR/generative``)."""
-    from nine.runs import RESULTS_DIR, RUNS_DIR, RunError
-
     store = Path(store) if store is not None else RUNS_DIR / "generative"
     for place in (RESULTS_DIR / "generative", RUNS_DIR / "generative", store):
         if (place / cfg.key).is_dir():
             _, g, metrics = load_generator(place / cfg.key)
-            print(f"loaded {cfg.kind} {cfg.key} from {place}")
+            print(f"loaded {cfg.kind} {cfg.key} from {shown(place)}")
             return g, metrics
     if os.environ.get("NINE_NO_TRAINING"):
         raise RunError(f"generator {cfg.key} is not in results/generative or runs/generative and "

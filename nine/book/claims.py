@@ -17,6 +17,8 @@ from pathlib import Path
 from typing import Any
 
 import nine
+from nine.book.rerun import publish_dir
+from nine.store.provenance import git
 
 RELATIONS = {
     "approx": "|measured − expected| ≤ tolerance",
@@ -97,9 +99,6 @@ class Ledger:
 
     def save(self, folder: Path | None = None) -> Path:
         """Write every row to ``<folder>/<notebook>.json`` (default ``book/claims``, or the rerun folder's)."""
-        from nine.book import publish_dir
-        from nine.runs import _git
-
         folder = Path(folder) if folder is not None else publish_dir("claims")
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / f"{self.notebook}.json"
@@ -107,7 +106,7 @@ class Ledger:
             "notebook": self.notebook,
             "profile": self.profile,
             "nine_version": nine.__version__,
-            "git_commit": _git("rev-parse", "HEAD"),
+            "git_commit": git("rev-parse", "HEAD"),
             "date": datetime.now(timezone.utc).date().isoformat(),
             "claims": [c.to_dict() for c in self.claims.values()],
         }

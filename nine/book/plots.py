@@ -13,6 +13,8 @@ from matplotlib.figure import Figure
 from scipy import stats
 
 import nine
+from nine.book.rerun import publish_dir, rerun_command
+from nine.store.provenance import git
 
 DIGIT_COLOURS = plt.get_cmap("tab10")
 
@@ -115,9 +117,6 @@ def export_figure(
     sidecar records the notebook and the parameters it ran with (enough to rerun it), ``details`` of
     what the figure shows (e.g. a sweep grid), the runs it was drawn from, the git commit and the date.
     """
-    from nine.book import publish_dir, rerun_command
-    from nine.runs import _git
-
     if not label.replace("-", "").replace("_", "").isalnum():
         raise ValueError(f"label={label!r} is not allowed: use letters, digits, '-' and '_' only")
     folder = publish_dir("figures")
@@ -131,7 +130,7 @@ def export_figure(
         "details": details or {},
         "rerun": rerun_command(notebook, parameters),
         "runs": run_hashes,
-        "git_commit": _git("rev-parse", "HEAD"),
+        "git_commit": git("rev-parse", "HEAD"),
         "nine_version": nine.__version__,
         "date": datetime.now(timezone.utc).date().isoformat(),
     }
@@ -142,8 +141,6 @@ def export_figure(
 def figure_note(label: str, notebook: str, parameters: dict) -> str:
     """The end of a citable figure's caption (MyST): how to cite it (version and label), its gallery
     entry (PNG, PDF, data) and the command that regenerates it."""
-    from nine.book import rerun_command
-
     return (f"Cite as *nine {nine.__version__}, figure `{label}`* ({{ref}}`gallery entry <figure-{label}>`). "
             f"Regenerate: `{rerun_command(notebook, parameters)}`.")
 
@@ -171,7 +168,7 @@ def show_figure(
 
 
 # ---------------------------------------------------------------------------------------------
-# Figures of the noise sweeps (tables from nine.sweep.sweep_table)
+# Figures of the noise sweeps (tables from nine.experiments.sweep.sweep_table)
 
 PRIOR_NAMES = {"gaussian": ("σ", "N(0, I)"), "uniform": ("ε", "U[0, 1]^d")}
 REFERENCE_STYLES = {"plain": ("plain InfoNCE", "C3", "s"), "normalise": ("normalised, no noise", "C2", "D")}

@@ -7,9 +7,9 @@
 - **VAE** (head ``"vae"``): the same encoder body outputs a mean and a log-variance; a decoder
   maps z back to the view; the loss is the Bernoulli reconstruction term + ``beta`` × KL(q ‖ N(0, I)).
 
-Both are trained by :func:`nine.train.train` like any run: their extra networks live in the module the
-trainer calls the critic (:func:`make_objective`), so checkpoints, resuming, determinism and the run
-store work unchanged. One optimiser (Adam) updates everything: the discriminator's parameters are
+Both are objectives of :mod:`nine.core.objectives` (``Adversarial``, ``VAE``), trained by
+:func:`nine.core.train.train` like any run: their extra networks are the objective's networks, so
+checkpoints, resuming, determinism and the run store work unchanged. One optimiser (Adam) updates everything: the discriminator's parameters are
 frozen while the encoder's adversarial term is computed, so each network follows its own loss.
 """
 
@@ -19,8 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from nine.config import RunConfig
-from nine.critics import QuadraticCritic
+from nine.core.critics import QuadraticCritic
 
 
 class Discriminator(nn.Module):
@@ -71,16 +70,6 @@ class Decoder(nn.Module):
         return logits
 
 
-def make_objective(cfg: RunConfig, input_shape: tuple[int, int, int], tau: float) -> nn.Module:
-    """The extra networks of a baseline head (what the trainer trains next to the encoder); ``tau``
-    starts the InfoNCE critic of the adversarial head where plain InfoNCE's starts."""
-    if cfg.head == "adversarial":
-        return AdversarialCritic(cfg.d, tau)
-    if cfg.head == "vae":
-        return Decoder(cfg.d, input_shape)
-    raise ValueError(f"head={cfg.head!r} is not a baseline: baselines are 'adversarial' and 'vae'")
-
-
 def sample_prior_like(u: torch.Tensor, prior: str) -> torch.Tensor:
     """As many prior samples as rows of u, on u's device (the adversary's "real" data)."""
     return torch.randn_like(u) if prior == "gaussian" else torch.rand_like(u)
@@ -102,6 +91,11 @@ def adversarial_terms(critic: AdversarialCritic, u: torch.Tensor, prior: str) ->
     real, fake = discriminator(sample_prior_like(u, prior)), discriminator(u.detach())
     discriminator_term = F.softplus(-real).mean() + F.softplus(fake).mean()
     return encoder_term, discriminator_term
+
+
+def gaussian_kl(mean: torch.Tensor, log_var: torch.Tensor) -> torch.Tensor:
+    """KL(N(mean, diag exp(log_var)) ‖ N(0, I)) in nats, summed over coordinates, averaged over rows (N×d in)."""
+    return 0.5 * (mean.pow(2) + log_var.exp() - 1.0 - log_var).sum(1).mean()
 
 
 def vae_loss(decoder: Decoder, z: torch.Tensor, kl: torch.Tensor, target: torch.Tensor, beta: float) -> torch.Tensor:

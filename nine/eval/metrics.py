@@ -14,7 +14,8 @@ from sklearn.preprocessing import StandardScaler
 PRIOR_CDFS = {"gaussian": stats.norm.cdf, "uniform": stats.uniform.cdf}
 
 
-def _as_matrix(z: np.ndarray, min_rows: int = 2) -> np.ndarray:
+def as_matrix(z: np.ndarray, min_rows: int = 2) -> np.ndarray:
+    """z as a float64 n×d array; ValueError unless it has >= ``min_rows`` rows and only finite values."""
     z = np.asarray(z, dtype=np.float64)
     if z.ndim != 2 or len(z) < min_rows:
         raise ValueError(f"embeddings of shape {z.shape} are not allowed: need an n×d array with n >= {min_rows}")
@@ -34,7 +35,7 @@ def prior_cdf(prior: str):
 def ks_per_coordinate(z: np.ndarray, prior: str = "gaussian") -> tuple[np.ndarray, np.ndarray]:
     """Kolmogorov–Smirnov statistic and p-value of each coordinate of z (n×d) against the prior's marginal."""
     cdf = prior_cdf(prior)
-    results = [stats.kstest(column, cdf) for column in _as_matrix(z).T]
+    results = [stats.kstest(column, cdf) for column in as_matrix(z).T]
     return np.array([r.statistic for r in results]), np.array([r.pvalue for r in results])
 
 
@@ -46,16 +47,16 @@ def ks_critical_value(n: int, alpha: float = 0.05) -> float:
 def linear_probe_accuracy(z_train: np.ndarray, y_train: np.ndarray, z_test: np.ndarray, y_test: np.ndarray) -> float:
     """Test accuracy of a logistic regression fitted on standardised train embeddings."""
     probe = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000))
-    probe.fit(_as_matrix(z_train), y_train)
-    return float(probe.score(_as_matrix(z_test), y_test))
+    probe.fit(as_matrix(z_train), y_train)
+    return float(probe.score(as_matrix(z_test), y_test))
 
 
 def knn_accuracy(
     z_train: np.ndarray, y_train: np.ndarray, z_test: np.ndarray, y_test: np.ndarray, k: int = 5
 ) -> float:
     """Test accuracy of a k-nearest-neighbour classifier (Euclidean) in the embedding space."""
-    knn = KNeighborsClassifier(n_neighbors=k).fit(_as_matrix(z_train), y_train)
-    return float(knn.score(_as_matrix(z_test), y_test))
+    knn = KNeighborsClassifier(n_neighbors=k).fit(as_matrix(z_train), y_train)
+    return float(knn.score(as_matrix(z_test), y_test))
 
 
 def matching_report(
@@ -63,7 +64,7 @@ def matching_report(
 ) -> dict[str, float | list[float]]:
     """The distribution-matching and downstream figures of one run, computed on the test embeddings."""
     ks, pvalues = ks_per_coordinate(z_test, prior)
-    z = _as_matrix(z_test)
+    z = as_matrix(z_test)
     return {
         "ks": ks.tolist(),
         "ks_pvalue": pvalues.tolist(),
@@ -89,7 +90,7 @@ def sample_prior(prior: str, n: int, d: int, seed: int = 0) -> np.ndarray:
 
 def anderson_darling_per_coordinate(z: np.ndarray, prior: str = "gaussian") -> np.ndarray:
     """Anderson–Darling statistic A² of each coordinate against the prior's fully specified marginal."""
-    z = _as_matrix(z)
+    z = as_matrix(z)
     n = len(z)
     cdf = np.clip(np.sort(prior_cdf(prior)(z), axis=0), 1e-300, 1 - 1e-16)
     i = np.arange(1, n + 1)[:, None]
@@ -103,7 +104,7 @@ def energy_distance(x: np.ndarray, y: np.ndarray, permutations: int = 0, seed: i
     """
     from scipy.spatial.distance import cdist
 
-    x, y = _as_matrix(x), _as_matrix(y)
+    x, y = as_matrix(x), as_matrix(y)
     pooled = np.vstack([x, y])
     dist = cdist(pooled, pooled)
     n, m = len(x), len(y)
@@ -126,7 +127,7 @@ def energy_distance(x: np.ndarray, y: np.ndarray, permutations: int = 0, seed: i
 
 def sliced_wasserstein(x: np.ndarray, y: np.ndarray, projections: int = 200, seed: int = 0) -> float:
     """Mean 1-Wasserstein distance between x and y projected on random unit directions."""
-    x, y = _as_matrix(x), _as_matrix(y)
+    x, y = as_matrix(x), as_matrix(y)
     directions = np.random.default_rng(seed).standard_normal((projections, x.shape[1]))
     directions /= np.linalg.norm(directions, axis=1, keepdims=True)
     return float(np.mean([stats.wasserstein_distance(x @ v, y @ v) for v in directions]))
@@ -134,7 +135,7 @@ def sliced_wasserstein(x: np.ndarray, y: np.ndarray, projections: int = 200, see
 
 def max_offdiagonal_correlation(z: np.ndarray) -> float:
     """Largest |Pearson correlation| between two different coordinates (0 for d = 1)."""
-    z = _as_matrix(z)
+    z = as_matrix(z)
     if z.shape[1] < 2:
         return 0.0
     corr = np.corrcoef(z, rowvar=False)
@@ -150,7 +151,7 @@ def kl_knn(x: np.ndarray, y: np.ndarray, k: int = 5) -> float:
     """
     from scipy.spatial import cKDTree
 
-    x, y = _as_matrix(x), _as_matrix(y)
+    x, y = as_matrix(x), as_matrix(y)
     n, d = x.shape
     rho = cKDTree(x).query(x, k=k + 1)[0][:, k]
     if (rho == 0).any():  # a point repeated more than k times: x has atoms, and a law with atoms
@@ -196,112 +197,3 @@ def calibration(prior: str, n: int, d: int, draws: int = 20, permutations: int =
         sample, view = sample_prior(prior, n, d, seed=1000 + 2 * draw), sample_prior(prior, n, d, seed=1001 + 2 * draw)
         rows.append(dm_statistics(sample, view, prior, permutations, seed=draw))
     return {key: float(np.mean([r[key] for r in rows])) for key in rows[0]}
-
-
-# ---------------------------------------------------------------------------------------------
-# Disentanglement scores: latents z (n×d) against discrete ground-truth factors (n×K indices)
-
-
-def _check_factors(z: np.ndarray, factors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    z = _as_matrix(z)
-    factors = np.asarray(factors)
-    if factors.ndim != 2 or len(factors) != len(z) or not np.issubdtype(factors.dtype, np.integer):
-        raise ValueError(f"factors of shape {factors.shape} and dtype {factors.dtype} are not allowed: "
-                         f"need an integer array with one row per latent ({len(z)})")
-    return z, factors
-
-
-def discretise(z: np.ndarray, bins: int = 20) -> np.ndarray:
-    """Each coordinate cut into ``bins`` equal-width bins over its range (integer codes, n×d)."""
-    z = _as_matrix(z)
-    edges = [np.linspace(column.min(), column.max(), bins + 1)[1:-1] for column in z.T]
-    return np.stack([np.digitize(column, e) for column, e in zip(z.T, edges)], axis=1)
-
-
-def mutual_information_matrix(z: np.ndarray, factors: np.ndarray, bins: int = 20) -> np.ndarray:
-    """d×K matrix of I(z_i; v_k) in nats, z discretised into ``bins`` equal-width bins per coordinate."""
-    from sklearn.metrics import mutual_info_score
-
-    z, factors = _check_factors(z, factors)
-    codes = discretise(z, bins)
-    return np.array([[mutual_info_score(codes[:, i], factors[:, k]) for k in range(factors.shape[1])]
-                     for i in range(codes.shape[1])])
-
-
-def mig(z: np.ndarray, factors: np.ndarray, bins: int = 20) -> float:
-    """Mutual information gap (Chen et al., 2018): for each factor, the gap between the two latents
-    most informative about it, divided by the factor's entropy; averaged over factors. Needs d >= 2;
-    factors that take a single value (zero entropy) are left out."""
-    from sklearn.metrics import mutual_info_score
-
-    z, factors = _check_factors(z, factors)
-    if z.shape[1] < 2:
-        raise ValueError(f"latents of dimension {z.shape[1]} are not allowed for MIG: need d >= 2")
-    info = mutual_information_matrix(z, factors, bins)
-    gaps = []
-    for k in range(factors.shape[1]):
-        entropy = mutual_info_score(factors[:, k], factors[:, k])
-        if entropy > 0:
-            top = np.sort(info[:, k])[::-1]
-            gaps.append((top[0] - top[1]) / entropy)
-    return float(np.mean(gaps))
-
-
-def _entropy_base(p: np.ndarray, base: int) -> np.ndarray:
-    """Entropy with log base ``base`` of each column of p (columns sum to 1)."""
-    safe = np.where(p > 0, p, 1.0)
-    return -(p * np.log(safe)).sum(0) / np.log(base)
-
-
-def dci(z_train: np.ndarray, f_train: np.ndarray, z_test: np.ndarray, f_test: np.ndarray, seed: int = 0) -> dict[str, float]:
-    """Disentanglement, completeness and informativeness (Eastwood and Williams, 2018).
-
-    The regressor is a random forest (scikit-learn ``RandomForestClassifier``, 100 trees of depth at
-    most 8, every split choosing among all latents) per factor, classifying the factor's index from the
-    latents; its impurity-based feature importances form the d×K importance matrix R. (Letting each
-    split see only a random subset of latents, the scikit-learn default, spreads importance onto
-    irrelevant latents: on latents equal to the factors plus noise it gives R ≈ 0.85 on the diagonal
-    instead of 0.95.) Disentanglement: 1 − H_K of each latent's row of
-    R (normalised), weighted by the latent's share of the total importance; completeness: the mean over
-    factors of 1 − H_d of the factor's column; informativeness: mean test accuracy of the classifiers.
-    """
-    from sklearn.ensemble import RandomForestClassifier
-
-    z_train, f_train = _check_factors(z_train, f_train)
-    z_test, f_test = _check_factors(z_test, f_test)
-    d, k = z_train.shape[1], f_train.shape[1]
-    importance = np.zeros((d, k))
-    accuracy = []
-    for j in range(k):
-        forest = RandomForestClassifier(n_estimators=100, max_depth=8, max_features=None, random_state=seed, n_jobs=1)
-        forest.fit(z_train, f_train[:, j])
-        importance[:, j] = forest.feature_importances_
-        accuracy.append(forest.score(z_test, f_test[:, j]))
-    importance = np.abs(importance) + 1e-12
-    per_latent = _entropy_base((importance / importance.sum(1, keepdims=True)).T, k) if k > 1 else np.zeros(d)
-    weights = importance.sum(1) / importance.sum()
-    per_factor = _entropy_base(importance / importance.sum(0, keepdims=True), d) if d > 1 else np.zeros(k)
-    return {
-        "disentanglement": float(((1 - per_latent) * weights).sum()),
-        "completeness": float((1 - per_factor).mean()),
-        "informativeness": float(np.mean(accuracy)),
-    }
-
-
-def factor_r2(z_train: np.ndarray, f_train: np.ndarray, z_test: np.ndarray, f_test: np.ndarray) -> float:
-    """Mean test R² of a linear regression of each factor's value on the latents (how linearly decodable)."""
-    from sklearn.linear_model import LinearRegression
-
-    z_train, f_train = _check_factors(z_train, np.asarray(f_train).astype(np.int64))
-    z_test, f_test = _check_factors(z_test, np.asarray(f_test).astype(np.int64))
-    scores = []
-    for j in range(f_train.shape[1]):
-        if np.ptp(f_train[:, j]) > 0:
-            scores.append(LinearRegression().fit(z_train, f_train[:, j]).score(z_test, f_test[:, j]))
-    return float(np.mean(scores))
-
-
-def random_rotation(d: int, seed: int = 0) -> np.ndarray:
-    """A d×d orthogonal matrix drawn uniformly (Haar) from O(d): QR of a Gaussian matrix, signs fixed."""
-    q, r = np.linalg.qr(np.random.default_rng(seed).standard_normal((d, d)))
-    return q * np.sign(np.diag(r))

@@ -10,8 +10,6 @@ import math
 import torch
 from torch import nn
 
-from nine.config import RunConfig
-
 
 class QuadraticCritic(nn.Module):
     """T(u, y) = −‖y − u‖² / (2τ²), with a learnable temperature τ.
@@ -53,21 +51,3 @@ class MLPCritic(nn.Module):
         """u, y: N×d → S: N×N."""
         pre = self.first_u(u)[:, None, :] + self.first_y(y)[None, :, :]  # N×N×hidden
         return self.rest(pre).squeeze(-1)
-
-
-def make_critic(cfg: RunConfig) -> nn.Module:
-    """The critic named by ``cfg.critic``; the quadratic one starts at τ = std of y − u.
-
-    For the baseline heads ("adversarial", "vae") it is the module of their extra networks, see
-    :func:`nine.baselines.make_objective`.
-    """
-    branches = 2 if cfg.noise_on == "both" else 1
-    tau = cfg.noise_std * math.sqrt(branches)
-    if cfg.head in ("adversarial", "vae"):
-        from nine.baselines import make_objective
-        from nine.models import BODIES
-
-        return make_objective(cfg, BODIES[cfg.encoder][2], tau)
-    if cfg.critic == "mlp":
-        return MLPCritic(cfg.d)
-    return QuadraticCritic(tau=tau)

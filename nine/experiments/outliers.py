@@ -20,14 +20,15 @@ import numpy as np
 import torch
 from scipy import stats
 
-from nine.data import IMAGE_SHAPES, _to_images, check_images, load_digits8
-from nine.metrics import _as_matrix, prior_cdf
+from nine.core.train import embed
+from nine.data import IMAGE_SHAPES, check_images, dsprites, evaluation_view, load_digits8, to_images
+from nine.eval.metrics import as_matrix, prior_cdf
 
 
 def prior_score(z: np.ndarray, prior: str) -> np.ndarray:
     """Negative log-density of the prior at z, up to a constant (see the module docstring)."""
     prior_cdf(prior)
-    z = _as_matrix(z, min_rows=1)
+    z = as_matrix(z, min_rows=1)
     if prior == "uniform":
         if z.min() < 0 or z.max() > 1:
             raise ValueError(f"embeddings in [{z.min():.3g}, {z.max():.3g}] are not allowed for prior='uniform': "
@@ -38,7 +39,7 @@ def prior_score(z: np.ndarray, prior: str) -> np.ndarray:
 
 def mahalanobis_score(z_train: np.ndarray, z: np.ndarray) -> np.ndarray:
     """Squared Mahalanobis distance of each row of z to the train embeddings' mean and covariance."""
-    z_train, z = _as_matrix(z_train), _as_matrix(z, min_rows=1)
+    z_train, z = as_matrix(z_train), as_matrix(z, min_rows=1)
     mean = z_train.mean(0)
     precision = np.linalg.pinv(np.atleast_2d(np.cov(z_train, rowvar=False)))
     centred = z - mean
@@ -49,7 +50,7 @@ def knn_score(z_train: np.ndarray, z: np.ndarray, k: int = 5) -> np.ndarray:
     """Euclidean distance from each row of z to its k-th nearest train embedding."""
     from scipy.spatial import cKDTree
 
-    z_train, z = _as_matrix(z_train), _as_matrix(z, min_rows=1)
+    z_train, z = as_matrix(z_train), as_matrix(z, min_rows=1)
     distances = cKDTree(z_train).query(z, k=k)[0]
     return distances[:, -1] if distances.ndim == 2 else distances
 
@@ -87,8 +88,6 @@ def outlier_sets(mnist_test: torch.Tensor, n: int = 1000, seed: int = 0) -> dict
     - "dSprites": generated squares, ellipses and hearts at 28×28;
     - "pixel noise": images of independent U(0, 1) pixels.
     """
-    from nine import dsprites
-
     check_images(mnist_test, "mnist_test", IMAGE_SHAPES["mnist5k"])
     if not isinstance(n, int) or isinstance(n, bool) or n < 1:
         raise ValueError(f"n={n!r} is not allowed: must be an integer >= 1")
@@ -96,7 +95,7 @@ def outlier_sets(mnist_test: torch.Tensor, n: int = 1000, seed: int = 0) -> dict
     pick = torch.randperm(len(mnist_test), generator=generator)[:n]
     digits = mnist_test[pick]
     a_train, a_test, _, _ = load_digits8()
-    small = _to_images(np.concatenate([a_train, a_test])[:n], 8, 16.0)
+    small = to_images(np.concatenate([a_train, a_test])[:n], 8, 16.0)
     return {
         "rotated MNIST": torch.rot90(digits, 1, dims=(2, 3)).contiguous(),
         "inverted MNIST": 1.0 - digits,
@@ -111,9 +110,6 @@ def embed_images(run, images: torch.Tensor, name: str = "images") -> np.ndarray:
 
     Raises a one-line ValueError for images of the wrong shape, type or range for the run's dataset.
     """
-    from nine.data import evaluation_view
-    from nine.train import embed
-
     cfg = run.config
     check_images(images, name, IMAGE_SHAPES[cfg.dataset])
     encoder, _ = run.load_model()

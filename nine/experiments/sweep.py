@@ -25,7 +25,9 @@ import numpy as np
 from scipy import stats
 
 from nine.config import ConfigError, RunConfig, check_choice, make_config
-from nine.metrics import dm_statistics
+from nine.core.objectives import make_objective
+from nine.eval.metrics import dm_statistics
+from nine.store import find_run, get_or_train, load_run, run_hash
 
 NOISE_FIELD = {"gaussian": "sigma", "uniform": "eps"}
 
@@ -81,8 +83,6 @@ def configs(grid: Grid, profile: str = "cpu", **overrides: Any) -> list[RunConfi
 def _train_one(args: tuple[RunConfig, str | None, int]) -> tuple[str, float]:
     import torch
 
-    from nine.runs import get_or_train
-
     cfg, store, threads = args
     torch.set_num_threads(threads)
     started = time.perf_counter()
@@ -92,8 +92,6 @@ def _train_one(args: tuple[RunConfig, str | None, int]) -> tuple[str, float]:
 
 def run_sweep(cfgs: list[RunConfig], store: Path | str | None = None, workers: int = 1) -> list[Path]:
     """Train every config that has no finished run, ``workers`` at a time; return the run directories."""
-    from nine.runs import find_run, load_run, run_hash
-
     if not isinstance(workers, int) or isinstance(workers, bool) or workers < 1:
         raise ConfigError(f"workers={workers!r} is not allowed: must be an integer >= 1")
     missing = [cfg for cfg in cfgs if find_run(cfg) is None]
@@ -137,16 +135,8 @@ def _default_threads() -> int:
 
 
 def method_label(cfg: RunConfig) -> str:
-    """How a run is named in tables and legends."""
-    if cfg.head == "plain":
-        return "plain InfoNCE"
-    if cfg.head == "normalise":
-        return "normalised, no noise"
-    if cfg.head == "adversarial":
-        return f"adversarial matching (weight {cfg.adv_weight:g})"
-    if cfg.head == "vae":
-        return "VAE" if cfg.beta == 1 else f"β-VAE (β={cfg.beta:g})"
-    return f"NINE σ={cfg.sigma:g}" if cfg.prior == "gaussian" else f"NINE ε={cfg.eps:g}"
+    """How a run is named in tables and legends (its objective's label)."""
+    return make_objective(cfg).label()
 
 
 def on_prior_support(run, prior: str) -> dict[str, np.ndarray]:
@@ -175,8 +165,6 @@ def on_prior_support(run, prior: str) -> dict[str, np.ndarray]:
 
 def table_row(path: Path, prior: str, permutations: int = 200) -> dict[str, Any]:
     """One run as one row: its config, the DM statistics against ``prior`` and the downstream figures."""
-    from nine.runs import load_run
-
     run = load_run(path)
     cfg, m = run.config, run.metrics
     z = on_prior_support(run, prior)

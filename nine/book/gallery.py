@@ -1,0 +1,89 @@
+"""The gallery of citable figures (``book/figures.md``) and the executed notebooks behind the book's
+download buttons.
+
+    python -m nine gallery          (rewrites book/figures.md from the figures' sidecars)
+    python -m nine downloads        (after a book build)
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import nine
+from nine.book.rerun import rerun_command
+from nine.store.paths import ROOT
+
+
+def sidecars(folder: Path | None = None) -> list[dict[str, Any]]:
+    """Every figure sidecar (``<label>.json``) in the book's figure folder, sorted by notebook and label."""
+    folder = folder or ROOT / "book" / "figures"
+    records = [json.loads(path.read_text()) for path in folder.glob("*.json")]
+    return sorted(records, key=lambda r: (r["notebook"], r["label"]))
+
+
+def gallery_markdown(records: list[dict[str, Any]]) -> str:
+    """The MyST source of ``book/figures.md``: each citable figure with its label, source, data and command."""
+    lines = [
+        "# Citable figures",
+        "",
+        "Every figure that a notebook publishes, by its stable label. Each has a PNG and a PDF, and a JSON",
+        "sidecar with the notebook, its parameters, the runs it was drawn from (in `results/`), the git",
+        "commit and the date. Cite a figure by its label and the version of `nine`, e.g. *nine "
+        f"{nine.__version__}, figure `{records[0]['label'] if records else 'label'}`*. This page is written by "
+        "`python -m nine gallery` from the sidecars.",
+        "",
+    ]
+    notebook = None
+    for r in records:
+        if r["notebook"] != notebook:
+            notebook = r["notebook"]
+            lines += [f"## {notebook}", "", f"From [the {notebook} page](../notebooks/{notebook}.ipynb).", ""]
+        label = r["label"]
+        runs = ", ".join(f"`{h}`" for h in r["runs"]) or "none (computed in the notebook)"
+        lines += [
+            f":::{{figure}} figures/{label}.png",
+            f":name: figure-{label}",
+            ":width: 80%",
+            "",
+            f"`{label}` · {{download}}`PNG <figures/{label}.png>` · {{download}}`PDF <figures/{label}.pdf>` · "
+            f"{{download}}`data (JSON) <figures/{label}.json>`",
+            ":::",
+            "",
+            f"- runs: {runs}",
+            f"- made by nine {r['nine_version']} at commit `{(r.get('git_commit') or 'unknown')[:12]}` on {r['date']}",
+            f"- regenerate: `{rerun_command(notebook, r.get('notebook_parameters', {}))}`",
+            "",
+        ]
+    return "\n".join(lines)
+
+
+def write_gallery(path: Path | None = None) -> Path:
+    """Rewrite ``book/figures.md`` from the sidecars."""
+    path = path or ROOT / "book" / "figures.md"
+    path.write_text(gallery_markdown(sidecars()))
+    return path
+
+
+def serve_executed_notebooks(build: Path | None = None) -> list[Path]:
+    """Replace the stripped notebooks behind the book's download buttons (``_build/html/_sources``)
+    by the executed ones the pages were rendered from, taken from the build's execution cache.
+
+    The cache is the source because MyST-NB writes ``_build/jupyter_execute`` without outputs when a
+    page comes from the cache rather than a fresh execution."""
+    import nbformat
+    from jupyter_cache import get_cache
+
+    build = Path(build) if build is not None else ROOT / "_build"
+    cache = get_cache(build / ".jupyter_cache")
+    served = []
+    for target in sorted((build / "html" / "_sources" / "notebooks").glob("*.ipynb")):
+        source = ROOT / "notebooks" / target.name
+        try:
+            _, executed = cache.merge_match_into_file(source)
+        except KeyError as err:
+            raise RuntimeError(f"{source.name} has no executed copy in {build / '.jupyter_cache'}: build the book first") from err
+        nbformat.write(executed, target)
+        served.append(target)
+    return served

@@ -1,0 +1,18 @@
+"""The run store: where runs live, how a run is keyed (its hash), what is recorded beside it
+(provenance), loading and training on demand, and recomputing a committed run."""
+
+from nine.store.paths import RESULTS_DIR, RUNS_DIR
+from nine.store.store import (
+    Run,
+    RunError,
+    execute,
+    find_run,
+    get_or_train,
+    get_or_train_all,
+    load_run,
+    run_hash,
+    summarise_code,
+)
+
+__all__ = ["RESULTS_DIR", "RUNS_DIR", "Run", "RunError", "execute", "find_run", "get_or_train", "get_or_train_all",
+           "load_run", "run_hash", "summarise_code"]

@@ -1,0 +1,323 @@
+"""The run store: every run is keyed by a hash of its config and the version of ``nine``.
+
+A finished run directory ``<store>/<hash>/`` holds
+
+- ``config.json``      the full :class:`~nine.config.RunConfig`
+- ``metrics.json``     the figures of :func:`nine.eval.report.evaluate_run` (matching statistics of the
+  clean test embeddings, KS on the augmented test views, probes, InfoNCE; no timings)
+- ``log.jsonl``        one line per epoch
+- ``embeddings.npz``   clean train and test embeddings, and test embeddings of one augmented view
+  per digit (``z_test_view``: the law the objective acts on), float16, with their labels
+- ``model.pt``         weights of the encoder and of the objective's networks (key ``critic``; load
+  with ``weights_only=True``)
+- ``provenance.json``  git commit, the identity of the numerical code (:mod:`nine.store.provenance`),
+  package versions, device, start/end, wall time, training throughput
+- ``manifest.json``    SHA-256 of every other file; loading verifies them
+
+A run is built in a hidden ``.partial-<hash>`` directory, under a lock that a second process
+waits on, with a checkpoint every few epochs; it is renamed into place only when complete, so a
+partial run is never mistaken for a finished one, and a run killed at any point resumes from its
+last checkpoint. Committed runs live in ``results/``;
+new runs go to ``runs/`` (git-ignored; ``NINE_RUNS_DIR`` overrides) unless told otherwise.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import os
+import shutil
+import time
+from contextlib import contextmanager, nullcontext
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+import torch
+
+import nine
+from nine.config import NineError, RunConfig, make_config
+from nine.core import distributed
+from nine.core.models import Encoder, pick_device
+from nine.core.objectives import make_objective
+from nine.core.train import train
+from nine.data import IMAGE_SHAPES, check_images, load_split
+from nine.eval.report import evaluate_run
+from nine.store.paths import RESULTS_DIR, RUNS_DIR, shown
+from nine.store.provenance import code_status, code_summary, provenance
+
+FILES = ("config.json", "metrics.json", "log.jsonl", "embeddings.npz", "model.pt", "provenance.json", "manifest.json")
+UNHASHED = ("profile", "device", "data_dir", "download", "checkpoint_every")  # bookkeeping: they do not change what a run computes
+
+
+class RunError(NineError, RuntimeError):
+    """A run directory that is missing files or cannot be read."""
+
+
+# Fields added after runs were committed: left out of the hash while at their default, so that
+# every earlier run keeps its hash (its behaviour is exactly that default's).
+ADDED_LATER = {"encoder": "mnist-cnn", "head": "nine", "held_out": (), "adv_weight": 1.0, "beta": 1.0}
+
+
+def run_hash(cfg: RunConfig) -> str:
+    """12 hex digits of SHA-256 over the config (less bookkeeping fields) and ``nine.__version__``."""
+    key = {
+        k: v for k, v in cfg.to_dict().items()
+        if k not in UNHASHED and not (k in ADDED_LATER and v == ADDED_LATER[k])
+    }
+    key["nine_version"] = nine.__version__
+    return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:12]
+
+
+def write_json(path: Path, obj: Any) -> None:
+    """Write ``obj`` as indented, key-sorted JSON (the format of every JSON file of a run)."""
+    path.write_text(json.dumps(obj, indent=2, sort_keys=True) + "\n")
+
+
+def read_json(path: Path) -> Any:
+    """Read a JSON file of a run; :class:`RunError` names the file when it cannot be read."""
+    try:
+        return json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as err:
+        raise unreadable(path, err) from err
+
+
+@dataclass
+class Run:
+    """A finished run read from disk; embeddings and model load on first use."""
+
+    path: Path
+    config: RunConfig
+    metrics: dict[str, Any]
+    provenance: dict[str, Any]
+
+    @property
+    def hash(self) -> str:
+        return self.path.name
+
+    @cached_property
+    def log(self) -> list[dict[str, Any]]:
+        with open(self.path / "log.jsonl") as f:
+            return [json.loads(line) for line in f if line.strip()]
+
+    @cached_property
+    def embeddings(self) -> dict[str, np.ndarray]:
+        """z_train, y_train, z_test, y_test (z as float32)."""
+        try:
+            with np.load(self.path / "embeddings.npz") as data:
+                return {k: data[k].astype(np.float32) if k.startswith("z") else data[k] for k in data.files}
+        except (OSError, ValueError) as err:
+            raise unreadable(self.path / "embeddings.npz", err) from err
+
+    def code_status(self) -> str:
+        """Whether this run was made by the current numerical code of ``nine/``, as a sentence."""
+        return code_status(self.provenance)
+
+    def load_model(self) -> tuple[Encoder, torch.nn.Module]:
+        """The trained encoder and the objective's networks (e.g. the critic), in eval mode, on the CPU."""
+        try:
+            state = torch.load(self.path / "model.pt", map_location="cpu", weights_only=True)
+        except Exception as err:
+            raise unreadable(self.path / "model.pt", err) from err
+        encoder, networks = make_objective(self.config).build()
+        encoder.load_state_dict(without_unused_norm(state["encoder"], encoder))
+        networks.load_state_dict(state["critic"])
+        return encoder.eval(), networks.eval()
+
+
+# Runs made while every method shared one head class stored that head's BatchNorm statistics even
+# where the method does not normalise (plain InfoNCE, adversarial matching, VAE); they are unused.
+SHARED_HEAD_KEYS = ("head.norm.running_mean", "head.norm.running_var", "head.norm.num_batches_tracked")
+
+
+def without_unused_norm(state: dict[str, torch.Tensor], encoder: Encoder) -> dict[str, torch.Tensor]:
+    """``state`` less the head statistics of :data:`SHARED_HEAD_KEYS` that ``encoder`` does not have."""
+    expected = encoder.state_dict()
+    return {k: v for k, v in state.items() if k in expected or k not in SHARED_HEAD_KEYS}
+
+
+def sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _retrain_hint(path: Path) -> str:
+    return f"retrain it: `python -m nine train --retrain ...` or get_or_train(cfg, retrain=True) (run {path.name})"
+
+
+def unreadable(path: Path, err: Exception) -> RunError:
+    """The error for a file of a run that cannot be read; the remedy is the same as for a corrupt one."""
+    return RunError(f"{path} cannot be read ({err}); {_retrain_hint(path.parent)}")
+
+
+def verify(path: Path, files: tuple[str, ...] = FILES) -> None:
+    """Check that every file of a finished run (or other stored artifact with ``files``) exists and
+    matches the SHA-256 in its manifest."""
+    missing = [name for name in files if not (path / name).is_file()]
+    if missing:
+        raise RunError(f"{path} is missing {', '.join(missing)}; {_retrain_hint(path)}")
+    manifest = read_json(path / "manifest.json")
+    for name in files:
+        if name != "manifest.json" and manifest.get(name) != sha256(path / name):
+            raise RunError(f"{path / name} is corrupt (its SHA-256 does not match manifest.json); {_retrain_hint(path)}")
+
+
+def load_run(path: Path) -> Run:
+    """Read a finished run directory after verifying its files; :class:`RunError` names any bad file."""
+    path = Path(path)
+    verify(path)
+    config = read_json(path / "config.json")
+    return Run(path, make_config(**config), read_json(path / "metrics.json"), read_json(path / "provenance.json"))
+
+
+def find_run(cfg: RunConfig, stores: tuple[Path, ...] | None = None) -> Path | None:
+    """The finished run directory of ``cfg`` in the first store that has it, else None."""
+    for store in stores or (RESULTS_DIR, RUNS_DIR):
+        path = Path(store) / run_hash(cfg)
+        if path.is_dir():
+            return path
+    return None
+
+
+@contextmanager
+def _exclusive(store: Path, key: str) -> Iterator[None]:
+    """Hold an exclusive lock on run ``key`` in ``store``; wait while another process holds it.
+
+    The operating system releases the lock when its holder dies, even by SIGKILL.
+    """
+    (store / ".locks").mkdir(exist_ok=True)
+    with open(store / ".locks" / f"{key}.lock", "w") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            print(f"waiting for another process that is training run {key} ...", flush=True)
+            fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _train_and_save(cfg: RunConfig, partial: Path, started: float) -> None:
+    """Train (or resume) in ``partial`` and write every file of a finished run there."""
+    split = load_split(cfg)
+    check_images(split.x_test, "x_test", IMAGE_SHAPES[cfg.dataset])
+    log_path = partial / "log.jsonl" if distributed.is_main() else None
+    result = train(cfg, split, log_path=log_path, checkpoint_path=partial / "checkpoint.pt")
+    if not distributed.is_main():
+        return
+    metrics, embeddings = evaluate_run(cfg, result, split)
+    stored = {k: v.astype(np.float16) if k.startswith("z") else v for k, v in embeddings.items()}
+    np.savez_compressed(partial / "embeddings.npz", **stored)
+    torch.save({"encoder": result.encoder.state_dict(), "critic": result.networks.state_dict()}, partial / "model.pt")
+    write_json(partial / "metrics.json", metrics)
+    record = provenance(pick_device(cfg.device), started, time.time())
+    record["train_samples_per_s"] = float(np.median([r["samples_per_s"] for r in result.history]))
+    write_json(partial / "provenance.json", record)
+    (partial / "checkpoint.pt").unlink()
+    write_json(partial / "manifest.json", {name: sha256(partial / name) for name in FILES if name != "manifest.json"})
+
+
+def execute(cfg: RunConfig, store: Path, resume: bool = True, replace: bool = False) -> Path:
+    """Train, evaluate and save a run of ``cfg`` into ``store``; return its finished directory.
+
+    The run is built in ``store/.partial-<hash>`` under a lock, checkpointed as it trains, and
+    renamed into place only when complete. A partial run left by a crash is resumed
+    (``resume=False`` starts afresh). A finished run is returned as it is, unless ``replace``:
+    then it is swapped for the new one only once the new one is complete.
+    Raises :class:`RunError` when the store cannot be written; earlier runs are never touched.
+    Under several processes every one trains; only rank 0 locks, writes and evaluates.
+    """
+    key = run_hash(cfg)
+    store = Path(store)
+    final, partial = store / key, store / f".partial-{key}"
+    try:
+        if distributed.is_main():
+            store.mkdir(parents=True, exist_ok=True)
+        with _exclusive(store, key) if distributed.is_main() else nullcontext():
+            done = distributed.all_gather_object(final.is_dir() and not replace)[0]
+            if done:  # finished while we waited for the lock
+                return final
+            if distributed.is_main():
+                if partial.exists() and not resume:
+                    shutil.rmtree(partial)
+                partial.mkdir(exist_ok=True)
+            distributed.barrier()
+            try:
+                if distributed.is_main():
+                    write_json(partial / "config.json", cfg.to_dict())
+                _train_and_save(cfg, partial, time.time())
+            except BaseException:
+                if distributed.is_main() and not (partial / "checkpoint.pt").is_file():  # nothing to resume
+                    shutil.rmtree(partial, ignore_errors=True)
+                raise
+            if distributed.is_main():
+                if final.is_dir():
+                    old = store / f".replaced-{key}"
+                    shutil.rmtree(old, ignore_errors=True)
+                    os.rename(final, old)
+                    os.rename(partial, final)
+                    shutil.rmtree(old)
+                else:
+                    os.rename(partial, final)
+            distributed.barrier()
+    except OSError as err:
+        raise RunError(
+            f"cannot write run {key} to {store} ({err.strerror or err}); finished runs there are untouched"
+        ) from err
+    return final
+
+
+def summarise_code(runs: list[Run]) -> str:
+    """One sentence on which numerical code made ``runs``."""
+    return code_summary([run.provenance for run in runs])
+
+
+def get_or_train(
+    cfg: RunConfig, store: Path | str | None = None, resume: bool = True, retrain: bool = False
+) -> Run:
+    """Load the finished run of ``cfg`` from ``results/`` or ``runs/``, else train it into ``store``.
+
+    ``resume``: continue a partial run of the same config left by an interrupted process.
+    ``retrain``: train afresh even if a finished run exists (it is replaced only once the new one is done).
+    """
+    found = None if retrain else find_run(cfg)
+    if found is not None:
+        run = load_run(found)
+        _say(f"loaded finished run {found.name} from {shown(found.parent)}; {run.code_status()}")
+        return run
+    target = Path(store) if store is not None else RUNS_DIR
+    if os.environ.get("NINE_NO_TRAINING"):
+        raise RunError(f"run {run_hash(cfg)} ({cfg.profile} profile) is not in results/ or runs/ and "
+                       f"NINE_NO_TRAINING is set (the book build shows committed runs only; "
+                       f"train it with `make results` or get_or_train)")
+    _say(f"training run {run_hash(cfg)} ({cfg.profile} profile, {cfg.epochs} epochs) into {shown(target)}")
+    return load_run(execute(cfg, target, resume=resume, replace=retrain))
+
+
+def get_or_train_all(cfgs: list[RunConfig], store: Path | str | None = None) -> list[Run]:
+    """:func:`get_or_train` for each config, in order, saying what was loaded in one line rather than
+    one per run (runs that have to be trained still report their progress)."""
+    runs, loaded = [], []
+    for cfg in cfgs:
+        found = find_run(cfg)
+        if found is None:
+            runs.append(get_or_train(cfg, store))
+        else:
+            runs.append(load_run(found))
+            loaded.append(runs[-1])
+    if loaded:
+        places = ", ".join(sorted({shown(run.path.parent) for run in loaded}))
+        _say(f"loaded {len(loaded)} finished run(s) from {places}. {summarise_code(loaded)}")
+    return runs
+
+
+def _say(line: str) -> None:
+    if distributed.is_main():
+        print(line, flush=True)
