@@ -99,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return _main(argv)
     except NineError as err:
-        print(f"{type(err).__name__}: {err}", file=sys.stderr)
+        print(f"{type(err).__name__}: {' '.join(str(err).split())}", file=sys.stderr)  # one line, whatever it quotes
         return 2
 
 

@@ -32,6 +32,13 @@ class NineError(Exception):
     naming the value and what is allowed, and the command line prints just that line."""
 
 
+def first_line(err: BaseException) -> str:
+    """The first line of an exception's message (library errors can run to many lines), for
+    quoting inside a one-line message."""
+    lines = str(err).strip().splitlines()
+    return lines[0] if lines else type(err).__name__
+
+
 class ConfigError(NineError, ValueError):
     """A configuration value outside what is allowed; the message is one line."""
 

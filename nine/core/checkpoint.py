@@ -7,7 +7,7 @@ from pathlib import Path
 
 import torch
 
-from nine.config import NineError
+from nine.config import NineError, first_line
 from nine.core import distributed
 
 
@@ -51,7 +51,7 @@ def load_checkpoint(path: Path, encoder, networks, optimiser, generators) -> tup
         networks.load_state_dict(state["critic"])
         optimiser.load_state_dict(state["optimiser"])
     except Exception as err:
-        raise CheckpointError(f"{path} cannot be read ({err}); delete it to start the run afresh") from err
+        raise CheckpointError(f"{path} cannot be read ({first_line(err)}); delete it to start the run afresh") from err
     if len(state["ranks"]) != distributed.world_size():
         raise CheckpointError(
             f"{path} was written by {len(state['ranks'])} process(es); resume it with the same number, "

@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from sklearn.model_selection import train_test_split
 
-from nine.config import NineError, RunConfig
+from nine.config import NineError, RunConfig, first_line
 
 IMAGE_SIZE = 28
 IMAGE_SHAPES = {"mnist5k": (1, 28, 28), "mnist": (1, 28, 28), "digits": (1, 28, 28), "cifar10": (3, 32, 32),
@@ -77,7 +77,7 @@ def load_torchvision_mnist(data_dir: str | None, download: bool = False) -> tupl
             for train in (True, False):
                 MNIST(str(root), train=train, download=True)
         except (OSError, RuntimeError) as err:
-            raise DataError(f"data_dir={str(root)!r}: downloading MNIST failed ({err}); use dataset='mnist5k'") from err
+            raise DataError(f"data_dir={str(root)!r}: downloading MNIST failed ({first_line(err)}); use dataset='mnist5k'") from err
     if not root.is_dir():
         raise DataError(
             f"data_dir={str(root)!r} does not exist; point it at the folder holding torchvision's "
@@ -87,7 +87,7 @@ def load_torchvision_mnist(data_dir: str | None, download: bool = False) -> tupl
         parts = [MNIST(str(root), train=train, download=False) for train in (True, False)]
     except (RuntimeError, OSError, ValueError) as err:
         raise DataError(
-            f"data_dir={str(root)!r} holds no readable MNIST ({err}); re-download it with "
+            f"data_dir={str(root)!r} holds no readable MNIST ({first_line(err)}); re-download it with "
             "torchvision.datasets.MNIST(root, download=True) or use dataset='mnist5k'"
         ) from err
     return tuple(t for p in parts for t in (p.data.float().div(255).unsqueeze(1), p.targets.long()))
@@ -106,7 +106,7 @@ def load_cifar10(data_dir: str | None, download: bool = False) -> tuple[torch.Te
     try:
         parts = [CIFAR10(str(root), train=train, download=download) for train in (True, False)]
     except (RuntimeError, OSError, ValueError) as err:
-        raise DataError(f"data_dir={str(root)!r} holds no readable CIFAR-10 ({err}); re-download it with "
+        raise DataError(f"data_dir={str(root)!r} holds no readable CIFAR-10 ({first_line(err)}); re-download it with "
                         "torchvision.datasets.CIFAR10(root, download=True)") from err
     return tuple(
         t for p in parts

@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 from matplotlib.path import Path as Outline
 
-from nine.config import NineError
+from nine.config import NineError, first_line
 
 SHAPES = ("square", "ellipse", "heart")
 FACTORS = ("shape", "scale", "orientation", "pos_x", "pos_y")
@@ -134,7 +134,7 @@ def load_npz(path: str | Path, n: int | None = None, seed: int = 0) -> Sprites:
         with np.load(path, allow_pickle=False) as data:
             imgs, classes, values = data["imgs"], data["latents_classes"], data["latents_values"]
     except (KeyError, ValueError, OSError) as err:
-        raise DSpritesError(f"dSprites file {path} cannot be read ({err}): need keys imgs, latents_classes, "
+        raise DSpritesError(f"dSprites file {path} cannot be read ({first_line(err)}): need keys imgs, latents_classes, "
                             "latents_values") from None
     index = np.arange(len(imgs)) if n is None else np.sort(np.random.default_rng(seed).permutation(len(imgs))[:n])
     classes, values = classes[index][:, 1:], values[index][:, 1:]

@@ -39,7 +39,7 @@ import numpy as np
 import torch
 
 import nine
-from nine.config import NineError, RunConfig, make_config
+from nine.config import NineError, RunConfig, first_line, make_config
 from nine.core import distributed
 from nine.core.models import Encoder, pick_device
 from nine.core.objectives import make_objective
@@ -153,7 +153,7 @@ def _retrain_hint(path: Path) -> str:
 
 def unreadable(path: Path, err: Exception) -> RunError:
     """The error for a file of a run that cannot be read; the remedy is the same as for a corrupt one."""
-    return RunError(f"{path} cannot be read ({err}); {_retrain_hint(path.parent)}")
+    return RunError(f"{path} cannot be read ({first_line(err)}); {_retrain_hint(path.parent)}")
 
 
 def verify(path: Path, files: tuple[str, ...] = FILES) -> None:

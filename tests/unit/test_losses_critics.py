@@ -5,8 +5,8 @@ import torch
 
 from nine.config import make_config
 from nine.core.critics import MLPCritic, QuadraticCritic
-from nine.core.objectives import make_critic
 from nine.core.losses import infonce
+from nine.core.objectives import make_critic
 
 
 def brute_force_infonce(scores: torch.Tensor, softmax: str) -> float:

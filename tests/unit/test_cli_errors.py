@@ -1,0 +1,74 @@
+"""Every error a user can cause reaches the terminal as one line and a non-zero exit, through
+``python -m nine`` itself (a fresh process, as a user runs it), never as a traceback."""
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from nine.config import make_config
+from nine.store import execute
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def nine(*args: str, cwd: Path = ROOT, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "nine", *args], capture_output=True, text=True, cwd=cwd,
+                          env=env, timeout=300)
+
+
+def one_line_error(done: subprocess.CompletedProcess, start: str, *fragments: str) -> None:
+    lines = done.stderr.strip().splitlines()
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert len(lines) == 1 and "Traceback" not in done.stderr, done.stderr
+    assert lines[0].startswith(start) and all(f in lines[0] for f in fragments), lines[0]
+
+
+def test_bad_config_value():
+    one_line_error(nine("train", "--profile", "smoke", "--sigma", "-1"), "ConfigError: sigma=-1 is not allowed",
+                   "finite number > 0")
+    one_line_error(nine("train", "--profile", "smoke", "--prior", "cauchy"), "ConfigError: prior='cauchy'",
+                   "gaussian, uniform")
+
+
+def test_missing_data_folder():
+    one_line_error(nine("train", "--dataset", "mnist", "--data_dir", "/nonexistent"),
+                   "DataError: data_dir='/nonexistent' does not exist")
+
+
+def test_unknown_prior_of_a_sweep():
+    one_line_error(nine("sweep", "laplace", "--profile", "smoke"), "ConfigError: prior='laplace' is not allowed")
+
+
+def test_corrupt_run_on_reproduce(tmp_path):
+    cfg = make_config("smoke", dataset="digits", n_train=64, n_test=32, batch_size=32, epochs=1, d=2)
+    path = execute(cfg, tmp_path / "store")
+    metrics = json.loads((path / "metrics.json").read_text())
+    (path / "metrics.json").write_text(json.dumps({**metrics, "ks_mean": 0.0}))
+    before = (path / "metrics.json").read_bytes()
+    done = nine("reproduce", str(path), "--store", str(tmp_path / "again"))
+    one_line_error(done, "RunError: ", "metrics.json is corrupt", "retrain it")
+    assert (path / "metrics.json").read_bytes() == before  # nothing saved is touched
+
+
+def test_corrupt_checkpoint_when_resuming(tmp_path):
+    cfg = make_config("smoke", dataset="digits", n_train=64, n_test=32, batch_size=32, epochs=1, d=2)
+    from nine.store import run_hash
+
+    partial = tmp_path / f".partial-{run_hash(cfg)}"
+    partial.mkdir(parents=True)
+    (partial / "checkpoint.pt").write_bytes(b"not a checkpoint")
+    done = nine("train", "--profile", "smoke", "--dataset", "digits", "--n_train", "64", "--n_test", "32",
+                "--batch_size", "32", "--epochs", "1", "--d", "2", "--store", str(tmp_path))
+    one_line_error(done, "CheckpointError: ", "checkpoint.pt cannot be read", "delete it")
+
+
+@pytest.mark.skipif(shutil.which("git") is None, reason="needs git")
+def test_generator_mismatch_is_one_of_the_user_errors():
+    from nine.config import NineError
+    from nine.experiments.generative import GeneratorMismatch
+
+    assert issubclass(GeneratorMismatch, NineError)
