@@ -30,14 +30,17 @@ def worker(method: str) -> None:
     from common import cpu_batch
 
     from nine.config import make_config
-    from nine.core.critics import make_critic
-    from nine.core.models import Encoder, pick_device
+    from nine.core.models import pick_device
+    from nine.core.objectives import make_objective
     from nine.core.train import training_step
+    from nine.data import training_view
 
     cfg = make_config("cpu", d=16, **METHODS[method])
     device = pick_device("auto")
     torch.manual_seed(0)
-    encoder, critic = Encoder.from_config(cfg).to(device), make_critic(cfg).to(device)
+    objective = make_objective(cfg)
+    encoder, critic = (module.to(device) for module in objective.build())
+    view = training_view(cfg)
     parameters = [*encoder.parameters(), *critic.parameters()]
     optimiser = torch.optim.Adam(parameters, lr=cfg.lr)
     x = cpu_batch().to(device)
@@ -55,9 +58,9 @@ def worker(method: str) -> None:
         return tensor
 
     with torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):
-        training_step(encoder, critic, optimiser, x, cfg, generator)
+        training_step(objective, encoder, critic, optimiser, x, view, generator)
     for _ in range(2):
-        training_step(encoder, critic, optimiser, x, cfg, generator)
+        training_step(objective, encoder, critic, optimiser, x, view, generator)
     peak = torch.cuda.max_memory_allocated() if device.type == "cuda" else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     state = 4 * sum(p.numel() * p.element_size() for p in parameters)
     print(json.dumps({"method": method, "device": device.type, "activations_mb": sum(saved.values()) / MIB,

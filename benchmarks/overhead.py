@@ -18,18 +18,19 @@ import torch
 from common import METHODS, cpu_batch, interleaved_times, paired_ratio, record
 
 from nine.config import make_config
-from nine.core.critics import make_critic
-from nine.core.models import Encoder
+from nine.core.objectives import make_objective
 from nine.core.train import training_step
+from nine.data import training_view
 
 
 def stepper(x: torch.Tensor, **settings):
     cfg = make_config("cpu", d=16, **settings)
     torch.manual_seed(0)
-    encoder, critic = Encoder.from_config(cfg), make_critic(cfg)
-    optimiser = torch.optim.Adam([*encoder.parameters(), *critic.parameters()], lr=cfg.lr)
-    generator = torch.Generator().manual_seed(0)
-    return lambda: training_step(encoder, critic, optimiser, x, cfg, generator)
+    objective = make_objective(cfg)
+    encoder, networks = objective.build()
+    optimiser = torch.optim.Adam([*encoder.parameters(), *networks.parameters()], lr=cfg.lr)
+    generator, view = torch.Generator().manual_seed(0), training_view(cfg)
+    return lambda: training_step(objective, encoder, networks, optimiser, x, view, generator)
 
 
 def main() -> None:

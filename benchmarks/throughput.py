@@ -16,17 +16,16 @@ import torch
 from common import record
 
 from nine.config import make_config
-from nine.core.critics import make_critic
-from nine.data import load_split, training_view
 from nine.core.losses import infonce
-from nine.core.models import Encoder
+from nine.core.objectives import make_objective
 from nine.core.train import train
+from nine.data import load_split, training_view
 
 
 def bare_loop(cfg, x_train: torch.Tensor) -> float:
     torch.manual_seed(cfg.seed)
     generator = torch.Generator().manual_seed(cfg.seed)
-    encoder, critic = Encoder.from_config(cfg), make_critic(cfg)
+    encoder, critic = make_objective(cfg).build()
     optimiser = torch.optim.Adam([*encoder.parameters(), *critic.parameters()], lr=cfg.lr)
     view = training_view(cfg)
     steps = len(x_train) // cfg.batch_size
@@ -35,7 +34,8 @@ def bare_loop(cfg, x_train: torch.Tensor) -> float:
         order = torch.randperm(len(x_train), generator=generator)
         for step in range(steps):
             x = x_train[order[step * cfg.batch_size : (step + 1) * cfg.batch_size]]
-            u, y = encoder(view(x, generator), noisy=False), encoder(view(x, generator))
+            u, y = encoder(view(x, generator)), encoder(view(x, generator))
+            y = y + cfg.sigma * torch.randn(y.shape)  # the channel noise of the Gaussian prior
             loss, _ = infonce(critic(u, y), cfg.softmax)
             optimiser.zero_grad()
             loss.backward()
