@@ -22,7 +22,7 @@ DATASETS = ("mnist5k", "mnist", "digits", "cifar10", "dsprites")
 ENCODERS = {"mnist-cnn": ("mnist5k", "mnist", "digits"), "resnet18": ("cifar10",), "sprites-cnn": ("dsprites",)}
 CRITICS = ("quadratic", "mlp")
 NOISE_BRANCHES = ("one", "both")
-HEADS = ("nine", "normalise", "plain", "adversarial", "vae")  # the last two are the baselines of nine.baselines
+HEADS = ("nine", "normalise", "plain", "adversarial", "vae")  # one objective each in nine.core.objectives
 SOFTMAX_AXES = ("both", "clean")
 DEVICES = ("auto", "cpu", "cuda")
 
@@ -45,7 +45,7 @@ class ConfigError(NineError, ValueError):
 
 @dataclass(frozen=True)
 class RunConfig:
-    """Everything that determines a training run (and hence its hash in :mod:`nine.runs`)."""
+    """Everything that determines a training run (and hence its hash in :mod:`nine.store`)."""
 
     # representation and its prior
     prior: str = "gaussian"  # law the representation is pushed towards: gaussian | uniform

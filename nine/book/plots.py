@@ -113,7 +113,7 @@ def export_figure(
 ) -> Path:
     """Write a citable copy of ``fig`` to ``<figures>/<label>.{png,pdf}`` with a JSON sidecar.
 
-    ``<figures>`` is ``book/figures`` (or the rerun folder's, see :func:`nine.book.publish_dir`). The
+    ``<figures>`` is ``book/figures`` (or the rerun folder's, see :func:`nine.book.rerun.publish_dir`). The
     sidecar records the notebook and the parameters it ran with (enough to rerun it), ``details`` of
     what the figure shows (e.g. a sweep grid), the runs it was drawn from, the git commit and the date.
     """

@@ -129,7 +129,7 @@ def load_npz(path: str | Path, n: int | None = None, seed: int = 0) -> Sprites:
     path = Path(path)
     if not path.is_file():
         raise DSpritesError(f"dSprites file {path} does not exist: download dsprites_ndarray_*.npz, or use "
-                            "nine.dsprites.sample() to generate sprites")
+                            "nine.data.dsprites.sample() to generate sprites")
     try:
         with np.load(path, allow_pickle=False) as data:
             imgs, classes, values = data["imgs"], data["latents_classes"], data["latents_values"]

@@ -3,7 +3,7 @@
 A sweep is a grid of run configs: the noise level (σ for the Gaussian prior, ε for the uniform
 one) × representation size d × seed, plus the reference heads at the same d and seeds — plain
 InfoNCE (no normalisation, no noise) and normalisation without noise. Every run is an ordinary
-run of :mod:`nine.runs`, so a sweep trains only what is missing and resumes what was cut off.
+run of :mod:`nine.store`, so a sweep trains only what is missing and resumes what was cut off.
 
     python -m nine sweep gaussian --profile cpu --store results --workers 2
 
