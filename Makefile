@@ -6,7 +6,7 @@ STAMP := $(VENV)/.nine-installed
 SMOKE := _build/smoke
 NOTEBOOKS := $(wildcard notebooks/*.ipynb)
 
-.PHONY: book test unit notebooks reproduce book-check results bench clean
+.PHONY: book test unit notebooks reproduce book-check results bench gpu-check clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -55,9 +55,14 @@ results: $(STAMP)
 
 # Speed and memory figures (each script prints one figure per line) into results/bench.json.
 bench: $(STAMP)
-	cd benchmarks && for b in overhead critics throughput memory processes; do \
+	cd benchmarks && for b in speed overhead critics throughput memory processes; do \
 		echo "== $$b"; ../$(BIN)/python $$b.py || exit 1; \
 	done
+
+# The GPU path in one command (a CUDA machine, about 8 minutes): results/bench-gpu.json.
+# `python benchmarks/gpu.py --smoke` checks the same code on any machine in seconds (a unit test runs it).
+gpu-check: $(STAMP)
+	$(BIN)/python benchmarks/gpu.py
 
 clean:
 	rm -rf _build

@@ -14,7 +14,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from nine.config import FIELDS, PROFILES, NineError, make_config, parse_value
+from nine.config import FIELDS, PROFILES, NineError, check_choice, make_config, parse_value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -68,9 +68,15 @@ def _rerun(notebook: str, pairs: list[list[str]]) -> int:
 
 
 def _sweep(priors: list[str], profile: str, store: str | None, workers: int) -> int:
+    from nine.book.rerun import notebook_defaults
     from nine.experiments.sweep import configs, grid_for, run_sweep
 
-    cfgs = [cfg for prior in priors for cfg in configs(grid_for(prior, profile), profile)]
+    pages = {"gaussian": "02_gaussian_matching", "uniform": "03_uniform_matching"}
+    cfgs = []
+    for prior in priors:
+        check_choice("prior", prior, tuple(pages))
+        defaults = notebook_defaults(pages[prior])  # the runs the page shows: its numerics and τ rate
+        cfgs += configs(grid_for(prior, profile), profile, numerics=defaults["numerics"], tau_lr=defaults["tau_lr"])
     run_sweep(list(dict.fromkeys(sorted(cfgs, key=lambda c: c.seed))), store, workers)  # shared runs once
     return 0
 

@@ -25,6 +25,10 @@ NOISE_BRANCHES = ("one", "both")
 HEADS = ("nine", "normalise", "plain", "adversarial", "vae")  # one objective each in nine.core.objectives
 SOFTMAX_AXES = ("both", "clean")
 DEVICES = ("auto", "cpu", "cuda")
+# how the encoder computes: float32 in PyTorch's default memory layout (every run before the field
+# existed), float32 in channels-last layout, or channels-last with bfloat16 autocast in the encoder's
+# convolutions and MLP (its output, the head, the critic and the loss stay float32)
+NUMERICS = ("fp32", "channels_last", "bf16")
 
 
 class NineError(Exception):
@@ -73,7 +77,10 @@ class RunConfig:
     epochs: int = 60
     batch_size: int = 512  # InfoNCE batch N: the estimate never exceeds log N
     lr: float = 1e-3
+    tau_lr: float = 0.01  # Adam rate of the quadratic critic's log τ (its own parameter group); every run
+    # before this field has 0.001, the encoder's rate, at which τ barely leaves its start in a cpu-profile run
     seed: int = 0
+    numerics: str = "bf16"  # bf16 | channels_last | fp32 (every run before this field; see the reproducing page)
     # bookkeeping (not part of the run hash)
     profile: str = "cpu"
     device: str = "auto"  # auto = CUDA when available, else CPU
@@ -201,6 +208,7 @@ def validate(cfg: RunConfig) -> None:
         ("encoder", tuple(ENCODERS)),
         ("head", HEADS),
         ("device", DEVICES),
+        ("numerics", NUMERICS),
         ("profile", tuple(PROFILES)),
     ):
         check_choice(name, getattr(cfg, name), choices)
@@ -219,6 +227,7 @@ def validate(cfg: RunConfig) -> None:
     check_int("epochs", cfg.epochs, 1)
     check_int("batch_size", cfg.batch_size, 2)
     check_positive("lr", cfg.lr, "the learning rate")
+    check_positive("tau_lr", cfg.tau_lr, "the learning rate of the critic's temperature")
     check_int("seed", cfg.seed, 0)
     check_int("checkpoint_every", cfg.checkpoint_every, 1)
     check_int("n_train", cfg.n_train, 2, optional=True)

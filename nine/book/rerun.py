@@ -51,6 +51,15 @@ def rerun_command(notebook: str, parameters: dict[str, Any]) -> str:
     return f"python -m nine rerun {notebook} {options}".rstrip()
 
 
+def notebook_defaults(notebook: str) -> dict[str, Any]:
+    """The default value of each parameter of ``notebook``, as its parameter cell writes it."""
+    import ast
+
+    import papermill as pm
+
+    return {name: ast.literal_eval(spec["default"]) for name, spec in pm.inspect_notebook(str(notebooks()[notebook])).items()}
+
+
 def _check_parameters(notebook: str, parameters: dict[str, Any]) -> None:
     import papermill as pm
 

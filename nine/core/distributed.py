@@ -7,8 +7,9 @@ processes with gradients flowing back to their owners, so the N×N score matrix,
 ceiling log N, is that of the global batch. BatchNorm statistics are those of the global batch
 too (:class:`GlobalBatchNorm`): the power constraint of the NINE head is global.
 
-torch's own ``SyncBatchNorm`` runs only on GPUs; :class:`GlobalBatchNorm` does the same with a
-differentiable all-reduce on any device, so the CPU tests exercise the code path the GPUs use.
+On GPUs the BatchNorm layers become torch's own ``SyncBatchNorm``; it refuses CPU tensors, so on CPUs
+:class:`GlobalBatchNorm` does the same with a differentiable all-reduce (the multi-process CPU tests
+use it, and ``benchmarks/gpu.py`` compares the two on a GPU).
 """
 
 from __future__ import annotations
@@ -144,7 +145,10 @@ def wrap(module: nn.Module) -> nn.Module:
     """
     if not active():
         return module
-    convert_batchnorm(module)
+    if any(p.is_cuda for p in module.parameters()):
+        nn.SyncBatchNorm.convert_sync_batchnorm(module)  # torch's own on GPUs (children replaced in place)
+    else:
+        convert_batchnorm(module)
     if not any(p.requires_grad for p in module.parameters()):
         return module
     device_ids = [torch.cuda.current_device()] if next(module.parameters()).is_cuda else None

@@ -111,14 +111,20 @@ class Encoder(nn.Module):
     body "mnist-cnn" takes 1×24×24 views (the MNIST protocol), "sprites-cnn" 1×28×28 sprites,
     "resnet18" 3×32×32 images. ``outputs`` is the width of the MLP's output (d, or 2d for a VAE's
     mean and log-variance); ``head`` maps it to the embedding (see :mod:`nine.core.objectives`).
+    ``numerics`` (:data:`nine.config.NUMERICS`) says how the body and MLP compute: "fp32" as PyTorch
+    does by default, "channels_last" in float32 with channels-last layout, "bf16" in that layout under
+    bfloat16 autocast. The MLP's output is float32 in every case.
     """
 
-    def __init__(self, outputs: int, head: nn.Module, body: str = "mnist-cnn") -> None:
+    def __init__(self, outputs: int, head: nn.Module, body: str = "mnist-cnn", numerics: str = "fp32") -> None:
         super().__init__()
         make_body, features, self.input_shape = BODIES[body]
         self.body = make_body()
         self.project = nn.Sequential(nn.Linear(features, features), nn.LeakyReLU(0.01), nn.Linear(features, outputs))
         self.head = head
+        self.numerics = numerics
+        if numerics != "fp32":
+            self.body.to(memory_format=torch.channels_last)
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """x: N×C×H×W (``input_shape``) → the MLP's output h (N×outputs), before the head."""
@@ -126,7 +132,14 @@ class Encoder(nn.Module):
             raise ValueError(
                 f"input of shape {tuple(x.shape)} is not allowed: the encoder takes N×{'×'.join(map(str, self.input_shape))}"
             )
-        return self.project(self.body(x))
+        if self.numerics == "fp32":
+            return self.project(self.body(x))
+        x = x.contiguous(memory_format=torch.channels_last)
+        if self.numerics == "channels_last":
+            return self.project(self.body(x))
+        with torch.autocast(x.device.type, dtype=torch.bfloat16):  # numerics == "bf16"
+            h = self.project(self.body(x))
+        return h.float()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x: N×C×H×W → the embedding N×d (no channel noise: the objective adds it in training)."""

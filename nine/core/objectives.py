@@ -51,7 +51,7 @@ class Objective:
     def build(self) -> tuple[Encoder, nn.Module]:
         """A fresh encoder with this method's head, then the method's networks, created in that order
         (the order in which they draw their initial weights from the global RNG)."""
-        encoder = Encoder(self.outputs, self.head(), self.cfg.encoder)
+        encoder = Encoder(self.outputs, self.head(), self.cfg.encoder, self.cfg.numerics)
         return encoder, self.networks()
 
     def head(self) -> nn.Module:
@@ -120,6 +120,16 @@ class Objective:
     def label(self) -> str:
         """How a run of this method is named in tables and legends."""
         raise NotImplementedError
+
+    def parameter_groups(self, encoder: nn.Module, networks: nn.Module) -> list[dict]:
+        """Adam's parameter groups: every parameter at ``cfg.lr``, and the quadratic critic's log τ in a
+        group of its own at ``cfg.tau_lr``. Adam updates each parameter on its own, so with
+        ``tau_lr == lr`` this is exactly one group (as every run before the field was trained)."""
+        named = list(networks.named_parameters())
+        temperature = [p for name, p in named if name.endswith("log_tau")]
+        rest = [p for name, p in named if not name.endswith("log_tau")]
+        groups = [{"params": [*encoder.parameters(), *rest]}]
+        return groups + [{"params": temperature, "lr": self.cfg.tau_lr}] if temperature else groups
 
     def diagnostics(self, networks: nn.Module) -> dict[str, float]:
         """Figures of the networks worth logging every epoch (the critic's temperature)."""

@@ -43,11 +43,6 @@ def _format_eta(seconds: float) -> str:
     return f"{minutes}m{secs:02d}s"
 
 
-def _format_eta(seconds: float) -> str:
-    minutes, secs = divmod(int(round(seconds)), 60)
-    return f"{minutes}m{secs:02d}s"
-
-
 def training_step(
     objective: Objective,
     encoder: nn.Module,
@@ -100,7 +95,7 @@ def train(
         torch.manual_seed(cfg.seed + 1 + distributed.rank())
     result = TrainResult(objective, encoder, networks)
     model, scorer = distributed.wrap(encoder), distributed.wrap(networks)
-    optimiser = torch.optim.Adam([*encoder.parameters(), *networks.parameters()], lr=cfg.lr)
+    optimiser = torch.optim.Adam(objective.parameter_groups(encoder, networks), lr=cfg.lr)
     view = training_view(cfg)
     x_train = split.x_train.to(device)
     n = len(x_train)

@@ -15,6 +15,7 @@ complete grids with fewer seeds.
 
 from __future__ import annotations
 
+import math
 import multiprocessing
 import time
 from dataclasses import dataclass
@@ -27,7 +28,7 @@ from scipy import stats
 from nine.config import ConfigError, RunConfig, check_choice, make_config
 from nine.core.objectives import make_objective
 from nine.eval.metrics import dm_statistics
-from nine.store import find_run, get_or_train, load_run, run_hash
+from nine.store import find_run, get_or_train, get_or_train_all, load_run, run_hash
 
 NOISE_FIELD = {"gaussian": "sigma", "uniform": "eps"}
 
@@ -260,3 +261,38 @@ def findings(table, calibration: dict[int, dict[str, float]], prior: str, critic
         )
         paragraphs.append(text)
     return "\n\n".join(paragraphs)
+
+
+NUMERICS_COLUMNS = {
+    "infonce_test": "test InfoNCE (nats)", "ks_max": "max KS", "energy": "energy distance",
+    "kl_knn": "kNN KL (nats)", "max_corr": "max |corr|", "probe_acc": "linear probe", "knn_acc": "5-NN accuracy",
+}
+
+
+def numerics_table(prior: str, level: float, d: int = 16, numerics: tuple[str, str] = ("fp32", "bf16"),
+                   seeds: tuple[int, ...] = (0, 1, 2), permutations: int = 200, tau_lr: float = 1e-3):
+    """Two numerics of the same cpu-profile configuration, seed by seed: for each column of
+    :data:`NUMERICS_COLUMNS`, the mean ± std over ``seeds`` of each, the difference of the means in
+    units of the first one's seed std, whether it is within two of them ("within the seed spread"),
+    and the p-value of Welch's t-test of equal means (two samples of len(seeds) runs).
+
+    Loads (or, outside the book, trains) the runs of both numerics, at the committed runs' ``tau_lr``."""
+    import pandas as pd
+
+    field = {"gaussian": "sigma", "uniform": "eps"}[prior]
+    tables = {}
+    for name in numerics:
+        cfgs = [make_config("cpu", prior=prior, head="nine", d=d, seed=s, numerics=name, tau_lr=tau_lr, **{field: level})
+                for s in seeds]
+        tables[name] = sweep_table([run.path for run in get_or_train_all(cfgs)], prior, permutations)
+    first, second = numerics
+    rows = []
+    for column, label in NUMERICS_COLUMNS.items():
+        a, b = (tables[name][column].to_numpy(dtype=float) for name in numerics)
+        spread = a.std(ddof=1)
+        shift = (b.mean() - a.mean()) / spread if spread > 0 else math.inf * np.sign(b.mean() - a.mean())
+        welch = stats.ttest_ind(a, b, equal_var=False).pvalue if spread > 0 or b.std() > 0 else 1.0
+        rows.append({"statistic": label, first: _mean_std(a), second: _mean_std(b),
+                     f"shift in {first} seed std": round(float(shift), 2), "within the seed spread": bool(abs(shift) <= 2),
+                     "Welch p": round(float(welch), 3)})
+    return pd.DataFrame(rows).set_index("statistic")

@@ -7,7 +7,8 @@ A finished run directory ``<store>/<hash>/`` holds
   clean test embeddings, KS on the augmented test views, probes, InfoNCE; no timings)
 - ``log.jsonl``        one line per epoch
 - ``embeddings.npz``   clean train and test embeddings, and test embeddings of one augmented view
-  per digit (``z_test_view``: the law the objective acts on), float16, with their labels
+  per digit (``z_test_view``: the law the objective acts on), float32 (float16 in runs saved before
+  30 Nov 2026), with their labels
 - ``model.pt``         weights of the encoder and of the objective's networks (key ``critic``; load
   with ``weights_only=True``)
 - ``provenance.json``  git commit, the identity of the numerical code (:mod:`nine.store.provenance`),
@@ -59,7 +60,10 @@ class RunError(NineError, RuntimeError):
 
 # Fields added after runs were committed: left out of the hash while at their default, so that
 # every earlier run keeps its hash (its behaviour is exactly that default's).
-ADDED_LATER = {"encoder": "mnist-cnn", "head": "nine", "held_out": (), "adv_weight": 1.0, "beta": 1.0}
+# A config.json written before a field existed lacks it and is read with the value given here.
+ADDED_LATER = {
+    "encoder": "mnist-cnn", "head": "nine", "held_out": (), "adv_weight": 1.0, "beta": 1.0, "numerics": "fp32", "tau_lr": 1e-3,
+}
 
 
 def run_hash(cfg: RunConfig) -> str:
@@ -172,7 +176,7 @@ def load_run(path: Path) -> Run:
     """Read a finished run directory after verifying its files; :class:`RunError` names any bad file."""
     path = Path(path)
     verify(path)
-    config = read_json(path / "config.json")
+    config = {**ADDED_LATER, **read_json(path / "config.json")}
     return Run(path, make_config(**config), read_json(path / "metrics.json"), read_json(path / "provenance.json"))
 
 
@@ -213,7 +217,7 @@ def _train_and_save(cfg: RunConfig, partial: Path, started: float) -> None:
     if not distributed.is_main():
         return
     metrics, embeddings = evaluate_run(cfg, result, split)
-    stored = {k: v.astype(np.float16) if k.startswith("z") else v for k, v in embeddings.items()}
+    stored = {k: v.astype(np.float32) if k.startswith("z") else v for k, v in embeddings.items()}
     np.savez_compressed(partial / "embeddings.npz", **stored)
     torch.save({"encoder": result.encoder.state_dict(), "critic": result.networks.state_dict()}, partial / "model.pt")
     write_json(partial / "metrics.json", metrics)

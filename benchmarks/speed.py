@@ -1,0 +1,166 @@
+"""How fast a `cpu`-profile run trains, for each way the encoder can compute, on this machine.
+
+    python benchmarks/speed.py [--repeats 8] [--run-epochs 60]
+
+Three parts, one figure per line, all written to results/bench.json under "speed":
+
+1. **One training step** of NINE (Gaussian, d = 16, σ = 1) on the same 512 digits, for each candidate:
+   the numerics a run can record (`fp32` = today's trainer, `channels_last`, `bf16`), `bf16` under
+   `torch.compile` (its compile time reported apart), and two threads instead of one. The candidates
+   alternate step by step (see ``common.interleaved_times``); each row gives the median step time
+   and its ratio to fp32 at one thread, and the activations autograd keeps for the backward pass.
+2. **The views**: two MNIST crops of 512 digits, and SimCLR views of 512 colour images, batched
+   against torchvision's per-image transforms (the previous implementation).
+3. **Whole runs** (training, evaluation and saving, `nine.store.execute`), each in a fresh one-thread
+   process as a sweep worker runs them: wall time and peak resident memory, fp32 against bf16.
+"""
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+import torch
+from common import cpu_batch, interleaved_times, record
+
+from nine.config import make_config
+from nine.core.objectives import make_objective
+from nine.core.train import training_step
+from nine.data import random_view, simclr_view, training_view
+
+MIB = 2**20
+RUN = dict(d=16, prior="gaussian", sigma=1.0)  # the configuration the issue of speed is measured on
+
+
+def step_of(numerics: str, x: torch.Tensor, threads: int, compiled: bool = False):
+    """A closure doing one training step (with its own model, optimiser and generator), and the MiB of
+    activations its backward pass keeps."""
+    cfg = make_config("cpu", numerics=numerics, **RUN)
+    torch.manual_seed(0)
+    objective = make_objective(cfg)
+    encoder, critic = objective.build()
+    optimiser = torch.optim.Adam([*encoder.parameters(), *critic.parameters()], lr=cfg.lr)
+    model = torch.compile(encoder) if compiled else encoder
+    view, generator = training_view(cfg), torch.Generator().manual_seed(0)
+    encoder.train()
+
+    def step() -> None:
+        torch.set_num_threads(threads)
+        training_step(objective, model, critic, optimiser, x, view, generator)
+
+    saved: dict[int, int] = {}
+
+    def pack(tensor: torch.Tensor) -> torch.Tensor:
+        saved[tensor.untyped_storage().data_ptr()] = tensor.untyped_storage().nbytes()
+        return tensor
+
+    start = time.perf_counter()
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):
+        step()  # the first step: for a compiled model, this is when it compiles
+    first = time.perf_counter() - start
+    return step, sum(saved.values()) / MIB, first
+
+
+def torchvision_simclr(x: torch.Tensor) -> torch.Tensor:
+    """The previous SimCLR views: torchvision's transforms image by image (global RNG)."""
+    from torchvision.transforms import v2
+
+    augment = v2.Compose([
+        v2.RandomResizedCrop(32, antialias=True),
+        v2.RandomHorizontalFlip(),
+        v2.RandomApply([v2.ColorJitter(0.4, 0.4, 0.4, 0.1)], p=0.8),
+        v2.RandomGrayscale(p=0.2),
+    ])
+    return torch.stack([augment(image) for image in x])
+
+
+def whole_run(numerics: str, epochs: int) -> dict:
+    """Train, evaluate and save one cpu-profile run in this (fresh, one-thread) process."""
+    from nine.store import execute
+
+    cfg = make_config("cpu", numerics=numerics, epochs=epochs, **RUN)
+    with tempfile.TemporaryDirectory() as store:
+        start = time.perf_counter()
+        execute(cfg, store=__import__("pathlib").Path(store), resume=False, replace=True)
+        wall = time.perf_counter() - start
+    return {"wall_s": wall, "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--repeats", type=int, default=8, help="rounds of the interleaved step timing")
+    parser.add_argument("--run-epochs", type=int, default=60, help="epochs of each whole run (the cpu profile: 60)")
+    parser.add_argument("--worker", help=argparse.SUPPRESS)  # numerics of one whole run in this process
+    args = parser.parse_args()
+    if args.worker:
+        torch.set_num_threads(1)
+        print(json.dumps(whole_run(args.worker, args.run_epochs)))
+        return
+
+    x = cpu_batch()
+    figures: dict = {"steps": {}, "views": {}, "runs": {}}
+    candidates = {  # name: (numerics, threads, compiled)
+        "fp32, 1 thread": ("fp32", 1, False),
+        "channels_last, 1 thread": ("channels_last", 1, False),
+        "bf16, 1 thread": ("bf16", 1, False),
+        "bf16 + torch.compile, 1 thread": ("bf16", 1, True),
+        "fp32, 2 threads": ("fp32", 2, False),
+        "bf16, 2 threads": ("bf16", 2, False),
+    }
+    steps, activations = {}, {}
+    for name, (numerics, threads, compiled) in candidates.items():
+        try:
+            steps[name], activations[name], first = step_of(numerics, x, threads, compiled)
+        except Exception as err:  # torch.compile needs a working compiler toolchain
+            print(f"{name}: not measured ({type(err).__name__}: {str(err).splitlines()[0][:100]})")
+            continue
+        if compiled:
+            figures["compile_s"] = first
+            print(f"{name}: first step (compilation) {first:.1f} s")
+    times = interleaved_times(steps, repeats=args.repeats)
+    reference = statistics.median(times["fp32, 1 thread"])
+    for name, values in times.items():
+        median = statistics.median(values)
+        # a compiled graph keeps its activations inside itself, out of sight of the hooks: not counted
+        kept = None if candidates[name][2] else activations[name]
+        figures["steps"][name] = {"ms": 1000 * median, "speedup": reference / median, "activations_mb": kept}
+        print(f"step, {name}: {1000 * median:.0f} ms (median of {args.repeats}), {reference / median:.2f}× fp32 at "
+              f"1 thread; activations kept for backward " + ("not counted" if kept is None else f"{kept:.0f} MiB"))
+
+    torch.set_num_threads(1)
+    colour = torch.rand(512, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+    generator = torch.Generator().manual_seed(0)
+    view_steps = {
+        "MNIST crops (two views of 512)": lambda: [random_view(x, 0.2, generator) for _ in range(2)],
+        "SimCLR views of 512, batched": lambda: simclr_view(colour, generator),
+        "SimCLR views of 512, torchvision per image": lambda: torchvision_simclr(colour),
+    }
+    view_times = interleaved_times(view_steps, repeats=max(3, args.repeats // 2), warmup=1)
+    for name, values in view_times.items():
+        figures["views"][name] = {"ms": 1000 * statistics.median(values)}
+        print(f"views, {name}: {1000 * statistics.median(values):.1f} ms")
+    batched = figures["views"]["SimCLR views of 512, batched"]["ms"]
+    figures["views"]["simclr_speedup"] = figures["views"]["SimCLR views of 512, torchvision per image"]["ms"] / batched
+    print(f"views, SimCLR batched against per image: {figures['views']['simclr_speedup']:.0f}× faster")
+
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    for numerics in ("fp32", "bf16"):
+        out = subprocess.run([sys.executable, __file__, "--worker", numerics, "--run-epochs", str(args.run_epochs)],
+                             check=True, capture_output=True, text=True, env=env).stdout
+        figures["runs"][numerics] = json.loads(out.strip().splitlines()[-1])
+        run = figures["runs"][numerics]
+        print(f"run, {numerics} ({args.run_epochs} epochs, one thread): {run['wall_s'] / 60:.2f} min, "
+              f"peak RSS {run['peak_rss_mb']:.0f} MiB")
+    figures["run_speedup"] = figures["runs"]["fp32"]["wall_s"] / figures["runs"]["bf16"]["wall_s"]
+    figures["run_epochs"] = args.run_epochs
+    print(f"run, bf16 against fp32: {figures['run_speedup']:.2f}× faster (target >= 2)")
+    record("speed", figures)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,60 @@
+"""The numerics a run records (fp32, channels_last, bf16): part of its identity, old runs stay fp32."""
+
+import json
+import shutil
+
+import pytest
+import torch
+
+from nine.config import ConfigError, make_config
+from nine.core.models import Encoder, Normalise
+from nine.core.train import train
+from nine.data import load_split
+from nine.store import RESULTS_DIR, load_run, run_hash
+
+
+def test_numerics_is_validated_in_one_line():
+    with pytest.raises(ConfigError, match=r"^numerics='fp16' is not allowed: must be one of fp32, channels_last, bf16$"):
+        make_config("cpu", numerics="fp16")
+
+
+def test_a_run_saved_before_the_field_loads_as_fp32_with_its_hash(tmp_path):
+    committed = next(p for p in sorted(RESULTS_DIR.iterdir())
+                     if (p / "config.json").is_file() and "numerics" not in json.loads((p / "config.json").read_text()))
+    run = load_run(committed)
+    assert run.config.numerics == "fp32" and run_hash(run.config) == committed.name
+    # fp32 stays out of the hash (every earlier run has it); another numerics is another run
+    assert run_hash(run.config.replace(numerics="bf16")) != committed.name
+    assert make_config("cpu").numerics == "bf16"  # what a new run computes with, unless told otherwise
+    # the copy of a committed run is not altered by loading it
+    copy = tmp_path / committed.name
+    shutil.copytree(committed, copy)
+    load_run(copy)
+    assert (copy / "config.json").read_text() == (committed / "config.json").read_text()
+
+
+def test_encoder_numerics_agree_and_end_in_float32():
+    x = torch.rand(64, 1, 24, 24, generator=torch.Generator().manual_seed(0))
+    outputs = {}
+    for numerics in ("fp32", "channels_last", "bf16"):
+        torch.manual_seed(0)
+        encoder = Encoder(8, Normalise(8), numerics=numerics).eval()
+        h = encoder.features(x)
+        assert h.dtype == torch.float32 and h.is_contiguous()
+        outputs[numerics] = h
+    conv = encoder.body[4].weight  # the second convolution (with one input channel both layouts coincide)
+    assert conv.is_contiguous(memory_format=torch.channels_last) and not conv.is_contiguous()
+    # the same weights: the layout changes only the order of float32 sums, bfloat16 keeps about 3 digits
+    torch.testing.assert_close(outputs["channels_last"], outputs["fp32"], rtol=1e-4, atol=1e-5)
+    scale = outputs["fp32"].abs().max()
+    assert (outputs["bf16"] - outputs["fp32"]).abs().max() < 0.05 * scale
+    assert not torch.equal(outputs["bf16"], outputs["fp32"])  # it does compute in bfloat16
+
+
+def test_bf16_training_is_deterministic_and_differs_from_fp32():
+    cfg = make_config("smoke", dataset="digits", n_train=128, n_test=64, batch_size=64, epochs=2, d=3)
+    split = load_split(cfg)
+    runs = [train(cfg.replace(numerics=n), split, progress=lambda line: None) for n in ("bf16", "bf16", "fp32")]
+    (a, b, c) = (r.encoder.state_dict() for r in runs)
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert any(not torch.equal(a[k], c[k]) for k in a if a[k].is_floating_point())
