@@ -77,7 +77,7 @@ class RunConfig:
     epochs: int = 60
     batch_size: int = 512  # InfoNCE batch N: the estimate never exceeds log N
     lr: float = 1e-3
-    tau_lr: float = 0.01  # Adam rate of the quadratic critic's log τ (its own parameter group); every run
+    tau_lr: float = 0.1  # Adam rate of the quadratic critic's log τ (its own parameter group); every run
     # before this field has 0.001, the encoder's rate, at which τ barely leaves its start in a cpu-profile run
     seed: int = 0
     numerics: str = "bf16"  # bf16 | channels_last | fp32 (every run before this field; see the reproducing page)

@@ -189,11 +189,56 @@ def dm_statistics(z: np.ndarray, z_view: np.ndarray, prior: str, permutations: i
     }
 
 
-def calibration(prior: str, n: int, d: int, draws: int = 20, permutations: int = 200) -> dict[str, float]:
+# u = Φ(h) saturates in float32 (and float16, the storage of older runs): Φ⁻¹ is taken of u clipped to
+# [CLIP, 1 − CLIP], i.e. |h| ≤ 5.3; the share of clipped values is reported by the matching pages
+CLIP = 6e-8
+
+
+SQUASHES = (None, "normal", "logistic")
+
+
+def standardise_like_train(z_train: np.ndarray, parts: dict[str, np.ndarray], squash: str | None,
+                           prior: str) -> dict[str, np.ndarray]:
+    """Each coordinate of every array in ``parts`` standardised with the mean and standard deviation of
+    the same coordinate of ``z_train``, then mapped by Φ for the uniform prior.
+
+    ``squash``: the function the head ends with, undone before standardising: "normal" for Φ (the
+    uniform NINE head), "logistic" for the sigmoid (adversarial matching to the uniform prior), None.
+    For a NINE head this recomputes the statistics of its BatchNorm on the clean train views (the
+    BatchNorm of eval mode uses running statistics of noisy, randomly cropped views instead); for any
+    other encoder it is the most favourable affine map to N(0, 1) per coordinate, before Φ.
+    """
+    if squash not in SQUASHES:
+        raise ValueError(f"squash={squash!r} is not allowed: must be one of {SQUASHES}")
+
+    def unsquash(z: np.ndarray) -> np.ndarray:
+        z = np.asarray(z, dtype=np.float64)
+        if squash is None:
+            return z
+        z = np.clip(z, CLIP, 1 - CLIP)
+        return stats.norm.ppf(z) if squash == "normal" else np.log(z) - np.log1p(-z)
+
+    h_train = unsquash(z_train)
+    mean, std = h_train.mean(0), h_train.std(0, ddof=1)
+    out = {name: (unsquash(z) - mean) / std for name, z in parts.items()}
+    return {name: stats.norm.cdf(h) for name, h in out.items()} if prior == "uniform" else out
+
+
+def calibration(prior: str, n: int, d: int, draws: int = 20, permutations: int = 200,
+                n_train: int | None = None) -> dict[str, float]:
     """Mean of each DM statistic over ``draws`` samples of n points drawn from the prior itself:
-    what perfect matching scores at this n and d (reference samples independent of them)."""
+    what perfect matching scores at this n and d (reference samples independent of them).
+
+    With ``n_train``, each sample is first pushed through the evaluation path of the matching pages
+    (:func:`standardise_like_train` with n_train further prior points as the train embeddings): the
+    positive control that this path does not by itself move a perfect sample away from the prior."""
     rows = []
     for draw in range(draws):
         sample, view = sample_prior(prior, n, d, seed=1000 + 2 * draw), sample_prior(prior, n, d, seed=1001 + 2 * draw)
+        if n_train is not None:
+            train = sample_prior(prior, n_train, d, seed=5000 + draw)
+            moved = standardise_like_train(train, {"z": sample, "view": view}, "normal" if prior == "uniform" else None,
+                                           prior)
+            sample, view = moved["z"], moved["view"]
         rows.append(dm_statistics(sample, view, prior, permutations, seed=draw))
     return {key: float(np.mean([r[key] for r in rows])) for key in rows[0]}

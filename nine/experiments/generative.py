@@ -122,7 +122,7 @@ class Discriminator(nn.Module):
 def conditions_of(run) -> tuple[np.ndarray, np.ndarray, str]:
     """(train conditions, test conditions, prior): the run's clean embeddings on its prior's scale."""
     prior = run.config.prior if run.config.head != "plain" else "gaussian"
-    z = on_prior_support(run, prior)
+    z = on_prior_support(run, prior, law="running")  # the conditions the committed generators were trained on
     return z["z_train"].astype(np.float32), z["z_test"].astype(np.float32), prior
 
 

@@ -27,7 +27,7 @@ from scipy import stats
 
 from nine.config import ConfigError, RunConfig, check_choice, make_config
 from nine.core.objectives import make_objective
-from nine.eval.metrics import dm_statistics
+from nine.eval.metrics import dm_statistics, standardise_like_train
 from nine.store import find_run, get_or_train, get_or_train_all, load_run, run_hash
 
 NOISE_FIELD = {"gaussian": "sigma", "uniform": "eps"}
@@ -140,28 +140,37 @@ def method_label(cfg: RunConfig) -> str:
     return make_objective(cfg).label()
 
 
-def on_prior_support(run, prior: str) -> dict[str, np.ndarray]:
+LAWS = ("train", "running")
+
+
+def on_prior_support(run, prior: str, law: str = "train") -> dict[str, np.ndarray]:
     """The run's train, test and test-view embeddings, as they are compared with ``prior``.
 
-    NINE and normalise-only runs are used as they are (their head already maps onto the prior's
-    support). Plain-InfoNCE embeddings have no prior: each coordinate is standardised with the
-    train embeddings' mean and std (the most favourable affine map to N(0, 1)), and for the uniform
-    prior then mapped by the normal CDF, exactly as the uniform NINE head does.
+    ``law="train"`` (every statistic of the matching pages, every method alike): each coordinate is
+    standardised with the clean train embeddings' mean and std, before Φ for the uniform prior
+    (:func:`nine.eval.metrics.standardise_like_train`). For NINE this is its head with BatchNorm
+    statistics of clean views; for plain InfoNCE, which has no prior, the most favourable affine map.
+    ``law="running"``: the embeddings as the encoder gives them in eval mode, its BatchNorm using running
+    statistics gathered on noisy random crops (plain InfoNCE is standardised as above, having nothing
+    else); the conditions of the committed generators of :mod:`nine.experiments.generative`.
     Raises ValueError for a run trained towards a different prior than ``prior``.
     """
     check_choice("prior", prior, tuple(GRIDS))
+    check_choice("law", law, LAWS)
     cfg = run.config
     if cfg.head != "plain" and cfg.prior != prior:
         raise ValueError(f"prior={prior!r} is not allowed for run {run.hash}: it was trained towards "
                          f"prior={cfg.prior!r}; evaluate it against {cfg.prior!r}")
     e = run.embeddings
     z = {name: e[name].astype(np.float64) for name in ("z_train", "z_test", "z_test_view")}
-    if cfg.head == "plain":
-        mean, std = z["z_train"].mean(0), z["z_train"].std(0, ddof=1)
-        z = {name: (value - mean) / std for name, value in z.items()}
-        if prior == "uniform":
-            z = {name: stats.norm.cdf(value) for name, value in z.items()}
-    return z
+    if law == "running" and cfg.head != "plain":
+        return z
+    squash = None
+    if cfg.prior == "uniform" and cfg.head in ("nine", "normalise"):
+        squash = "normal"
+    elif cfg.prior == "uniform" and cfg.head == "adversarial":
+        squash = "logistic"
+    return standardise_like_train(z["z_train"], z, squash, prior)
 
 
 def table_row(path: Path, prior: str, permutations: int = 200) -> dict[str, Any]:
