@@ -86,7 +86,10 @@ def _reproduce(run: str | None, store: str) -> int:
 
     path = Path(run) if run else cheapest_committed_run()
     print(f"recomputing {path} from scratch into {store}", flush=True)
-    rows = reproduce(path, Path(store))
+    rows, spread_runs = reproduce(path, Path(store))
+    print("tolerances: " + (f"twice each metric's standard deviation over the {spread_runs} committed seeds of this "
+                            "configuration" if spread_runs else "the fixed table of nine.store.reproduce (fewer than "
+                            "three committed seeds of this configuration)"))
     width = max(len(r.metric) for r in rows)
     for r in rows:
         flag = "ok" if r.ok else "MISMATCH"

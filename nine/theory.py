@@ -250,3 +250,61 @@ def infonce_on_samples(
     sem = values.std(ddof=1) / np.sqrt(len(values)) if len(values) > 1 else float("nan")
     return float(values.mean()), float(sem)
 
+
+
+# ---------------------------------------------------------------------------------------------
+# The certificate in d dimensions: C_G − I(U; U + Z) = KL(P_{U+Z} ‖ N(0, (1 + σ²) I)) whenever E‖U‖² = d
+
+CERTIFICATE_LAWS = ("Gaussian", "correlated Gaussian (ρ = 0.5)", "Rademacher ±1", "uniform on [−√3, √3]")
+
+
+def _certificate_law(law: str, d: int, sigma: float):
+    """(sampler(rng, n) → n×d samples of U, log density of Y = U + Z at y) for a law of unit power per coordinate."""
+    from scipy import stats as st
+
+    if law == "Gaussian":
+        return (lambda rng, n: rng.standard_normal((n, d)),
+                lambda y: st.norm(0, np.sqrt(1 + sigma**2)).logpdf(y).sum(1))
+    if law == "correlated Gaussian (ρ = 0.5)":
+        cov = 0.5 * np.eye(d) + 0.5
+        return (lambda rng, n: rng.multivariate_normal(np.zeros(d), cov, size=n),
+                lambda y: st.multivariate_normal(np.zeros(d), cov + sigma**2 * np.eye(d)).logpdf(y))
+    if law == "Rademacher ±1":
+        return (lambda rng, n: rng.choice([-1.0, 1.0], size=(n, d)),
+                lambda y: np.logaddexp(st.norm(1, sigma).logpdf(y), st.norm(-1, sigma).logpdf(y)).sum(1) - d * np.log(2))
+    if law == "uniform on [−√3, √3]":
+        a = np.sqrt(3.0)
+        return (lambda rng, n: rng.uniform(-a, a, size=(n, d)),
+                lambda y: np.log((st.norm.cdf((y + a) / sigma) - st.norm.cdf((y - a) / sigma)) / (2 * a)).sum(1))
+    raise ValueError(f"law={law!r} is not allowed: must be one of {', '.join(CERTIFICATE_LAWS)}")
+
+
+def certificate_check(law: str, d: int, sigma: float, n: int, batch_size: int, view_noise: float = 0.3,
+                      seed: int = 0) -> dict[str, float]:
+    """Monte-Carlo terms of the certificate for one input law of unit power per coordinate.
+
+    Y = U + Z, Z ~ N(0, σ² I). Returns the capacity C_G, I(U; Y) = E[log p(y|u) − log p(y)] and
+    KL(P_Y ‖ N(0, (1 + σ²) I)) = E[log p(y) − log q(y)] by Monte Carlo on the same n samples (with
+    the standard error of C_G − I − KL, whose expectation is 0), the InfoNCE estimate (batch N, the
+    quadratic critic at τ = σ) between U and Y, and between another view U' = √(1 − η²) U + η W of the
+    same input (W ~ N(0, I) independent, η = ``view_noise``) and Y, with their standard errors.
+    """
+    from nine.core.critics import QuadraticCritic
+
+    sample, log_p = _certificate_law(law, d, sigma)
+    rng = np.random.default_rng(seed)
+    u = sample(rng, n)
+    z = sigma * rng.standard_normal(u.shape)
+    y = u + z
+    log_p_y = log_p(y)
+    log_p_y_given_u = -(z**2).sum(1) / (2 * sigma**2) - 0.5 * d * np.log(2 * np.pi * sigma**2)
+    log_q = -(y**2).sum(1) / (2 * (1 + sigma**2)) - 0.5 * d * np.log(2 * np.pi * (1 + sigma**2))
+    capacity = float(capacity_gaussian(sigma, d))
+    residual = capacity - (log_p_y_given_u - log_q)  # C_G − I − KL, sample by sample (mean 0 if E‖U‖² = d)
+    other = np.sqrt(1 - view_noise**2) * u + view_noise * rng.standard_normal(u.shape)
+    critic = QuadraticCritic(sigma)
+    same, same_se = infonce_on_samples(u, y, critic, batch_size)
+    views, views_se = infonce_on_samples(other, y, critic, batch_size)
+    return {"capacity": capacity, "mi": float(np.mean(log_p_y_given_u - log_p_y)), "kl": float(np.mean(log_p_y - log_q)),
+            "identity_error": float(residual.mean()), "identity_se": float(residual.std(ddof=1) / np.sqrt(n)),
+            "infonce_same": same, "infonce_same_se": same_se, "infonce_views": views, "infonce_views_se": views_se}

@@ -40,10 +40,12 @@ class Claim:
     relation: str
     notebook: str
     profile: str
+    inconclusive: str = ""  # why the check cannot decide (its positive control fails, nothing to test): no verdict
 
     @property
     def passed(self) -> bool:
-        if not math.isfinite(self.measured):
+        """True only for a conclusive check whose measured value meets the criterion."""
+        if self.inconclusive or not math.isfinite(self.measured):
             return False
         if self.relation == "approx":
             return abs(self.measured - self.expected) <= self.tolerance
@@ -56,8 +58,13 @@ class Claim:
         symbol = {"approx": "≈", "le": "≤", "ge": "≥"}[self.relation]
         return f"{symbol} {_fmt(self.expected)}" + (f" ± {_fmt(self.tolerance)}" if self.tolerance else "")
 
+    @property
+    def verdict(self) -> str:
+        """"pass", "FAIL" or "inconclusive" (the check could not tell; ``inconclusive`` says why)."""
+        return "inconclusive" if self.inconclusive else ("pass" if self.passed else "FAIL")
+
     def to_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "passed": self.passed}
+        return {**asdict(self), "passed": self.passed, "verdict": self.verdict}
 
 
 def _fmt(x: float) -> str:
@@ -80,8 +87,11 @@ class Ledger:
         expected: float,
         tolerance: float = 0.0,
         relation: str = "approx",
+        inconclusive: str = "",
     ) -> Claim:
-        """Record a claim (replacing an earlier row with the same id) and return it."""
+        """Record a claim (replacing an earlier row with the same id) and return it. ``inconclusive``:
+        the reason the check cannot decide here (e.g. its positive control failed); the row then shows
+        the measured value but neither pass nor FAIL."""
         if relation not in RELATIONS:
             raise ValueError(f"relation={relation!r} is not allowed: must be one of {', '.join(RELATIONS)}")
         if not id.replace("-", "").isalnum():
@@ -89,7 +99,7 @@ class Ledger:
         if tolerance < 0:
             raise ValueError(f"tolerance={tolerance!r} is not allowed: must be >= 0")
         claim = Claim(id, statement, check, float(measured), float(expected), float(tolerance), relation,
-                      self.notebook, self.profile)
+                      self.notebook, self.profile, inconclusive)
         self.claims[id] = claim
         return claim
 
@@ -139,9 +149,11 @@ def render_rows(claims: list[Claim], link: str | None) -> str:
     head = "".join(f"<th>{h}</th>" for h in (("page",) if link is not None else ()) + columns)
     rows = []
     for c in claims:
-        status = "pass" if c.passed else "FAIL"
-        colour = "#1a7f37" if c.passed else "#cf222e"
+        status = c.verdict
+        colour = {"pass": "#1a7f37", "FAIL": "#cf222e", "inconclusive": "#6e7781"}[status]
         name = html.escape(c.statement)
+        if c.inconclusive:
+            status = f"{status}<br><small>{html.escape(c.inconclusive)}</small>"
         page = ""
         if link is not None:
             name = f'<a href="{link}{c.notebook}.html#claim-{c.id}">{name}</a>'

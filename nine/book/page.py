@@ -56,9 +56,9 @@ class Page:
         glue(name, Markdown(text), display=False)
 
     def check(self, id: str, statement: str, check: str, measured: float, expected: float,
-              tolerance: float = 0.0, relation: str = "approx") -> Claim:
+              tolerance: float = 0.0, relation: str = "approx", inconclusive: str = "") -> Claim:
         """A row of the claims ledger (see :meth:`nine.book.claims.Ledger.check`)."""
-        return self.ledger.check(id, statement, check, measured, expected, tolerance, relation)
+        return self.ledger.check(id, statement, check, measured, expected, tolerance, relation, inconclusive)
 
     def claims(self, ids: list[str] | None = None) -> HTMLTable:
         """The page's claims ``ids`` (all when None) as an HTML table."""

@@ -322,3 +322,50 @@ def score_histograms(scores: dict[str, np.ndarray], xlabel: str) -> Figure:
     ax.set(xlabel=xlabel, ylabel="density")
     ax.legend(fontsize=7)
     return fig
+
+
+def certificate_plot(cert, prior: str, informative: float = 0.5) -> Figure:
+    """Left: the certificate C − InfoNCE against the independent KL estimate, one point per NINE run
+    (colour: noise level, marker: d; hollow where the estimator is uninformative, its value on a prior
+    sample more than ``informative`` nats from 0). Right: the critic temperature over training."""
+    symbol = "σ" if prior == "gaussian" else "ε"
+    levels = sorted(cert["noise"].unique())
+    colours = {level: f"C{k}" for k, level in enumerate(levels)}
+    markers = {d: m for d, m in zip(sorted(cert["d"].unique()), "os^D")}
+    fig, ax = plt.subplots(figsize=(6.8, 5.0))
+    for row in cert.itertuples():
+        solid = abs(row.kl_floor) <= informative
+        ax.errorbar(row.kl_estimate, row.certificate, yerr=2 * row.certificate_se, fmt=markers[row.d],
+                    color=colours[row.noise], mfc=colours[row.noise] if solid else "none", ms=6, lw=1)
+    shown = cert[cert["kl_floor"].abs() <= informative]
+    top = float(max(shown["certificate"].max(), shown["kl_estimate"].max(), 0.5)) * 1.15 if len(shown) else 1.0
+    ax.plot([0, top], [0, top], color="k", ls="--", lw=1)
+    ax.set_xlim(-0.05 * top, top)
+    ax.set_ylim(-0.05 * top, top)
+    for level in levels:
+        ax.plot([], [], "o", color=colours[level], label=f"{symbol} = {level:g}")
+    for d, m in markers.items():
+        ax.plot([], [], m, color="grey", mfc="none", label=f"d = {d}")
+    ax.legend(fontsize=8, loc="upper left", ncol=2, title="hollow: estimator uninformative", title_fontsize=7)
+    ax.set_xlabel("independent estimate of KL(smoothed view law ‖ smoothed prior) (nats)")
+    ax.set_ylabel("certificate C − InfoNCE on test digits (nats)")
+    ax.set_title("Points above the dashed line: the certificate holds")
+    fig.tight_layout()
+    return fig
+
+
+def temperature_curves(runs: list, prior: str) -> Figure:
+    """τ / (std of the channel noise) per epoch for each run (one line per noise level)."""
+    fig, ax = plt.subplots(figsize=(6.0, 3.4))
+    symbol = "σ" if prior == "gaussian" else "ε"
+    for k, run in enumerate(sorted(runs, key=lambda r: r.config.noise_std)):
+        tau = [record["tau"] for record in run.log]
+        level = run.config.sigma if prior == "gaussian" else run.config.eps
+        ax.plot(range(1, len(tau) + 1), np.array(tau) / run.config.noise_std, color=f"C{k}", label=f"{symbol} = {level:g}")
+    ax.axhline(1, color="k", ls=":", lw=1)
+    ax.set_yscale("log")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("τ / noise std")
+    ax.legend(fontsize=8, ncol=3)
+    fig.tight_layout()
+    return fig

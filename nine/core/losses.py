@@ -18,9 +18,11 @@ def infonce(scores: torch.Tensor, softmax: str = "both") -> tuple[torch.Tensor, 
     (columns); softmax="both": the mean of that and the row-wise one over y_1..y_N (symmetric).
     Returns (loss, estimate) with estimate = log N − loss, which never exceeds log N.
 
-    Terms of the critic that depend on y alone cancel in the "clean" direction, so there the
-    quadratic critic −‖y − u‖²/(2σ²) is the optimal critic of the Gaussian channel whatever the
-    law of u; in the row direction the optimal critic also needs log p(y).
+    Terms of the critic that depend on y alone cancel in the "clean" direction. So when u is the
+    channel's own input (y = u + z), the quadratic critic −‖y − u‖²/(2σ²) is the optimal critic of the
+    Gaussian channel whatever the law of u; in the row direction the optimal critic also needs log p(y).
+    With two views (u = f(X'), y = f(X'') + z) u is not the channel's input, the optimal critic is
+    log p(y | u) / p(y), which is not quadratic in general, and the quadratic critic is only a choice.
     """
     if scores.ndim != 2 or scores.shape[0] != scores.shape[1] or scores.shape[0] < 2:
         raise ValueError(f"scores of shape {tuple(scores.shape)} are not allowed: need a square N×N matrix, N >= 2")

@@ -305,3 +305,47 @@ def numerics_table(prior: str, level: float, d: int = 16, numerics: tuple[str, s
                      f"shift in {first} seed std": round(float(shift), 2), "within the seed spread": bool(abs(shift) <= 2),
                      "Welch p": round(float(welch), 3)})
     return pd.DataFrame(rows).set_index("statistic")
+
+
+# ---------------------------------------------------------------------------------------------
+# The certificate C − InfoNCE beside an independent estimate of the KL it bounds (theory page, section 6)
+
+
+def testable_levels(prior: str, d: int, log_n: float, levels) -> list[float]:
+    """The noise levels whose capacity is at most log N: where InfoNCE can reach the capacity, so that
+    the capacity argument (and not the estimator's ceiling) shapes what training does."""
+    from nine.theory import capacity_gaussian, capacity_uniform
+
+    capacity = capacity_gaussian if prior == "gaussian" else capacity_uniform
+    return [level for level in levels if float(capacity(level, d)) <= log_n]
+
+
+def certificate_row(run, draws: int = 3) -> dict[str, Any]:
+    """One NINE run: the certificate C − InfoNCE (test digits) beside an independent estimate of the KL
+    of the smoothed law of its test-view embeddings from the smoothed prior, that estimator's value on a
+    sample of the prior itself (its floor), and the second moment E‖u‖²/d the Gaussian identity assumes."""
+    from nine.eval.metrics import smoothed_kl, smoothed_kl_floor
+
+    cfg, m = run.config, run.metrics
+    if cfg.head != "nine":
+        raise ValueError(f"run {run.hash} has head={cfg.head!r}: the certificate needs the NINE channel")
+    u = run.embeddings["z_test_view"].astype(np.float64)  # eval mode: BatchNorm's running statistics
+    noise = cfg.sigma if cfg.prior == "gaussian" else cfg.eps
+    floor, floor_std = smoothed_kl_floor(cfg.prior, noise, len(u), cfg.d, draws=3)
+    return {
+        "run": run.hash, "d": cfg.d, "noise": noise, "seed": cfg.seed,
+        "certificate": m["capacity"] - m["infonce_test"],
+        "certificate_se": m["infonce_test_std"] / math.sqrt(10),  # 10 held-out draws (Objective.estimate)
+        "kl_estimate": smoothed_kl(u, cfg.prior, noise, draws=draws),
+        "kl_floor": floor, "kl_floor_std": floor_std,
+        "second_moment": float((u**2).sum(1).mean() / cfg.d) if cfg.prior == "gaussian" else np.nan,
+        "saturated": m["capacity"] > m["log_n"],
+    }
+
+
+def certificate_table(paths: list[Path]):
+    """:func:`certificate_row` for every NINE run among ``paths``, as a pandas DataFrame."""
+    import pandas as pd
+
+    runs = [load_run(path) for path in paths]
+    return pd.DataFrame([certificate_row(run) for run in runs if run.config.head == "nine"])

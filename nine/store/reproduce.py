@@ -12,9 +12,10 @@ import torch
 from nine.store.paths import RESULTS_DIR
 from nine.store.store import RunError, execute, load_run, read_json
 
-# Allowed |committed − recomputed| per metric family (first matching substring wins); metrics not
-# listed must match exactly. On the same kind of machine a rerun is bit-identical; these bounds
-# allow for another CPU's floating-point rounding while catching any change of method.
+# Allowed |committed − recomputed| per metric family (first matching substring wins), used only for a
+# run without at least two committed siblings (the same config at other seeds); metrics not listed must
+# match exactly. With siblings, each metric's tolerance is twice its spread over the seeds instead
+# (:func:`seed_tolerances`). On the same kind of machine a rerun is bit-identical, the stronger check.
 TOLERANCES = (("pvalue", 0.5), ("ks", 0.02), ("_acc", 0.03), ("infonce", 0.05), ("tau", 0.02), ("embedding", 0.05))
 
 
@@ -38,14 +39,50 @@ def _flatten(metrics: dict[str, Any]) -> dict[str, float]:
     return flat
 
 
-def compare_metrics(committed: dict[str, Any], recomputed: dict[str, Any]) -> list[Comparison]:
-    """Every metric of two runs side by side with its tolerance; a missing metric compares as NaN."""
+def compare_metrics(committed: dict[str, Any], recomputed: dict[str, Any],
+                    tolerances: dict[str, float] | None = None) -> list[Comparison]:
+    """Every metric of two runs side by side with its tolerance (from ``tolerances`` when given, else
+    :data:`TOLERANCES`); a missing metric compares as NaN."""
     a, b = _flatten(committed), _flatten(recomputed)
     rows = []
     for key in sorted(set(a) | set(b)):
-        tol = next((t for part, t in TOLERANCES if part in key), 0.0)
+        if tolerances is not None:
+            tol = tolerances.get(key, 0.0)
+        else:
+            tol = next((t for part, t in TOLERANCES if part in key), 0.0)
         rows.append(Comparison(key, a.get(key, math.nan), b.get(key, math.nan), tol))
     return rows
+
+
+def siblings(path: Path) -> list[Path]:
+    """The committed runs with the config of the run at ``path`` but another seed (it included)."""
+    from nine.store.store import ADDED_LATER, UNHASHED
+
+    def key(p: Path) -> dict:
+        config = {**ADDED_LATER, **read_json(p / "config.json")}
+        config["held_out"] = list(config["held_out"])
+        return {k: v for k, v in config.items() if k not in UNHASHED and k != "seed"}
+
+    mine = key(Path(path))
+    return sorted(p for p in RESULTS_DIR.iterdir() if (p / "config.json").is_file() and not p.name.startswith(".")
+                  and key(p) == mine)
+
+
+def seed_tolerances(path: Path) -> tuple[dict[str, float] | None, int]:
+    """Twice the standard deviation over the seeds of each metric of the run at ``path``, computed from
+    its committed siblings, and their number; (None, n) with fewer than three runs to compute it from."""
+    runs = siblings(path)
+    if len(runs) < 3:
+        return None, len(runs)
+    flat = [_flatten(read_json(p / "metrics.json")) for p in runs]
+    keys = set().union(*flat)
+    tolerances = {}
+    for key in keys:
+        values = [f[key] for f in flat if key in f and math.isfinite(f[key])]
+        if len(values) >= 3:
+            mean = sum(values) / len(values)
+            tolerances[key] = 2 * math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1))
+    return tolerances, len(runs)
 
 
 def cheapest_committed_run() -> Path:
@@ -65,8 +102,12 @@ def cheapest_committed_run() -> Path:
     return min(candidates, key=cost)
 
 
-def reproduce(path: Path, store: Path) -> list[Comparison]:
-    """Retrain the run at ``path`` from scratch into ``store`` and compare every metric."""
+def reproduce(path: Path, store: Path) -> tuple[list[Comparison], int]:
+    """Retrain the run at ``path`` from scratch into ``store`` and compare every metric, each within
+    twice its seed spread (:func:`seed_tolerances`; the fixed :data:`TOLERANCES` when the run has fewer
+    than two committed siblings). Returns the comparisons and the number of runs the spread came from
+    (0 for the fixed table)."""
     committed = load_run(Path(path))
+    tolerances, n_runs = seed_tolerances(Path(path))
     recomputed = load_run(execute(committed.config, Path(store), resume=False, replace=True))
-    return compare_metrics(committed.metrics, recomputed.metrics)
+    return compare_metrics(committed.metrics, recomputed.metrics, tolerances), (n_runs if tolerances else 0)

@@ -36,3 +36,17 @@ def test_bad_claim_arguments():
         ledger.check("a b", "s", "c", 1.0, 1.0)
     with pytest.raises(ValueError, match="tolerance=-1 is not allowed"):
         ledger.check("a", "s", "c", 1.0, 1.0, tolerance=-1)
+
+
+def test_an_inconclusive_claim_has_no_verdict_either_way(tmp_path):
+    from nine.book.claims import Ledger, load_claims, render_rows
+
+    ledger = Ledger("nb", "cpu")
+    row = ledger.check("x", "s", "c", measured=0.9, expected=1.0, relation="ge",
+                       inconclusive="the positive control fails: the metric cannot detect a known effect here")
+    assert row.verdict == "inconclusive" and not row.passed
+    assert ledger.check("y", "s", "c", measured=0.9, expected=1.0, relation="ge").verdict == "FAIL"
+    html = render_rows(list(ledger.claims.values()), link=None)
+    assert "inconclusive<br><small>the positive control fails" in html and html.count("FAIL") == 1
+    loaded = load_claims(ledger.save(tmp_path).parent)
+    assert [c.verdict for c in loaded] == ["inconclusive", "FAIL"]

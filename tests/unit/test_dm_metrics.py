@@ -97,3 +97,24 @@ def test_knn_kl_of_a_law_with_atoms_is_infinite():
     points = np.random.default_rng(12).standard_normal((10, 2))
     assert kl_knn(np.repeat(points, 6, axis=0), sample_prior("gaussian", 100, 2)) == np.inf  # each point 6 times
     assert np.isfinite(kl_knn(np.repeat(points, 5, axis=0), sample_prior("gaussian", 100, 2)))  # 5 times: k = 5 copes
+
+
+def test_energy_distance_and_sliced_wasserstein_agree_with_maintained_libraries():
+    """nine keeps its own energy test for one reason: the permutation p-value is computed for all
+    labellings in one matrix product. Its statistic must equal dcor's, its p-value follow dcor's
+    permutation test, and the sliced Wasserstein distance POT's (with many directions)."""
+    import dcor
+    import ot
+
+    from nine.eval.metrics import energy_distance, sliced_wasserstein
+
+    rng = np.random.default_rng(0)
+    x, y = rng.standard_normal((300, 4)), rng.standard_normal((200, 4)) + 0.15
+    statistic, p = energy_distance(x, y, permutations=499, seed=1)
+    assert statistic == pytest.approx(dcor.energy_distance(x, y), rel=1e-10)
+    reference = dcor.homogeneity.energy_test(x, y, num_resamples=499, random_state=1).pvalue
+    assert abs(p - reference) < 0.03  # two Monte-Carlo p-values of the same test
+    same, _ = energy_distance(x, rng.standard_normal((200, 4)))
+    assert same < statistic
+    assert sliced_wasserstein(x, y, projections=3000) == pytest.approx(
+        ot.sliced_wasserstein_distance(x, y, n_projections=3000, p=1, seed=0), rel=0.05)  # random directions

@@ -203,3 +203,30 @@ def test_get_or_train_all_keeps_order_trains_missing_and_says_loaded_runs_in_one
     monkeypatch.setenv("NINE_NO_TRAINING", "1")
     with pytest.raises(RunError, match=run_hash(tiny_cfg.replace(seed=2))):
         runs.get_or_train_all([tiny_cfg, tiny_cfg.replace(seed=2)])
+
+
+def test_reproduce_tolerances_come_from_the_seed_spread(tmp_path, monkeypatch):
+    """Each metric may differ by twice its standard deviation over the committed seeds of the same
+    configuration; a run with fewer than three such seeds falls back to the fixed table."""
+    import json
+    import math
+
+    from nine.config import make_config
+    from nine.store import reproduce as runs
+
+    for seed, acc in ((0, 0.80), (1, 0.82), (2, 0.84)):
+        path = tmp_path / f"run{seed}"
+        path.mkdir()
+        (path / "config.json").write_text(json.dumps(make_config("cpu", d=4, seed=seed).to_dict()))
+        (path / "metrics.json").write_text(json.dumps({"knn_acc": acc, "n_test": 1000, "ks": [0.1, 0.1 + seed / 100]}))
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "config.json").write_text(json.dumps(make_config("cpu", d=8).to_dict()))
+    monkeypatch.setattr(runs, "RESULTS_DIR", tmp_path)
+    assert [p.name for p in runs.siblings(tmp_path / "run1")] == ["run0", "run1", "run2"]
+    tolerances, n = runs.seed_tolerances(tmp_path / "run0")
+    assert n == 3 and math.isclose(tolerances["knn_acc"], 0.04) and tolerances["n_test"] == 0
+    assert math.isclose(tolerances["ks[1]"], 0.02) and tolerances["ks[0]"] < 1e-12
+    rows = {r.metric: r for r in runs.compare_metrics({"knn_acc": 0.80}, {"knn_acc": 0.83}, tolerances)}
+    assert rows["knn_acc"].ok and not runs.compare_metrics({"knn_acc": 0.8}, {"knn_acc": 0.85}, tolerances)[0].ok
+    assert runs.seed_tolerances(other) == (None, 1)
