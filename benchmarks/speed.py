@@ -13,6 +13,9 @@ Three parts, one figure per line, all written to results/bench.json under "speed
    against torchvision's per-image transforms (the previous implementation).
 3. **Whole runs** (training, evaluation and saving, `nine.store.execute`), each in a fresh one-thread
    process as a sweep worker runs them: wall time and peak resident memory, fp32 against bf16.
+
+Last, the matching statistics of the committed fp32 and bf16 runs (three seeds each) side by side: the
+check that the faster numerics leave the results within the seed spread.
 """
 
 import argparse
@@ -160,6 +163,25 @@ def main() -> None:
     figures["run_epochs"] = args.run_epochs
     print(f"run, bf16 against fp32: {figures['run_speedup']:.2f}× faster (target >= 2)")
     record("speed", figures)
+    print_metric_table()
+
+
+def print_metric_table() -> None:
+    """The statistics of three committed seeds of each numerics (also on the reproducing page)."""
+    os.environ["NINE_NO_TRAINING"] = "1"  # committed runs only: never train here
+    import pandas as pd
+
+    from nine.config import NineError
+    from nine.experiments.sweep import numerics_table
+
+    for prior, level in (("gaussian", 1.0), ("uniform", 0.2)):
+        try:
+            table = numerics_table(prior, level)
+        except NineError as err:
+            print(f"metric table, {prior}: not available ({err})")
+            continue
+        with pd.option_context("display.width", 200, "display.max_columns", 10):
+            print(f"metric table, {prior} prior, d = 16, level {level:g}, three seeds each:\n{table}")
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ PAGES = {
         "fig-uniform-channel",
         "fig-infonce-ceiling",
         "fig-any-prior",
+        "fig-certificate-theory",
     ],
     "notebooks/02_gaussian_matching.html": [
         "fig-gaussian-embedding",
@@ -26,6 +27,8 @@ PAGES = {
         "fig-gaussian-sweep-qq",
         "fig-gaussian-sweep-metrics",
         "fig-gaussian-tradeoff",
+        "fig-gaussian-certificate",
+        "fig-gaussian-tau",
     ],
     "notebooks/03_uniform_matching.html": [
         "fig-uniform-embedding",
@@ -34,6 +37,7 @@ PAGES = {
         "fig-uniform-sweep-qq",
         "fig-uniform-sweep-metrics",
         "fig-uniform-tradeoff",
+        "fig-uniform-certificate",
     ],
     "notebooks/04_generative.html": ["fig-generative-samples"],
     "notebooks/05_disentanglement.html": [
@@ -153,3 +157,14 @@ def test_claims_page_agrees_with_the_notebook_pages(pages):
     assert set(shown) == set(committed), f"claims on pages but not in the ledger: {set(shown) - set(committed)}"
     ledger_rows = pages["book/claims.html"].select("table.claims-ledger tbody tr")
     assert len(ledger_rows) == len(committed)
+
+
+def test_math_renders_offline_and_no_page_launches_elsewhere(pages):
+    """MathJax is served from the book itself (no CDN), and no page offers Binder or Colab, which would
+    need a public repository (and Colab cannot open the .md pages)."""
+    assert (HTML / "_static" / "mathjax" / "tex-chtml.js").is_file()
+    for name, page in pages.items():
+        sources = [tag.get("src", "") for tag in page.find_all("script")]
+        assert not any("mathjax" in src and urlparse(src).netloc for src in sources), name
+        assert any(src.endswith("mathjax/tex-chtml.js") for src in sources) or not page.select(".math"), name
+        assert not page.select('a[href*="colab.research.google.com"], a[href*="mybinder.org"]'), name
