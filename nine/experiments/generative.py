@@ -221,6 +221,62 @@ class Classifier(nn.Module):
         return self.out(self.body(x))
 
 
+@dataclass(frozen=True)
+class ClassifierConfig:
+    """The evaluation classifier behind every classifier FID: its data and training budget."""
+
+    dataset: str  # the digits it is trained on (the encoders' dataset)
+    n_train: int  # how many train digits
+    epochs: int
+    seed: int
+
+    def __post_init__(self) -> None:
+        check_int("n_train", self.n_train, 10)
+        check_int("epochs", self.epochs, 1)
+        check_int("seed", self.seed, 0)
+
+    @property
+    def key(self) -> str:
+        text = json.dumps({**asdict(self), "nine_version": nine.__version__}, sort_keys=True)
+        return "classifier-" + hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+def get_or_train_classifier(cfg: ClassifierConfig, x: torch.Tensor, y: torch.Tensor,
+                            store: Path | None = None) -> Classifier:
+    """The evaluation classifier of ``cfg``, stored like a run (config, weights, provenance, a SHA-256
+    manifest) in ``results/generative`` or ``runs/generative`` and loaded from there, so that every FID
+    of the book comes from the same weights on every machine; trained into ``store`` (default
+    ``runs/generative``) only when missing and training is allowed."""
+    if len(x) != cfg.n_train:
+        raise ValueError(f"n_train={cfg.n_train} is not allowed for {len(x)} train digits: they must agree")
+    store = Path(store) if store is not None else RUNS_DIR / "generative"
+    for place in (RESULTS_DIR / "generative", RUNS_DIR / "generative", store):
+        folder = place / cfg.key
+        if folder.is_dir():
+            verify(folder, FILES)
+            model = Classifier()
+            model.load_state_dict(torch.load(folder / "model.pt", map_location="cpu", weights_only=True))
+            print(f"loaded the evaluation classifier {cfg.key} from {shown(place)}")
+            return model.eval()
+    if os.environ.get("NINE_NO_TRAINING"):
+        raise RunError(f"evaluation classifier {cfg.key} is not in results/generative or runs/generative and "
+                       f"NINE_NO_TRAINING is set (the book build shows committed models only)")
+    print(f"training the evaluation classifier {cfg.key} ({cfg.epochs} epochs)")
+    started = time.time()
+    model = train_classifier(x, y, cfg.epochs, cfg.seed)
+    folder = store / cfg.key
+    partial = folder.with_name(f".partial-{folder.name}")
+    partial.mkdir(parents=True, exist_ok=True)
+    write_json(partial / "config.json", asdict(cfg))
+    write_json(partial / "metrics.json", {"train_accuracy": classifier_accuracy(model, x, y),
+                                          "wall_time_s": time.time() - started})
+    torch.save(model.state_dict(), partial / "model.pt")
+    write_json(partial / "provenance.json", provenance(torch.device("cpu"), started, time.time()))
+    write_json(partial / "manifest.json", {n: sha256(partial / n) for n in FILES if n != "manifest.json"})
+    partial.replace(folder)
+    return model
+
+
 def train_classifier(x: torch.Tensor, y: torch.Tensor, epochs: int = 10, seed: int = 0) -> Classifier:
     """The evaluation classifier, trained with Adam and light shifts (±2 pixels) as augmentation."""
     torch.manual_seed(seed)

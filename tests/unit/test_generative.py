@@ -82,3 +82,29 @@ def test_class_scores_count_what_the_classifier_says():
     scores = evaluate_images(model, x, x)
     assert scores["class_shares"][9] == 1.0 and scores["class_tv_to_uniform"] == pytest.approx(0.9)
     assert consistency(model, x, torch.full((20,), 9)) == 1.0 and consistency(model, x, torch.zeros(20, dtype=torch.long)) == 0.0
+
+
+def test_the_evaluation_classifier_is_stored_like_a_run_and_never_trained_by_the_book(tmp_path, monkeypatch):
+    from nine.experiments import generative
+    from nine.experiments.generative import ClassifierConfig, get_or_train_classifier
+
+    monkeypatch.setattr(generative, "RESULTS_DIR", tmp_path / "results")
+    monkeypatch.setattr(generative, "RUNS_DIR", tmp_path / "runs")
+    g = torch.Generator().manual_seed(0)
+    x, y = torch.rand(64, 1, 28, 28, generator=g), torch.randint(0, 10, (64,), generator=g)
+    cfg = ClassifierConfig("mnist5k", 64, 1, 0)
+    assert cfg.key.startswith("classifier-") and cfg.key != ClassifierConfig("mnist5k", 64, 2, 0).key
+    monkeypatch.setenv("NINE_NO_TRAINING", "1")
+    with pytest.raises(RunError, match=f"evaluation classifier {cfg.key} is not in results/generative"):
+        get_or_train_classifier(cfg, x, y)
+    monkeypatch.delenv("NINE_NO_TRAINING")
+    trained = get_or_train_classifier(cfg, x, y)
+    folder = tmp_path / "runs" / "generative" / cfg.key
+    assert sorted(p.name for p in folder.iterdir()) == sorted(generative.FILES)
+    loaded = get_or_train_classifier(cfg, x, y)  # the same weights, read back and verified
+    assert all(torch.equal(a, b) for a, b in zip(trained.state_dict().values(), loaded.state_dict().values()))
+    with pytest.raises(ValueError, match="n_train=64 is not allowed for 32 train digits"):
+        get_or_train_classifier(cfg, x[:32], y[:32])
+    (folder / "model.pt").write_bytes(b"corrupt")
+    with pytest.raises(RunError, match="model.pt"):
+        get_or_train_classifier(cfg, x, y)
