@@ -228,7 +228,7 @@ def _mean_std(values: np.ndarray) -> str:
     """"mean ± std" over seeds; "∞" for an infinite value (a head without noise has no capacity)."""
     if np.isinf(values).any():
         return "∞" if (values > 0).all() else "—"
-    if len(values) == 1:
+    if len(values) == 1 or np.ptp(values) == 0:  # one seed, or a value no seed changes (a capacity)
         return f"{values[0]:.3f}"
     return f"{values.mean():.3f} ± {values.std(ddof=1):.3f}"
 
