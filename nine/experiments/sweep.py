@@ -349,3 +349,27 @@ def certificate_table(paths: list[Path]):
 
     runs = [load_run(path) for path in paths]
     return pd.DataFrame([certificate_row(run) for run in runs if run.config.head == "nine"])
+
+
+def limiting_factor(run, last: int = 10) -> dict[str, Any]:
+    """What limits a NINE run's matching, read from its own record:
+
+    - "estimator" when its capacity exceeds log N: InfoNCE cannot reach C, so the capacity argument
+      that pushes the law to the prior cannot act in full, whatever the budget;
+    - "budget" when the training InfoNCE still rises at the end (its least-squares slope over the last
+      ``last`` epochs exceeds twice its standard error): more epochs would move it;
+    - "method (plateau)" otherwise: InfoNCE has settled below C, so more of the same training would not help.
+    Also returns the slope (nats per epoch) and the final gap C − InfoNCE on the test digits.
+    """
+    m = run.metrics
+    values = np.array([record["infonce"] for record in run.log[-last:]])
+    epochs = np.arange(len(values), dtype=float)
+    fit = stats.linregress(epochs, values) if len(values) >= 3 else None
+    slope, se = (fit.slope, fit.stderr) if fit is not None else (math.nan, math.nan)
+    if m["capacity"] > m["log_n"]:
+        factor = "estimator"
+    elif fit is not None and slope > 2 * se:
+        factor = "budget"
+    else:
+        factor = "method (plateau)"
+    return {"run": run.hash, "factor": factor, "slope_per_epoch": float(slope), "gap": m["capacity"] - m["infonce_test"]}
