@@ -368,7 +368,9 @@ def limiting_factor(run, last: int = 10) -> dict[str, Any]:
     slope, se = (fit.slope, fit.stderr) if fit is not None else (math.nan, math.nan)
     if m["capacity"] > m["log_n"]:
         factor = "estimator"
-    elif fit is not None and slope > 2 * se:
+    elif fit is None:
+        factor = "unknown (fewer than 3 epochs)"
+    elif slope > 2 * se:
         factor = "budget"
     else:
         factor = "method (plateau)"
