@@ -197,3 +197,22 @@ def test_every_method_is_evaluated_alike():
     plain_u = on_prior_support(_fake_run("plain", "gaussian", *h), "uniform")
     for name in plain_u:
         assert np.allclose(nine_u[name], plain_u[name], atol=1e-7) and np.allclose(adv_u[name], plain_u[name], atol=1e-7)
+
+
+def test_limiting_factor_reads_the_runs_own_record():
+    from types import SimpleNamespace
+
+    from nine.experiments.sweep import limiting_factor
+
+    def run(capacity, curve):
+        return SimpleNamespace(hash="x", metrics={"capacity": capacity, "log_n": 6.24, "infonce_test": curve[-1]},
+                               log=[{"infonce": v} for v in curve])
+
+    rng = np.random.default_rng(0)
+    rising = list(3 + 0.02 * np.arange(60) + 0.005 * rng.standard_normal(60))
+    flat = list(3.5 + 0.01 * rng.standard_normal(60))
+    assert limiting_factor(run(8.0, flat))["factor"] == "estimator"  # C > log N, whatever the curve
+    assert limiting_factor(run(5.5, rising))["factor"] == "budget"
+    result = limiting_factor(run(5.5, flat))
+    assert result["factor"] == "method (plateau)" and result["gap"] == pytest.approx(5.5 - flat[-1])
+    assert limiting_factor(run(5.5, flat[:2]))["factor"].startswith("unknown")
