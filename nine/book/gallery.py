@@ -8,6 +8,7 @@ download buttons.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -84,6 +85,59 @@ def serve_executed_notebooks(build: Path | None = None) -> list[Path]:
             _, executed = cache.merge_match_into_file(source)
         except KeyError as err:
             raise RuntimeError(f"{source.name} has no executed copy in {build / '.jupyter_cache'}: build the book first") from err
-        nbformat.write(executed, target)
+        nbformat.write(readable(executed), target)
         served.append(target)
     return served
+
+
+GLUE_FIGURE = re.compile(r"```\{glue:figure\}\s+(\S+)\n(.*?)```", re.S)
+GLUE_ROLE = re.compile(r"\{glue:(?:text|md)\}`([^`:]+)(?::([^`]*))?`")
+
+
+def readable(nb):
+    """An executed notebook as Jupyter and Colab show it: every ``{glue:figure}`` directive of the
+    markdown becomes the figure itself (a cell attachment) with its caption, and every ``{glue:text}``
+    or ``{glue:md}`` role the value it stands for. The glued values are read from the notebook's own
+    outputs, which MyST-NB displays but plain Jupyter does not."""
+    glued: dict[str, dict] = {}
+    for cell in nb.cells:
+        for output in cell.get("outputs", []):
+            scrap = output.get("metadata", {}).get("scrapbook")
+            if scrap:
+                prefix = scrap["mime_prefix"]
+                glued[scrap["name"]] = {k[len(prefix):]: v for k, v in output.get("data", {}).items() if k.startswith(prefix)}
+
+    def value(match: re.Match) -> str:
+        data = glued.get(match.group(1))
+        if data is None:
+            return match.group(0)
+        if "text/markdown" in data:
+            return str(data["text/markdown"]).strip()
+        text = str(data.get("text/plain", "")).strip().strip("'")
+        spec = match.group(2)
+        if spec and spec != "myst":
+            try:
+                return format(float(text), spec)
+            except ValueError:
+                return text
+        return text
+
+    for cell in nb.cells:
+        if cell.cell_type != "markdown":
+            continue
+        attachments = dict(cell.get("attachments", {}))
+
+        def figure(match: re.Match) -> str:
+            name, body = match.group(1), match.group(2)
+            data = glued.get(name, {})
+            caption = "\n".join(line for line in body.splitlines() if not line.startswith(":")).strip()
+            if "image/png" not in data:
+                return match.group(0)
+            attachments[f"{name}.png"] = {"image/png": data["image/png"]}
+            return f"![{name}](attachment:{name}.png)\n\n*{caption}*\n"
+
+        text = GLUE_FIGURE.sub(figure, cell.source)
+        cell.source = GLUE_ROLE.sub(value, text)
+        if attachments:
+            cell["attachments"] = attachments
+    return nb

@@ -108,3 +108,26 @@ def test_download_notebooks_come_from_the_execution_cache(monkeypatch, tmp_path)
     nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("1 + 1")]), source)  # not in the cache
     with pytest.raises(RuntimeError, match="demo.ipynb has no executed copy"):
         gallery.serve_executed_notebooks()
+
+
+def test_downloaded_notebooks_show_their_figures_and_values():
+    """The notebook behind a download button shows glued figures as images with their captions, and
+    glued numbers as numbers, as plain Jupyter and Colab display them (no MyST directives left)."""
+    import nbformat
+
+    from nine.book.gallery import readable
+
+    prefix = "application/papermill.record/"
+    glue_cell = nbformat.v4.new_code_cell("glue(...)")
+    glue_cell.outputs = [
+        nbformat.v4.new_output("display_data", data={f"{prefix}image/png": "iVBORw0KGgo=", f"{prefix}text/plain": "<Figure>"},
+                               metadata={"scrapbook": {"name": "fig_a", "mime_prefix": prefix}}),
+        nbformat.v4.new_output("display_data", data={f"{prefix}text/plain": "0.123456"},
+                               metadata={"scrapbook": {"name": "ks", "mime_prefix": prefix}}),
+    ]
+    text = "```{glue:figure} fig_a\n:name: fig-a\n\nThe caption. {glue:md}`missing:myst`\n```\n\nKS is {glue:text}`ks:.3f`."
+    nb = nbformat.v4.new_notebook(cells=[glue_cell, nbformat.v4.new_markdown_cell(text)])
+    cell = readable(nb).cells[1]
+    assert cell.source.startswith("![fig_a](attachment:fig_a.png)") and "The caption." in cell.source
+    assert "KS is 0.123." in cell.source and "{glue:figure}" not in cell.source
+    assert cell.attachments["fig_a.png"]["image/png"] == "iVBORw0KGgo="
