@@ -174,15 +174,27 @@ PRIOR_NAMES = {"gaussian": ("σ", "N(0, I)"), "uniform": ("ε", "U[0, 1]^d")}
 REFERENCE_STYLES = {"plain": ("plain InfoNCE", "C3", "s"), "normalise": ("normalised, no noise", "C2", "D")}
 
 
+def _panel_grid(count: int, width: float, height: float, columns: int = 4, **options):
+    """A figure of ``count`` panels, ``columns`` per row (so that each stays legible in a browser),
+    with the unused panels of the last row switched off; returns (figure, the ``count`` axes)."""
+    columns = min(columns, count)
+    rows = -(-count // columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(width * columns, height * rows), squeeze=False, **options)
+    for ax in axes.flat[count:]:
+        ax.set_axis_off()
+    return fig, list(axes.flat[:count])
+
+
 def embedding_grid(panels: list[tuple[str, np.ndarray, np.ndarray]], prior: str) -> Figure:
-    """A row of d = 2 embeddings, one panel per (title, z, labels), on the prior's scale."""
-    fig, axes = plt.subplots(1, len(panels), figsize=(2.4 * len(panels), 2.7), squeeze=False)
+    """d = 2 embeddings, one panel per (title, z, labels), four to a row, on the prior's scale."""
+    fig, axes = _panel_grid(len(panels), 3.0, 3.1)
     low, high = (-4, 4) if prior == "gaussian" else (-0.05, 1.05)
-    for ax, (title, z, labels) in zip(axes[0], panels):
+    for ax, (title, z, labels) in zip(axes, panels):
         colours = "0.3" if labels is None else DIGIT_COLOURS(labels % 10)
         ax.scatter(z[:, 0], z[:, 1], c=colours, s=2, alpha=0.7, linewidths=0)
         ax.set(xlim=(low, high), ylim=(low, high), title=title, aspect="equal")
         ax.set_xticks([]), ax.set_yticks([])
+    fig.tight_layout()
     return fig
 
 
@@ -221,8 +233,8 @@ def metric_vs_noise(table, metrics: dict[str, str], prior: str, calibration: dic
     value a sample of the prior itself scores (dotted) where the metric is a DM statistic.
     Statistics in :data:`LOG_SCALE` get a logarithmic y axis."""
     symbol = PRIOR_NAMES[prior][0]
-    fig, axes = plt.subplots(1, len(metrics), figsize=(3.3 * len(metrics), 3.0), squeeze=False)
-    for ax, (column, title) in zip(axes[0], metrics.items()):
+    fig, axes = _panel_grid(len(metrics), 4.6, 3.6, columns=2)
+    for ax, (column, title) in zip(axes, metrics.items()):
         for k, (d, part) in enumerate(table.groupby("d")):
             mean, std = _seed_spread(part, column)
             colour = f"C{k}" if k == 0 else "C4"
@@ -241,9 +253,9 @@ def metric_vs_noise(table, metrics: dict[str, str], prior: str, calibration: dic
         if column in LOG_SCALE:
             ax.set_yscale("log")
         ax.set(xlabel=f"noise level {symbol} (references at the left)", title=title)
-    handles, labels = axes[0, 0].get_legend_handles_labels()
-    fig.legend(handles, labels, fontsize=7, loc="lower center", ncol=4, bbox_to_anchor=(0.5, -0.02))
-    fig.tight_layout(rect=(0, 0.14, 1, 1))
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, fontsize=8, loc="lower center", ncol=3, bbox_to_anchor=(0.5, 0.0))
+    fig.tight_layout(rect=(0, 0.12, 1, 1))
     return fig
 
 
@@ -273,8 +285,8 @@ def tradeoff(table, dm_column: str, dm_title: str, prior: str, calibration: floa
 
 def qq_grid(panels: list[tuple[str, np.ndarray]], prior: str) -> Figure:
     """QQ plots against the prior's marginal, one panel per (title, z), every coordinate a line."""
-    fig, axes = plt.subplots(1, len(panels), figsize=(2.4 * len(panels), 2.7), squeeze=False, sharey=True)
-    for ax, (title, z) in zip(axes[0], panels):
+    fig, axes = _panel_grid(len(panels), 3.0, 3.0, sharey=True)
+    for ax, (title, z) in zip(axes, panels):
         n = len(z)
         probabilities = (np.arange(1, n + 1) - 0.5) / n
         theoretical = stats.norm.ppf(probabilities) if prior == "gaussian" else probabilities
@@ -283,7 +295,8 @@ def qq_grid(panels: list[tuple[str, np.ndarray]], prior: str) -> Figure:
         ends = (theoretical[0], theoretical[-1])
         ax.plot(ends, ends, color="k", lw=1, ls="--")
         ax.set(title=title, xlabel="prior quantile")
-    axes[0, 0].set_ylabel("embedding quantile")
+    for ax in axes[:: min(4, len(axes))]:
+        ax.set_ylabel("embedding quantile")
     fig.tight_layout()
     return fig
 
