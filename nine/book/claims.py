@@ -143,10 +143,12 @@ def load_claims(folder: Path) -> list[Claim]:
     return claims
 
 
-def render_rows(claims: list[Claim], link: str | None) -> str:
-    """An HTML table of claims. ``link``: URL prefix of the notebook pages (None: rows are the anchors)."""
+def render_rows(claims: list[Claim], link: str | None, page_column: bool = True) -> str:
+    """An HTML table of claims. ``link``: URL prefix of the notebook pages (None: rows are the anchors);
+    ``page_column``: with a link, a first column naming each row's page (off for a table of one page)."""
     columns = ("claim", "how it is checked", "measured", "criterion", "status")
-    head = "".join(f"<th>{h}</th>" for h in (("page",) if link is not None else ()) + columns)
+    page_column = page_column and link is not None
+    head = "".join(f"<th>{h}</th>" for h in (("page",) if page_column else ()) + columns)
     rows = []
     for c in claims:
         status = c.verdict
@@ -157,7 +159,8 @@ def render_rows(claims: list[Claim], link: str | None) -> str:
         page = ""
         if link is not None:
             name = f'<a href="{link}{c.notebook}.html#claim-{c.id}">{name}</a>'
-            page = f'<td><a href="{link}{c.notebook}.html">{html.escape(c.notebook)}</a></td>'
+            if page_column:
+                page = f'<td><a href="{link}{c.notebook}.html">{html.escape(c.notebook)}</a></td>'
         anchor = "" if link is not None else f' id="claim-{c.id}"'
         rows.append(
             f"<tr{anchor}>{page}<td>{name}<br><code>{c.id}</code></td><td>{html.escape(c.check)}</td>"

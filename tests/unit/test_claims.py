@@ -50,3 +50,14 @@ def test_an_inconclusive_claim_has_no_verdict_either_way(tmp_path):
     assert "inconclusive<br><small>the positive control fails" in html and html.count("FAIL") == 1
     loaded = load_claims(ledger.save(tmp_path).parent)
     assert [c.verdict for c in loaded] == ["inconclusive", "FAIL"]
+
+
+def test_a_table_of_one_page_can_leave_out_the_page_column():
+    from nine.book.claims import Ledger, render_rows
+
+    ledger = Ledger("02_page", "cpu")
+    ledger.check("a", "s", "c", measured=1.0, expected=1.0)
+    rows = list(ledger.claims.values())
+    with_page, without = render_rows(rows, link="../notebooks/"), render_rows(rows, link="../notebooks/", page_column=False)
+    assert "<th>page</th>" in with_page and "<th>page</th>" not in without
+    assert without.count("<td") == with_page.count("<td") - 1 and 'href="../notebooks/02_page.html#claim-a"' in without
