@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -289,6 +290,7 @@ def smoothed_kl(u: np.ndarray, prior: str, noise: float, draws: int = 3, seed: i
     return float(np.mean(values))
 
 
+@functools.lru_cache(maxsize=None)  # the same (prior, level, n, d) for every seed of a sweep: computed once
 def smoothed_kl_floor(prior: str, noise: float, n: int, d: int, draws: int = 5) -> tuple[float, float]:
     """Mean and std of :func:`smoothed_kl` over ``draws`` samples of the prior itself, whose true value
     is 0: what the estimator reports for a perfect match at this n and d (its bias)."""
