@@ -3,6 +3,7 @@
     python -m nine train --profile cpu --sigma 0.5 --d 2 [--store results] [--retrain] [--no-resume]
     python -m nine reproduce [RUN_DIR] [--store DIR]   (default: the cheapest run in results/)
     python -m nine sweep gaussian uniform --profile cpu --store results --workers 2
+    python -m nine budget --profile cpu --store results --workers 2   (the budget study's runs)
     python -m nine rerun NOTEBOOK [-p NAME VALUE ...]   (executed notebook and figures in runs/NOTEBOOK-<hash>/)
     python -m nine gallery                               (rewrite book/figures.md from the figure sidecars)
     python -m nine downloads                             (executed notebooks behind the book's download buttons)
@@ -36,6 +37,10 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument("--profile", default="cpu", choices=list(PROFILES))
     sweep.add_argument("--store", default=None, help="directory for new runs (default: runs/)")
     sweep.add_argument("--workers", type=int, default=1, help="runs trained at once, one thread each")
+    budget = commands.add_parser("budget", help="train every missing run of the budget study (d = 16)")
+    budget.add_argument("--profile", default="cpu", choices=list(PROFILES))
+    budget.add_argument("--store", default=None, help="directory for new runs (default: runs/)")
+    budget.add_argument("--workers", type=int, default=1, help="runs trained at once, one thread each")
     again = commands.add_parser("rerun", help="execute a notebook with new parameters into its own folder")
     again.add_argument("notebook", help="e.g. 02_gaussian_matching")
     again.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"))
@@ -119,6 +124,11 @@ def _main(argv: list[str] | None) -> int:
         return _reproduce(args["run"], store)
     if command == "sweep":
         return _sweep(args["priors"], args["profile"], store, args["workers"])
+    if command == "budget":
+        from nine.experiments.budget import train_all
+
+        train_all(args["profile"], store, args["workers"])
+        return 0
     if command == "rerun":
         return _rerun(args["notebook"], args["parameter"])
     if command == "gallery":

@@ -22,6 +22,7 @@ DATASETS = ("mnist5k", "mnist", "digits", "cifar10", "dsprites")
 ENCODERS = {"mnist-cnn": ("mnist5k", "mnist", "digits"), "resnet18": ("cifar10",), "sprites-cnn": ("dsprites",)}
 CRITICS = ("quadratic", "mlp")
 NOISE_BRANCHES = ("one", "both")
+VIEW_PAIRS = ("two", "same")
 HEADS = ("nine", "normalise", "plain", "adversarial", "vae")  # one objective each in nine.core.objectives
 SOFTMAX_AXES = ("both", "clean")
 DEVICES = ("auto", "cpu", "cuda")
@@ -61,6 +62,7 @@ class RunConfig:
     adv_weight: float = 1.0  # head="adversarial": weight of the adversarial (non-saturating) term
     beta: float = 1.0  # head="vae": weight of the KL term (beta-VAE; 1 = the plain VAE)
     noise_on: str = "one"  # views that get noise: "one" (I(f(X'); f(X)+Z)) or "both"
+    views: str = "two"  # "two" independent augmented views per image, or the "same" view in both branches (only Z differs)
     encoder: str = "mnist-cnn"  # mnist-cnn (the MNIST protocol) | resnet18 (CIFAR-10, SimCLR views)
     critic: str = "quadratic"  # quadratic: -|y-u|^2/(2 tau^2); mlp: MLP on concatenated pairs
     softmax: str = "clean"  # InfoNCE softmax over the clean u only (exact for the quadratic critic) or "both"
@@ -204,6 +206,7 @@ def validate(cfg: RunConfig) -> None:
         ("dataset", DATASETS),
         ("critic", CRITICS),
         ("noise_on", NOISE_BRANCHES),
+        ("views", VIEW_PAIRS),
         ("softmax", SOFTMAX_AXES),
         ("encoder", tuple(ENCODERS)),
         ("head", HEADS),

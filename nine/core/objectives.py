@@ -79,12 +79,13 @@ class Objective:
         self, encoder: nn.Module, x: torch.Tensor, view: View, generator: torch.Generator,
         noise: torch.Generator | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """u = f(X') and y = f(X) + Z for two views of each image (u noisy too with ``noise_on="both"``).
+        """u = f(X') and y = f(X) + Z for two views of each image (u noisy too with ``noise_on="both"``);
+        with ``views="same"`` one view feeds both branches, y = f(X') + Z, so only the noise differs.
 
         Z is drawn from ``noise``, else from the global torch RNG; noise is added whatever the
         encoder's mode, so the same function serves training and evaluation."""
         u = encoder(view(x, generator))
-        y = encoder(view(x, generator))
+        y = u if self.cfg.views == "same" else encoder(view(x, generator))
         if self.noise is not None:
             y = y + self.noise.sample(y.shape, y.device, noise)
             if self.cfg.noise_on == "both":

@@ -66,6 +66,7 @@ def train(
     log_path: Path | None = None,
     progress: Callable[[str], None] = lambda line: print(line, flush=True),
     checkpoint_path: Path | None = None,
+    on_epoch: Callable[[int, TrainResult], None] | None = None,
 ) -> TrainResult:
     """Train the encoder and the objective's networks on ``split.x_train`` for ``cfg.epochs`` epochs.
 
@@ -73,7 +74,10 @@ def train(
     and passes one progress line (loss, InfoNCE estimate, samples/s, ETA) to ``progress``.
     With ``checkpoint_path``, the full training state is saved there every ``cfg.checkpoint_every``
     epochs, and an existing checkpoint is resumed from: the result is bit-identical (on CPU) to an
-    uninterrupted run. Raises :class:`TrainingDiverged` naming the epoch and step if the loss is not finite.
+    uninterrupted run. ``on_epoch(epoch, result)`` is called after each epoch (after its checkpoint),
+    with the modules in train mode; it must leave them, and every random state, as it found them
+    (:func:`nine.store.store.execute` uses it to save snapshots of a long run).
+    Raises :class:`TrainingDiverged` naming the epoch and step if the loss is not finite.
     """
     check_images(split.x_train, "x_train", IMAGE_SHAPES[cfg.dataset])
     if not distributed.is_main():
@@ -140,6 +144,8 @@ def train(
                 log.write(json.dumps(record) + "\n")
         if checkpoint_path is not None and (epoch % cfg.checkpoint_every == 0 or epoch == cfg.epochs):
             save_checkpoint(checkpoint_path, epoch, encoder, networks, optimiser, (generator, views), result.history)
+        if on_epoch is not None:
+            on_epoch(epoch, result)
         eta = (now - started) / (epoch - first + 1) * (cfg.epochs - epoch)
         progress(
             f"epoch {epoch:>4}/{cfg.epochs}  loss {record['loss']:.4f}  InfoNCE {record['infonce']:.3f} nats"

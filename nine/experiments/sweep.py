@@ -20,7 +20,7 @@ import multiprocessing
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 from scipy import stats
@@ -81,18 +81,25 @@ def configs(grid: Grid, profile: str = "cpu", **overrides: Any) -> list[RunConfi
     return out
 
 
-def _train_one(args: tuple[RunConfig, str | None, int]) -> tuple[str, float]:
+def _train_one(args: tuple[RunConfig, str | None, int, tuple[int, ...]]) -> tuple[str, float]:
     import torch
 
-    cfg, store, threads = args
+    cfg, store, threads, snapshots = args
     torch.set_num_threads(threads)
     started = time.perf_counter()
-    run = get_or_train(cfg, store)
+    run = get_or_train(cfg, store, snapshots=snapshots)
     return run.hash, time.perf_counter() - started
 
 
-def run_sweep(cfgs: list[RunConfig], store: Path | str | None = None, workers: int = 1) -> list[Path]:
-    """Train every config that has no finished run, ``workers`` at a time; return the run directories."""
+def run_sweep(
+    cfgs: list[RunConfig], store: Path | str | None = None, workers: int = 1,
+    snapshots: tuple[int, ...] | Callable[[RunConfig], tuple[int, ...]] = (),
+) -> list[Path]:
+    """Train every config that has no finished run, ``workers`` at a time; return the run directories.
+
+    ``snapshots``: epochs (or a function of the config giving them) at which a run also saves the run
+    of its config with that many epochs (:func:`nine.store.store.execute`); those are not returned."""
+    epochs_of = snapshots if callable(snapshots) else (lambda cfg: tuple(snapshots))
     if not isinstance(workers, int) or isinstance(workers, bool) or workers < 1:
         raise ConfigError(f"workers={workers!r} is not allowed: must be an integer >= 1")
     missing = [cfg for cfg in cfgs if find_run(cfg) is None]
@@ -101,7 +108,8 @@ def run_sweep(cfgs: list[RunConfig], store: Path | str | None = None, workers: i
     if missing:
         started = time.perf_counter()
         threads = 1 if workers > 1 else 0
-        jobs = [(cfg, None if store is None else str(store), threads or _default_threads()) for cfg in missing]
+        jobs = [(cfg, None if store is None else str(store), threads or _default_threads(), tuple(epochs_of(cfg)))
+                for cfg in missing]
         if workers == 1:
             results = map(_train_one, jobs)
         else:

@@ -44,8 +44,8 @@ from nine.config import NineError, RunConfig, first_line, make_config
 from nine.core import distributed
 from nine.core.models import Encoder, pick_device
 from nine.core.objectives import make_objective
-from nine.core.train import train
-from nine.data import IMAGE_SHAPES, check_images, load_split
+from nine.core.train import TrainResult, train
+from nine.data import IMAGE_SHAPES, Split, check_images, load_split
 from nine.eval.report import evaluate_run
 from nine.store.paths import RESULTS_DIR, RUNS_DIR, shown
 from nine.store.provenance import code_status, code_summary, provenance
@@ -63,6 +63,7 @@ class RunError(NineError, RuntimeError):
 # A config.json written before a field existed lacks it and is read with the value given here.
 ADDED_LATER = {
     "encoder": "mnist-cnn", "head": "nine", "held_out": (), "adv_weight": 1.0, "beta": 1.0, "numerics": "fp32", "tau_lr": 1e-3,
+    "views": "two",
 }
 
 
@@ -208,33 +209,82 @@ def _exclusive(store: Path, key: str) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def _train_and_save(cfg: RunConfig, partial: Path, started: float) -> None:
-    """Train (or resume) in ``partial`` and write every file of a finished run there."""
-    split = load_split(cfg)
-    check_images(split.x_test, "x_test", IMAGE_SHAPES[cfg.dataset])
-    log_path = partial / "log.jsonl" if distributed.is_main() else None
-    result = train(cfg, split, log_path=log_path, checkpoint_path=partial / "checkpoint.pt")
-    if not distributed.is_main():
-        return
+def _write_run(cfg: RunConfig, result: TrainResult, split: Split, directory: Path, started: float) -> None:
+    """Evaluate a trained ``result`` of ``cfg`` and write every file of a finished run into ``directory``."""
     metrics, embeddings = evaluate_run(cfg, result, split)
     stored = {k: v.astype(np.float32) if k.startswith("z") else v for k, v in embeddings.items()}
-    np.savez_compressed(partial / "embeddings.npz", **stored)
-    torch.save({"encoder": result.encoder.state_dict(), "critic": result.networks.state_dict()}, partial / "model.pt")
-    write_json(partial / "metrics.json", metrics)
+    np.savez_compressed(directory / "embeddings.npz", **stored)
+    torch.save({"encoder": result.encoder.state_dict(), "critic": result.networks.state_dict()}, directory / "model.pt")
+    write_json(directory / "metrics.json", metrics)
     record = provenance(pick_device(cfg.device), started, time.time())
     record["train_samples_per_s"] = float(np.median([r["samples_per_s"] for r in result.history]))
-    write_json(partial / "provenance.json", record)
+    write_json(directory / "provenance.json", record)
+    write_json(directory / "manifest.json", {name: sha256(directory / name) for name in FILES if name != "manifest.json"})
+
+
+def _snapshotter(cfg: RunConfig, store: Path, split: Split, epochs: tuple[int, ...], started: float):
+    """The ``on_epoch`` hook that saves, at each of ``epochs``, the finished run of ``cfg`` with that
+    many epochs: the same run as one trained for that long from the start (the learning rate is
+    constant, and the random states are restored after the evaluation), so it keeps its own hash.
+    A snapshot already in a store is compared with the trained weights instead of being written."""
+
+    def on_epoch(epoch: int, result: TrainResult) -> None:
+        if epoch not in epochs or epoch == cfg.epochs:
+            return
+        short = cfg.replace(epochs=epoch)
+        states = torch.get_rng_state(), np.random.get_state()
+        found = find_run(short)
+        if found is not None:
+            stored = torch.load(found / "model.pt", map_location="cpu", weights_only=True)["encoder"]
+            now = result.encoder.state_dict()
+            same = all(torch.equal(stored[k], now[k].cpu()) for k in stored if k in now)
+            _say(f"snapshot after epoch {epoch}: run {found.name} exists; its encoder is "
+                 f"{'bit-identical' if same else 'NOT bit-identical'} to this run's after {epoch} epochs")
+        else:
+            key = run_hash(short)
+            with _exclusive(store, key):
+                partial = store / f".partial-{key}"
+                shutil.rmtree(partial, ignore_errors=True)
+                partial.mkdir()
+                write_json(partial / "config.json", short.to_dict())
+                (partial / "log.jsonl").write_text("".join(json.dumps(r) + "\n" for r in result.history))
+                _write_run(short, TrainResult(result.objective, result.encoder, result.networks, list(result.history)),
+                           split, partial, started)
+                os.rename(partial, store / key)
+            _say(f"snapshot after epoch {epoch}: saved run {key}")
+        torch.set_rng_state(states[0])
+        np.random.set_state(states[1])
+        result.encoder.train()
+        result.networks.train()
+
+    return on_epoch
+
+
+def _train_and_save(cfg: RunConfig, store: Path, partial: Path, started: float, snapshots: tuple[int, ...] = ()) -> None:
+    """Train (or resume) in ``partial`` and write every file of a finished run there (and, on rank 0,
+    the runs of ``cfg`` with each of ``snapshots`` epochs into ``store`` on the way)."""
+    split = load_split(cfg)
+    check_images(split.x_test, "x_test", IMAGE_SHAPES[cfg.dataset])
+    main = distributed.is_main()
+    log_path = partial / "log.jsonl" if main else None
+    hook = _snapshotter(cfg, store, split, tuple(snapshots), started) if snapshots and main else None
+    result = train(cfg, split, log_path=log_path, checkpoint_path=partial / "checkpoint.pt", on_epoch=hook)
+    if not main:
+        return
+    _write_run(cfg, result, split, partial, started)
     (partial / "checkpoint.pt").unlink()
-    write_json(partial / "manifest.json", {name: sha256(partial / name) for name in FILES if name != "manifest.json"})
 
 
-def execute(cfg: RunConfig, store: Path, resume: bool = True, replace: bool = False) -> Path:
+def execute(
+    cfg: RunConfig, store: Path, resume: bool = True, replace: bool = False, snapshots: tuple[int, ...] = ()
+) -> Path:
     """Train, evaluate and save a run of ``cfg`` into ``store``; return its finished directory.
 
     The run is built in ``store/.partial-<hash>`` under a lock, checkpointed as it trains, and
     renamed into place only when complete. A partial run left by a crash is resumed
     (``resume=False`` starts afresh). A finished run is returned as it is, unless ``replace``:
-    then it is swapped for the new one only once the new one is complete.
+    then it is swapped for the new one only once the new one is complete. ``snapshots``: epochs at
+    which the run of the same config with that many epochs is saved too (see :func:`_snapshotter`).
     Raises :class:`RunError` when the store cannot be written; earlier runs are never touched.
     Under several processes every one trains; only rank 0 locks, writes and evaluates.
     """
@@ -256,7 +306,7 @@ def execute(cfg: RunConfig, store: Path, resume: bool = True, replace: bool = Fa
             try:
                 if distributed.is_main():
                     write_json(partial / "config.json", cfg.to_dict())
-                _train_and_save(cfg, partial, time.time())
+                _train_and_save(cfg, store, partial, time.time(), snapshots)
             except BaseException:
                 if distributed.is_main() and not (partial / "checkpoint.pt").is_file():  # nothing to resume
                     shutil.rmtree(partial, ignore_errors=True)
@@ -284,12 +334,14 @@ def summarise_code(runs: list[Run]) -> str:
 
 
 def get_or_train(
-    cfg: RunConfig, store: Path | str | None = None, resume: bool = True, retrain: bool = False
+    cfg: RunConfig, store: Path | str | None = None, resume: bool = True, retrain: bool = False,
+    snapshots: tuple[int, ...] = (),
 ) -> Run:
     """Load the finished run of ``cfg`` from ``results/`` or ``runs/``, else train it into ``store``.
 
     ``resume``: continue a partial run of the same config left by an interrupted process.
     ``retrain``: train afresh even if a finished run exists (it is replaced only once the new one is done).
+    ``snapshots``: also save the runs of ``cfg`` with these (fewer) epochs on the way (:func:`execute`).
     """
     found = None if retrain else find_run(cfg)
     if found is not None:
@@ -302,7 +354,7 @@ def get_or_train(
                        f"NINE_NO_TRAINING is set (the book build shows committed runs only; "
                        f"train it with `make results` or get_or_train)")
     _say(f"training run {run_hash(cfg)} ({cfg.profile} profile, {cfg.epochs} epochs) into {shown(target)}")
-    return load_run(execute(cfg, target, resume=resume, replace=retrain))
+    return load_run(execute(cfg, target, resume=resume, replace=retrain, snapshots=tuple(snapshots)))
 
 
 def get_or_train_all(cfgs: list[RunConfig], store: Path | str | None = None) -> list[Run]:

@@ -199,6 +199,7 @@ INVALID = {
     "noise_on": st.text().filter(lambda v: v not in ("one", "both")),
     "device": st.text().filter(lambda v: v not in ("auto", "cpu", "cuda")),
     "tau_lr": st.one_of(st.floats(max_value=0.0), st.just(float("nan")), st.text()),  # None: "the default"
+    "views": st.one_of(st.text().filter(lambda v: v not in ("two", "same")), st.integers()),
     "numerics": st.one_of(st.text().filter(lambda v: v not in ("fp32", "channels_last", "bf16")), st.integers()),
     "d": st.one_of(st.integers(max_value=0), st.floats(), st.text(), st.booleans()),
     "sigma": st.one_of(st.floats(max_value=0), st.just(float("nan")), st.just(float("inf")), st.text()),
