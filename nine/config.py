@@ -23,6 +23,7 @@ ENCODERS = {"mnist-cnn": ("mnist5k", "mnist", "digits"), "resnet18": ("cifar10",
 CRITICS = ("quadratic", "mlp")
 NOISE_BRANCHES = ("one", "both")
 VIEW_PAIRS = ("two", "same")
+ADVERSARY_HEADS = ("squash", "normalise")
 HEADS = ("nine", "normalise", "plain", "adversarial", "vae")  # one objective each in nine.core.objectives
 SOFTMAX_AXES = ("both", "clean")
 DEVICES = ("auto", "cpu", "cuda")
@@ -60,6 +61,9 @@ class RunConfig:
     sigma: float = 0.3  # std of the Gaussian noise N(0, sigma^2 I) (prior="gaussian")
     eps: float = 0.05  # half-width of the uniform noise U(-eps, eps) (prior="uniform")
     adv_weight: float = 1.0  # head="adversarial": weight of the adversarial (non-saturating) term
+    adv_head: str = "squash"  # head="adversarial": "squash" onto the prior's support, or NINE's "normalise" (no noise)
+    adv_gp: float = 0.0  # head="adversarial": weight of the R1 gradient penalty on prior samples (0 = none)
+    adv_lr_ratio: float = 1.0  # head="adversarial": the discriminator's learning rate / lr (two time-scale updates)
     beta: float = 1.0  # head="vae": weight of the KL term (beta-VAE; 1 = the plain VAE)
     noise_on: str = "one"  # views that get noise: "one" (I(f(X'); f(X)+Z)) or "both"
     views: str = "two"  # "two" independent augmented views per image, or the "same" view in both branches (only Z differs)
@@ -207,6 +211,7 @@ def validate(cfg: RunConfig) -> None:
         ("critic", CRITICS),
         ("noise_on", NOISE_BRANCHES),
         ("views", VIEW_PAIRS),
+        ("adv_head", ADVERSARY_HEADS),
         ("softmax", SOFTMAX_AXES),
         ("encoder", tuple(ENCODERS)),
         ("head", HEADS),
@@ -219,6 +224,9 @@ def validate(cfg: RunConfig) -> None:
         _fail("encoder", cfg.encoder, f"cannot read dataset={cfg.dataset!r}; it takes {', '.join(ENCODERS[cfg.encoder])}")
     check_int("d", cfg.d, 1)
     check_positive("adv_weight", cfg.adv_weight, "the adversarial weight")
+    if not _is_real(cfg.adv_gp) or not 0 <= cfg.adv_gp < math.inf:
+        _fail("adv_gp", cfg.adv_gp, "the gradient-penalty weight must be a finite number >= 0")
+    check_positive("adv_lr_ratio", cfg.adv_lr_ratio, "the discriminator's learning-rate ratio")
     check_positive("beta", cfg.beta, "the KL weight")
     if cfg.head == "vae" and cfg.prior != "gaussian":
         _fail("prior", cfg.prior, "head='vae' matches N(0, I) only: use prior='gaussian'")

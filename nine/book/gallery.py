@@ -17,39 +17,70 @@ from nine.book.rerun import rerun_command
 from nine.store.paths import ROOT
 
 
+def page_figures(notebook: str, folder: Path | None = None) -> dict[str, dict[str, Any]]:
+    """What a page says of each figure it publishes, by label: the ``{glue:figure}`` directive's
+    ``:name:`` (its number on the page) and ``:alt:`` text, and its order on the page."""
+    path = (folder or ROOT / "notebooks") / f"{notebook}.ipynb"
+    if not path.is_file():
+        return {}
+    cells = json.loads(path.read_text())["cells"]
+    code = "\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "code")
+    labels = dict(re.findall(r'page\.figure\(\s*\w+,\s*"([^"]+)",\s*"([^"]+)"', code))  # glue name -> label
+    out = {}
+    for cell in cells:
+        if cell["cell_type"] != "markdown":
+            continue
+        for match in re.finditer(r"```\{glue:figure\} (\S+)\n((?::[^\n]*\n)*)", "".join(cell["source"])):
+            options = dict(re.findall(r":(\w+): ([^\n]*)", match.group(2)))
+            if match.group(1) in labels:
+                out[labels[match.group(1)]] = {"name": options.get("name"), "alt": options.get("alt"), "order": len(out)}
+    return out
+
+
 def sidecars(folder: Path | None = None) -> list[dict[str, Any]]:
-    """Every figure sidecar (``<label>.json``) in the book's figure folder, sorted by notebook and label."""
+    """Every figure sidecar (``<label>.json``) in the book's figure folder, in the order of the pages
+    and of the figures on each page, with what the page says of it (:func:`page_figures`)."""
     folder = folder or ROOT / "book" / "figures"
     records = [json.loads(path.read_text()) for path in folder.glob("*.json")]
-    return sorted(records, key=lambda r: (r["notebook"], r["label"]))
+    pages = {notebook: page_figures(notebook) for notebook in {r["notebook"] for r in records}}
+    for r in records:
+        r["page"] = pages[r["notebook"]].get(r["label"], {})
+    return sorted(records, key=lambda r: (r["notebook"], r["page"].get("order", 999), r["label"]))
 
 
 def gallery_markdown(records: list[dict[str, Any]]) -> str:
-    """The MyST source of ``book/figures.md``: each citable figure with its label, source, data and command."""
+    """The MyST source of ``book/figures.md``: each citable figure at full width, under its label,
+    with its number on its page, its alt text, source, data and command. Gallery entries are images,
+    not numbered figures, so a figure has one number in the book: the one its page gives it."""
     lines = [
         "# Citable figures",
         "",
-        "Every figure that a notebook publishes, by its stable label. Each has a PNG and a PDF, and a JSON",
-        "sidecar with the notebook, its parameters, the runs it was drawn from (in `results/`), the git",
-        "commit and the date. Cite a figure by its label and the version of `nine`, e.g. *nine "
-        f"{nine.__version__}, figure `{records[0]['label'] if records else 'label'}`*. This page is written by "
-        "`python -m nine gallery` from the sidecars.",
+        "Every figure that a notebook publishes, by its stable label, in the order of the pages. Each has a",
+        "PNG and a PDF, and a JSON sidecar with the notebook, its parameters, the runs it was drawn from",
+        "(in `results/`), the git commit and the date. Cite a figure by its label and the version of `nine`,",
+        f"e.g. *nine {nine.__version__}, figure `{records[0]['label'] if records else 'label'}`*. Click a figure for the",
+        "full-resolution PNG. This page is written by `python -m nine gallery` from the sidecars.",
         "",
     ]
     notebook = None
     for r in records:
         if r["notebook"] != notebook:
             notebook = r["notebook"]
-            lines += [f"## {notebook}", "", f"From [the {notebook} page](../notebooks/{notebook}.ipynb).", ""]
-        label = r["label"]
+            lines += [f"## {notebook}", "", f"From {{doc}}`the {notebook} page <../notebooks/{notebook}>`.", ""]
+        label, page = r["label"], r["page"]
         runs = ", ".join(f"`{h}`" for h in r["runs"]) or "none (computed in the notebook)"
+        on_page = f"{{numref}}`Fig. %s <{page['name']}>` on its page" if page.get("name") else "on its page"
+        alt = page.get("alt") or f"Figure {label} of the {notebook} page"
         lines += [
-            f":::{{figure}} figures/{label}.png",
-            f":name: figure-{label}",
-            ":width: 80%",
+            f"(figure-{label})=",
+            f"### `{label}`",
             "",
-            f"`{label}` · {{download}}`PNG <figures/{label}.png>` · {{download}}`PDF <figures/{label}.pdf>` · "
+            f"{on_page} · {{download}}`PNG <figures/{label}.png>` · {{download}}`PDF <figures/{label}.pdf>` · "
             f"{{download}}`data (JSON) <figures/{label}.json>`",
+            "",
+            f":::{{image}} figures/{label}.png",
+            f":alt: {alt}",
+            ":width: 100%",
             ":::",
             "",
             f"- runs: {runs}",

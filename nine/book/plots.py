@@ -96,7 +96,7 @@ def marginals_vs_normal(z: np.ndarray, z_view: np.ndarray | None = None) -> Figu
 
 def training_curve(log: list[dict], capacity: float, log_n: float) -> Figure:
     """The per-epoch InfoNCE estimate against the channel capacity and the log N ceiling."""
-    fig, ax = plt.subplots(figsize=(6, 3.4))
+    fig, ax = plt.subplots(figsize=(7.2, 3.4))
     epochs = [r["epoch"] for r in log]
     ax.plot(epochs, [r["infonce"] for r in log], color="C0", label="InfoNCE estimate (train batches)")
     ax.axhline(capacity, color="C3", ls="--", label=f"capacity C = {capacity:.2f}")
@@ -104,7 +104,7 @@ def training_curve(log: list[dict], capacity: float, log_n: float) -> Figure:
     ax.set_xlabel("epoch")
     ax.set_ylabel("nats")
     ax.set_ylim(0, max(capacity, log_n) * 1.1)
-    ax.legend(loc="lower right")
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=8)  # beside the axes: never over a curve
     return fig
 
 
@@ -143,28 +143,6 @@ def figure_note(label: str, notebook: str, parameters: dict) -> str:
     entry (PNG, PDF, data) and the command that regenerates it."""
     return (f"Cite as *nine {nine.__version__}, figure `{label}`* ({{ref}}`gallery entry <figure-{label}>`). "
             f"Regenerate: `{rerun_command(notebook, parameters)}`.")
-
-
-def show_figure(
-    fig: Figure,
-    name: str,
-    label: str,
-    notebook: str,
-    parameters: dict,
-    run_hashes: list[str],
-    publish: bool,
-    details: dict | None = None,
-) -> None:
-    """Glue ``fig`` as ``name`` and its caption note as ``name + "_note"`` (for ``{glue:md}`` with
-    format myst), export it when ``publish``, and close it."""
-    from IPython.display import Markdown
-    from myst_nb import glue
-
-    glue(name, fig, display=False)
-    glue(f"{name}_note", Markdown(figure_note(label, notebook, parameters)), display=False)
-    if publish:
-        export_figure(fig, label, notebook, parameters, run_hashes, details)
-    plt.close(fig)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -261,25 +239,31 @@ def metric_vs_noise(table, metrics: dict[str, str], prior: str, calibration: dic
 
 def tradeoff(table, dm_column: str, dm_title: str, prior: str, calibration: float | None = None) -> Figure:
     """Linear-probe accuracy against a DM statistic: one point per noise level (mean ± std over
-    seeds, labelled with the level), and the reference heads; lower-right is better matching."""
+    seeds), coloured from weak to strong noise and named in the legend, joined in order of the level,
+    and the reference heads; lower-left is better matching with better accuracy."""
     symbol = PRIOR_NAMES[prior][0]
-    fig, ax = plt.subplots(figsize=(5.2, 3.8))
+    fig, ax = plt.subplots(figsize=(7.2, 3.8))
     x, x_std = _seed_spread(table, dm_column)
     y, y_std = _seed_spread(table, "probe_acc")
-    ax.errorbar(x, y, xerr=x_std, yerr=y_std, marker="o", ms=5, capsize=3, color="C0", label="NINE")
-    for level in x.index:
-        ax.annotate(f"{symbol}={level:g}", (x[level], y[level]), textcoords="offset points", xytext=(5, 4), fontsize=8)
+    ax.plot(x, y, color="0.6", lw=1, zorder=1)
+    colours = plt.cm.viridis(np.linspace(0.05, 0.85, len(x)))
+    for level, colour in zip(x.index, colours):
+        ax.errorbar(x[level], y[level], xerr=x_std[level], yerr=y_std[level], marker="o", ms=6, capsize=3,
+                    color=colour, ls="none", label=f"NINE, {symbol} = {level:g}", zorder=2)
     for head, (name, colour, marker) in REFERENCE_STYLES.items():
         part = table[table["head"] == head]
         if len(part):
             ax.errorbar(part[dm_column].mean(), part["probe_acc"].mean(),
-                        xerr=_std(part[dm_column]), yerr=_std(part["probe_acc"]),
-                        marker=marker, ms=6, color=colour, ls="none", capsize=3, label=name)
+                        xerr=_std(part[dm_column]), yerr=_std(part["probe_acc"]), mfc="white",
+                        marker=marker, ms=7, color=colour, ls="none", capsize=3, label=name, zorder=3)
     if calibration is not None:
         ax.axvline(calibration, color="0.4", ls=":", lw=1, label="a sample of the prior")
     ax.set_xscale("log")
     ax.set(xlabel=f"{dm_title} (log scale; lower = better matching)", ylabel="linear-probe accuracy")
-    ax.legend(fontsize=8, loc="best")
+    handles, names = ax.get_legend_handles_labels()
+    order = sorted(range(len(names)), key=lambda i: names[i] == "a sample of the prior")  # the floor last
+    ax.legend([handles[i] for i in order], [names[i] for i in order], fontsize=8, loc="upper left",
+              bbox_to_anchor=(1.01, 1))  # beside the axes: never over a point
     return fig
 
 

@@ -75,8 +75,11 @@ def sample_prior_like(u: torch.Tensor, prior: str) -> torch.Tensor:
     return torch.randn_like(u) if prior == "gaussian" else torch.rand_like(u)
 
 
-def adversarial_terms(critic: AdversarialCritic, u: torch.Tensor, prior: str) -> tuple[torch.Tensor, torch.Tensor]:
-    """(encoder's non-saturating term −log D(u), discriminator's BCE on prior samples vs u.detach()).
+def adversarial_terms(
+    critic: AdversarialCritic, u: torch.Tensor, prior: str, gradient_penalty: float = 0.0
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(encoder's non-saturating term −log D(u), discriminator's BCE on prior samples vs u.detach(),
+    plus ``gradient_penalty``/2 × E‖∇D‖² on the prior samples: the R1 penalty of Mescheder et al. 2018).
 
     The discriminator's parameters are frozen while the encoder's term is computed, so the sum of the
     two can be minimised by one optimiser: the encoder gets gradients only from the first term, the
@@ -88,8 +91,12 @@ def adversarial_terms(critic: AdversarialCritic, u: torch.Tensor, prior: str) ->
     encoder_term = F.softplus(-discriminator(u)).mean()  # −log sigmoid(D(u))
     for p in discriminator.parameters():
         p.requires_grad_(True)
-    real, fake = discriminator(sample_prior_like(u, prior)), discriminator(u.detach())
+    samples = sample_prior_like(u, prior).requires_grad_(gradient_penalty > 0)
+    real, fake = discriminator(samples), discriminator(u.detach())
     discriminator_term = F.softplus(-real).mean() + F.softplus(fake).mean()
+    if gradient_penalty > 0:
+        (grad,) = torch.autograd.grad(real.sum(), samples, create_graph=True)
+        discriminator_term = discriminator_term + 0.5 * gradient_penalty * grad.pow(2).sum(1).mean()
     return encoder_term, discriminator_term
 
 

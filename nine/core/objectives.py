@@ -213,7 +213,18 @@ class Adversarial(Objective):
     multi_process = False
 
     def head(self) -> nn.Module:
-        return Squash(self.cfg.prior)
+        return Normalise(self.cfg.d, self.cfg.prior) if self.cfg.adv_head == "normalise" else Squash(self.cfg.prior)
+
+    def parameter_groups(self, encoder: nn.Module, networks: nn.Module) -> list[dict]:
+        """As every objective's, with the discriminator in a group of its own at ``adv_lr_ratio`` × lr
+        when that ratio is not 1 (with 1, the groups every earlier run was trained with)."""
+        groups = super().parameter_groups(encoder, networks)
+        if self.cfg.adv_lr_ratio == 1:
+            return groups
+        discriminator = list(unwrap(networks).discriminator.parameters())
+        ids = {id(p) for p in discriminator}
+        groups[0]["params"] = [p for p in groups[0]["params"] if id(p) not in ids]
+        return groups + [{"params": discriminator, "lr": self.cfg.lr * self.cfg.adv_lr_ratio}]
 
     def networks(self) -> nn.Module:
         return AdversarialCritic(self.cfg.d, critic_start(self.cfg))
@@ -221,11 +232,14 @@ class Adversarial(Objective):
     def loss(self, encoder, networks, x, view, generator):
         u, y = self.pair(encoder, x, view, generator)
         loss, estimate = infonce(networks(distributed.gather(u), distributed.gather(y)), self.cfg.softmax)
-        encoder_term, discriminator_term = adversarial_terms(unwrap(networks), u, self.cfg.prior)
+        encoder_term, discriminator_term = adversarial_terms(unwrap(networks), u, self.cfg.prior, self.cfg.adv_gp)
         return loss + self.cfg.adv_weight * encoder_term + discriminator_term, estimate
 
     def label(self) -> str:
-        return f"adversarial matching (weight {self.cfg.adv_weight:g})"
+        tuned = [f"{self.cfg.adv_head} head"] if self.cfg.adv_head != "squash" else []
+        tuned += [f"R1 {self.cfg.adv_gp:g}"] if self.cfg.adv_gp else []
+        tuned += [f"D rate ×{self.cfg.adv_lr_ratio:g}"] if self.cfg.adv_lr_ratio != 1 else []
+        return f"adversarial matching (weight {self.cfg.adv_weight:g}{''.join(', ' + t for t in tuned)})"
 
 
 @register

@@ -63,7 +63,7 @@ class RunError(NineError, RuntimeError):
 # A config.json written before a field existed lacks it and is read with the value given here.
 ADDED_LATER = {
     "encoder": "mnist-cnn", "head": "nine", "held_out": (), "adv_weight": 1.0, "beta": 1.0, "numerics": "fp32", "tau_lr": 1e-3,
-    "views": "two",
+    "views": "two", "adv_head": "squash", "adv_gp": 0.0, "adv_lr_ratio": 1.0,
 }
 
 

@@ -97,3 +97,31 @@ def test_baseline_configs_refuse_what_they_cannot_do():
         make_config(head="vae", beta=0)
     with pytest.raises(ConfigError, match="adv_weight=-1 is not allowed"):
         make_config(head="adversarial", adv_weight=-1)
+
+
+def test_adversarial_tuning_knobs():
+    """The R1 penalty adds ∇D on prior samples; the discriminator's own rate is a parameter group of
+    its own only when asked; the normalise head is NINE's normalisation."""
+    from nine.core.models import Normalise, Squash
+
+    cfg = make_config("smoke", dataset="digits", head="adversarial", d=2)
+    objective = make_objective(cfg)
+    encoder, networks = objective.build()
+    torch.manual_seed(0)
+    u = torch.randn(64, 2)
+    torch.manual_seed(1)
+    _, plain = adversarial_terms(networks, u, "gaussian")
+    torch.manual_seed(1)
+    _, penalised = adversarial_terms(networks, u, "gaussian", gradient_penalty=10.0)
+    assert penalised > plain
+    penalised.backward()
+    assert all(p.grad is not None for p in networks.discriminator.parameters())
+    assert len(objective.parameter_groups(encoder, networks)) == 2  # everything, and log τ
+    tuned = make_objective(cfg.replace(adv_lr_ratio=4.0))
+    encoder, networks = tuned.build()
+    groups = tuned.parameter_groups(encoder, networks)
+    discriminator = {id(p) for p in networks.discriminator.parameters()}
+    assert {id(p) for p in groups[-1]["params"]} == discriminator and groups[-1]["lr"] == 4 * cfg.lr
+    assert not discriminator & {id(p) for p in groups[0]["params"]}
+    assert isinstance(make_objective(cfg).build()[0].head, Squash)
+    assert isinstance(make_objective(cfg.replace(adv_head="normalise")).build()[0].head, Normalise)

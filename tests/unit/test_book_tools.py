@@ -66,7 +66,13 @@ def test_gallery_lists_every_sidecar_with_label_downloads_and_command():
     records = gallery.sidecars()
     text = gallery.gallery_markdown(records)
     for r in records:
-        assert f":name: figure-{r['label']}" in text and f"{{download}}`PDF <figures/{r['label']}.pdf>`" in text
+        assert f"(figure-{r['label']})=" in text and f"{{download}}`PDF <figures/{r['label']}.pdf>`" in text
+        # every published figure has alt text and a name on its page, and the gallery shows both
+        assert len(r["page"].get("alt") or "") >= 20, f"{r['label']}: no :alt: in its {{glue:figure}} directive"
+        assert f"{{numref}}`Fig. %s <{r['page']['name']}>`" in text and f":alt: {r['page']['alt']}" in text
+    assert ":::{figure}" not in text  # the gallery does not number figures a second time
+    orders = [(r["notebook"], r["page"]["order"]) for r in records]
+    assert orders == sorted(orders), "figures are listed in the order of their pages"
     assert (ROOT / "book" / "figures.md").read_text() == text, "book/figures.md is stale: run `python -m nine gallery`"
 
 

@@ -26,8 +26,11 @@ def test_sweep_figures_have_one_panel_per_metric_and_mark_the_levels():
     fig = plots.metric_vs_noise(table, {"kl_knn": "KL", "probe_acc": "acc"}, "gaussian", {2: {"kl_knn": 0.01}, 16: {}})
     assert len(fig.axes) == 2 and fig.axes[0].get_xscale() == "log"
     fig = plots.tradeoff(table[table["d"] == 16], "kl_knn", "KL", "uniform", calibration=0.01)
-    texts = [t.get_text() for t in fig.axes[0].texts]
-    assert texts == ["ε=0.3", "ε=1"]
+    legend = fig.axes[0].get_legend()
+    assert [t.get_text() for t in legend.get_texts()][:2] == ["NINE, ε = 0.3", "NINE, ε = 1"]
+    assert not fig.axes[0].texts  # levels are named in the legend, not written over the points
+    fig.canvas.draw()
+    assert legend.get_window_extent().x0 >= fig.axes[0].get_window_extent().x1  # beside the axes
 
 
 def test_infinite_kl_is_marked_at_the_top_without_warnings():

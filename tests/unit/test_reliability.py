@@ -199,6 +199,9 @@ INVALID = {
     "noise_on": st.text().filter(lambda v: v not in ("one", "both")),
     "device": st.text().filter(lambda v: v not in ("auto", "cpu", "cuda")),
     "tau_lr": st.one_of(st.floats(max_value=0.0), st.just(float("nan")), st.text()),  # None: "the default"
+    "adv_head": st.one_of(st.text().filter(lambda v: v not in ("squash", "normalise")), st.integers()),
+    "adv_gp": st.one_of(st.floats(max_value=0, exclude_max=True), st.just(float("inf")), st.just(float("nan")), st.text()),
+    "adv_lr_ratio": st.one_of(st.floats(max_value=0), st.just(float("nan")), st.text()),
     "views": st.one_of(st.text().filter(lambda v: v not in ("two", "same")), st.integers()),
     "numerics": st.one_of(st.text().filter(lambda v: v not in ("fp32", "channels_last", "bf16")), st.integers()),
     "d": st.one_of(st.integers(max_value=0), st.floats(), st.text(), st.booleans()),
