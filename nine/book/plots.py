@@ -163,11 +163,13 @@ def _panel_grid(count: int, width: float, height: float, columns: int = 4, **opt
     return fig, list(axes.flat[:count])
 
 
-def embedding_grid(panels: list[tuple[str, np.ndarray, np.ndarray]], prior: str) -> Figure:
-    """d = 2 embeddings, one panel per (title, z, labels), four to a row, on the prior's scale."""
+def embedding_grid(panels: list[tuple], prior: str | list[str]) -> Figure:
+    """d = 2 embeddings, one panel per (title, z, labels), four to a row, on the prior's scale
+    (``prior``: one for every panel, or a list with one per panel)."""
     fig, axes = _panel_grid(len(panels), 3.0, 3.1)
-    low, high = (-4, 4) if prior == "gaussian" else (-0.05, 1.05)
-    for ax, (title, z, labels) in zip(axes, panels):
+    priors = [prior] * len(panels) if isinstance(prior, str) else list(prior)
+    for ax, (title, z, labels), law in zip(axes, panels, priors):
+        low, high = (-4, 4) if law == "gaussian" else (-0.05, 1.05)
         colours = "0.3" if labels is None else DIGIT_COLOURS(labels % 10)
         ax.scatter(z[:, 0], z[:, 1], c=colours, s=2, alpha=0.7, linewidths=0)
         ax.set(xlim=(low, high), ylim=(low, high), title=title, aspect="equal")
@@ -365,4 +367,66 @@ def temperature_curves(runs: list, prior: str) -> Figure:
     ax.set_ylabel("τ / noise std")
     ax.legend(fontsize=8, ncol=3)
     fig.tight_layout()
+    return fig
+
+
+# ---------------------------------------------------------------------------------------------
+# Figures of the budget study (tables from nine.experiments.budget)
+
+TRAJECTORY_PANELS = {
+    "gap": "C − InfoNCE on test digits (nats)", "kl_knn": "kNN KL to the prior (nats)", "ks_max": "max KS over coordinates",
+    "max_corr": "max |correlation| between coordinates", "probe_acc": "linear-probe accuracy (— test, -- train)",
+    "knn_acc": "5-NN accuracy (test)",
+}
+
+
+def trajectories(table, floors: dict[str, dict[str, float]]) -> Figure:
+    """Each statistic of :data:`TRAJECTORY_PANELS` against the epochs of training, one line per
+    configuration (mean over seeds, the seeds' range shaded), the value a prior sample scores dotted."""
+    fig, axes = _panel_grid(len(TRAJECTORY_PANELS), 3.6, 2.8, columns=3)
+    configurations = list(table.groupby(["prior", "noise"], sort=False).groups)
+    for k, (prior, noise) in enumerate(configurations):
+        part = table[(table["prior"] == prior) & (table["noise"] == noise)]
+        colour, style = f"C{k}", "-" if prior == "gaussian" else "-."
+        label = f"{PRIOR_NAMES[prior][0]} = {noise:g} ({prior})"
+        for ax, column in zip(axes, TRAJECTORY_PANELS):
+            by_epoch = part.groupby("epochs")[column]
+            epochs = np.asarray(list(by_epoch.groups), dtype=float)
+            ax.plot(epochs, by_epoch.mean(), style, color=colour, marker="o", ms=3, label=label)
+            ax.fill_between(epochs, by_epoch.min(), by_epoch.max(), color=colour, alpha=0.15, lw=0)
+            if column == "probe_acc":
+                train = part.groupby("epochs")["probe_train_acc"].mean()
+                ax.plot(epochs, train, "--", color=colour, lw=1)
+    for ax, (column, title) in zip(axes, TRAJECTORY_PANELS.items()):
+        for prior, style in (("gaussian", ":"), ("uniform", (0, (1, 3)))):
+            if column in floors.get(prior, {}) and prior in set(table["prior"]):
+                ax.axhline(floors[prior][column], color="0.3", ls=style, lw=1)
+        ax.set(title=title, xlabel="epochs", xscale="log")
+        if column in ("gap", "kl_knn"):
+            ax.set_yscale("log")
+    handles, labels = axes[0].get_legend_handles_labels()
+    handles.append(plt.Line2D([], [], color="0.3", ls=":", lw=1))
+    labels.append("a prior sample (dotted)")
+    fig.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=3, fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def statistic_against_gap(table, column: str, title: str, fits) -> Figure:
+    """``column`` against the capacity gap C − InfoNCE for every snapshot of every long run, one
+    panel per prior, points coloured by epochs, with the least-squares line of ``fits``."""
+    priors = list(dict.fromkeys(table["prior"]))
+    fig, axes = _panel_grid(len(priors), 4.4, 3.4, columns=2)
+    for ax, prior in zip(axes, priors):
+        part = table[table["prior"] == prior]
+        points = ax.scatter(part["gap"], part[column], c=np.log2(part["epochs"]), cmap="viridis", s=18)
+        fit = fits[fits["prior"] == prior].iloc[0]
+        x = np.linspace(0, part["gap"].max() * 1.05, 50)
+        ax.plot(x, fit["intercept"] + fit["slope"] * x, color="0.3", lw=1, label=f"least squares (r = {fit['Pearson r']:.2f})")
+        ax.set(title=f"{PRIOR_NAMES[prior][1]} prior", xlabel="C − InfoNCE on test digits (nats)", ylabel=title)
+        ax.legend(fontsize=8, loc="upper left")
+    bar = fig.colorbar(points, ax=axes, shrink=0.8)
+    ticks = sorted(set(np.log2(table["epochs"])))
+    bar.set_ticks(ticks, labels=[f"{2 ** t:.0f}" for t in ticks])
+    bar.set_label("epochs")
     return fig

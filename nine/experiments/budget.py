@@ -16,7 +16,12 @@ Three parts, every run an ordinary run of :mod:`nine.store`:
 
 from __future__ import annotations
 
+import math
+
+import numpy as np
+
 from nine.config import RunConfig, make_config
+from nine.store import RunError
 
 D = 16
 LONG_EPOCHS = 600
@@ -85,9 +90,9 @@ def all_configs(profile: str = "cpu", **overrides) -> list[RunConfig]:
     on_the_way = {short for cfg in long for short in trajectory(cfg)[:-1]}
     limits = list(limit_configs(profile, **overrides).values())
     critics = list(critic_configs(profile, **overrides).values())
-    first, rest = long[:4], long[4:]  # seed 0's σ = 0.5, 1, 2 and ε = 0.2
+    first, rest = long[: len(long) // len(LONG_SEEDS)], long[len(long) // len(LONG_SEEDS):]  # seed 0, then seed 1
     out = []
-    for cfg in first + limits + rest + critics:
+    for cfg in first + critics + limits + rest:
         if cfg not in out and cfg not in on_the_way:
             out.append(cfg)
     return out
@@ -107,3 +112,139 @@ def train_all(profile: str = "cpu", store=None, workers: int = 1, **overrides) -
     from nine.experiments.sweep import run_sweep
 
     run_sweep(all_configs(profile, **overrides), store, workers, snapshots=snapshots_of)
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading the study
+
+
+def trajectory_table(long: list[RunConfig], permutations: int = 200):
+    """One row per snapshot of every long run: its statistics as the sweeps compute them
+    (:func:`nine.experiments.sweep.table_row`), the epochs, the capacity gap C − InfoNCE on the test
+    digits, and the linear probe's accuracy on the train digits it was fitted on (beside its test
+    accuracy: a probe that gains on train while it loses on test is memorising)."""
+    import pandas as pd
+
+    from nine.eval.metrics import linear_probe_accuracy
+    from nine.experiments.sweep import table_row
+    from nine.store import find_run, load_run
+
+    rows = []
+    for cfg in long:
+        for short in trajectory(cfg):
+            path = find_run(short)
+            if path is None:
+                raise RunError(f"run {short.profile}/{short.epochs} epochs of the budget study is missing "
+                               f"({cfg.prior}, {noise_of(cfg):g}, seed {cfg.seed}); train it with `python -m nine budget`")
+            row = table_row(path, cfg.prior, permutations)
+            z = load_run(path).embeddings
+            row.update(prior=cfg.prior, noise=noise_of(cfg), epochs=short.epochs,
+                       gap=row["capacity"] - row["infonce_test"],
+                       probe_train_acc=linear_probe_accuracy(z["z_train"], z["y_train"], z["z_train"], z["y_train"]))
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def noise_of(cfg: RunConfig) -> float:
+    return cfg.sigma if cfg.prior == "gaussian" else cfg.eps
+
+
+def budget_verdicts(table, floors: dict[str, float], column: str = "kl_knn"):
+    """For each long configuration (prior, noise level), what more training would do to ``column``:
+
+    - its value at the first and last snapshot (mean over seeds) and the prior sample's value (floor);
+    - the change over the last stretch of training (the last two snapshots), against twice the seed
+      spread of that change;
+    - "at the floor" when the last value is within twice the seed spread of the floor; "still falling
+      (budget)" when the last stretch lowered it by more than twice its seed spread; otherwise
+      "plateau above the floor (a limit at this setting)".
+    """
+    import pandas as pd
+
+    rows = []
+    for (prior, noise), part in table.groupby(["prior", "noise"], sort=False):
+        by_epoch = part.pivot_table(index="epochs", columns="seed", values=column)
+        first, last = by_epoch.iloc[0], by_epoch.iloc[-1]
+        change = by_epoch.iloc[-1] - by_epoch.iloc[-2]
+        spread = float(by_epoch.iloc[-1].std(ddof=1)) if by_epoch.shape[1] > 1 else float("nan")
+        change_spread = float(change.std(ddof=1)) if by_epoch.shape[1] > 1 else float("nan")
+        floor = floors[prior]
+        if abs(float(last.mean()) - floor) <= 2 * max(spread, 0.0) or float(last.mean()) <= floor:
+            reading = "at the floor"
+        elif float(change.mean()) < -2 * max(change_spread, 0.0) and float(change.mean()) < 0:
+            reading = "still falling (budget)"
+        else:
+            reading = "plateau above the floor (a limit at this setting)"
+        rows.append({"prior": prior, "noise": noise, "seeds": by_epoch.shape[1],
+                     f"{column} at {by_epoch.index[0]}": float(first.mean()),
+                     f"{column} at {by_epoch.index[-1]}": float(last.mean()),
+                     "last stretch": float(change.mean()), "its seed spread": change_spread,
+                     "prior sample": floor, "reading": reading})
+    return pd.DataFrame(rows)
+
+
+def gap_power_law(table, target_epochs: int = 2000):
+    """Per configuration, a least-squares line through log(C − InfoNCE) against log(epochs) over all
+    snapshots and seeds: the exponent b (gap ∝ epochs^b) with its standard error, and the gap it
+    predicts at ``target_epochs`` (the paper profile's budget) with a 95% interval from the fit.
+    An extrapolation: it assumes the decay keeps its pace, which a plateau would break."""
+    import pandas as pd
+    from scipy import stats as st
+
+    rows = []
+    for (prior, noise), part in table.groupby(["prior", "noise"], sort=False):
+        x, y = np.log(part["epochs"].to_numpy(float)), np.log(part["gap"].clip(lower=1e-6).to_numpy(float))
+        fit = st.linregress(x, y)
+        n = len(x)
+        x0 = math.log(target_epochs)
+        se_pred = _prediction_se(x, y, fit, x0) if n > 2 else float("nan")
+        t = st.t.ppf(0.975, n - 2) if n > 2 else float("nan")
+        centre = fit.intercept + fit.slope * x0
+        rows.append({"prior": prior, "noise": noise, "exponent b": fit.slope, "b std. error": fit.stderr,
+                     f"gap at {target_epochs} epochs": math.exp(centre),
+                     "95% low": math.exp(centre - t * se_pred), "95% high": math.exp(centre + t * se_pred),
+                     "gap at the last snapshot": float(part[part["epochs"] == part["epochs"].max()]["gap"].mean())})
+    return pd.DataFrame(rows)
+
+
+def _prediction_se(x: np.ndarray, y: np.ndarray, fit, x0: float) -> float:
+    """Standard error of the fitted line's mean at x0."""
+    residual = y - (fit.intercept + fit.slope * x)
+    s2 = float((residual**2).sum() / (len(x) - 2))
+    return math.sqrt(s2 * (1 / len(x) + (x0 - x.mean()) ** 2 / ((x - x.mean()) ** 2).sum()))
+
+
+def statistic_vs_gap(table, column: str = "kl_knn"):
+    """Per prior, the least-squares line of ``column`` against the gap C − InfoNCE over every snapshot
+    of every long run: slope, intercept (the value a zero gap would give) with its 95% interval, and
+    Pearson's r. The certificate bounds the *smoothed* law's KL by the gap; this line asks how much of
+    the clean law's mismatch the gap explains."""
+    import pandas as pd
+    from scipy import stats as st
+
+    rows = []
+    for prior, part in table.groupby("prior", sort=False):
+        fit = st.linregress(part["gap"].to_numpy(float), part[column].to_numpy(float))
+        t = st.t.ppf(0.975, len(part) - 2)
+        rows.append({"prior": prior, "points": len(part), "slope": fit.slope, "intercept": fit.intercept,
+                     "intercept 95% low": fit.intercept - t * fit.intercept_stderr,
+                     "intercept 95% high": fit.intercept + t * fit.intercept_stderr, "Pearson r": fit.rvalue})
+    return pd.DataFrame(rows)
+
+
+def limit_table(runs: dict[str, object]):
+    """One row per run of :func:`limit_configs` (or :func:`critic_configs`): what it trained on and what
+    InfoNCE it reached against C and log N."""
+    import pandas as pd
+
+    rows = []
+    for label, run in runs.items():
+        cfg, m = run.config, run.metrics
+        rows.append({"run": run.hash, "setting": label, "n_train": m["n_train"], "N": cfg.batch_size,
+                     "epochs": cfg.epochs, "steps": cfg.epochs * (m["n_train"] // cfg.batch_size),
+                     "train InfoNCE": run.log[-1]["infonce"], "test InfoNCE": m["infonce_test"],
+                     "C": m["capacity"], "log N": float(np.log(cfg.batch_size)),
+                     "C − InfoNCE": m["capacity"] - m["infonce_test"], "τ/σ": m.get("tau", np.nan) / cfg.sigma,
+                     "probe acc": m["linear_probe_acc"], "5-NN acc": m["knn_acc"],
+                     "minutes": run.provenance["wall_time_s"] / 60})
+    return pd.DataFrame(rows).set_index("setting")

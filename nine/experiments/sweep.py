@@ -174,8 +174,9 @@ def on_prior_support(run, prior: str, law: str = "train") -> dict[str, np.ndarra
     if law == "running" and cfg.head != "plain":
         return z
     squash = None
-    if cfg.prior == "uniform" and cfg.head in ("nine", "normalise"):
-        squash = "normal"
+    normalised = cfg.head in ("nine", "normalise") or (cfg.head == "adversarial" and cfg.adv_head == "normalise")
+    if cfg.prior == "uniform" and normalised:
+        squash = "normal"  # NINE's head ends with Φ
     elif cfg.prior == "uniform" and cfg.head == "adversarial":
         squash = "logistic"
     return standardise_like_train(z["z_train"], z, squash, prior)

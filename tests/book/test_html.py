@@ -39,6 +39,7 @@ PAGES = {
         "fig-uniform-tradeoff",
         "fig-uniform-certificate",
     ],
+    "notebooks/08_budget.html": ["fig-budget-trajectories", "fig-budget-kl-vs-gap"],
     "notebooks/04_generative.html": ["fig-generative-samples"],
     "notebooks/05_disentanglement.html": [
         "fig-dsprites-views",
@@ -83,6 +84,23 @@ def test_expected_labels_exist(pages, name):
     ids = {tag.get("id") for tag in pages[name].find_all(id=True)}
     for label in PAGES[name]:
         assert label in ids, f"{name}: figure label {label} not found"
+
+
+@pytest.mark.parametrize("name", PAGES)
+def test_every_figure_image_has_descriptive_alt_text(pages, name):
+    """A screen reader (or a broken image) gets a description, not a hashed file name."""
+    for img in pages[name].select("figure img, img.align-default, section img"):
+        alt = img.get("alt", "")
+        assert len(alt) >= 20 and not alt.lower().endswith((".png", ".svg", ".pdf")), f"{name}: {img['src']} has alt={alt!r}"
+
+
+def test_gallery_shows_each_figure_once_numbered_by_its_page(pages):
+    gallery = pages["book/figures.html"]
+    assert not gallery.select(".caption-number"), "gallery entries must not be numbered a second time"
+    for sidecar in SIDECARS:
+        entry = gallery.find(id=f"figure-{sidecar['label']}")
+        assert entry is not None and entry.find("img") is not None, sidecar["label"]
+        assert "Fig." in entry.get_text(), f"{sidecar['label']}: no page number"
 
 
 @pytest.mark.parametrize("name", PAGES)
