@@ -55,7 +55,7 @@ results: $(STAMP)
 
 # Speed and memory figures (each script prints one figure per line) into results/bench.json.
 bench: $(STAMP)
-	cd benchmarks && for b in speed overhead critics throughput memory processes; do \
+	cd benchmarks && for b in speed overhead critics throughput memory processes disentanglement; do \
 		echo "== $$b"; ../$(BIN)/python $$b.py || exit 1; \
 	done
 

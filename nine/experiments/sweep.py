@@ -133,6 +133,19 @@ def run_sweep(
     return paths
 
 
+def require_trained(cfgs: list[RunConfig], profile: str, training_allowed: bool, what: str,
+                    minutes_each: float) -> int:
+    """How many of ``cfgs`` have no finished run. When some are missing, the profile is not ``smoke``
+    and training was not asked for (a notebook's ``sweep_training``), raise one :class:`ConfigError`
+    line saying how many and about how long training them takes, instead of starting to train."""
+    missing = sum(find_run(cfg) is None for cfg in cfgs)
+    if missing and profile != "smoke" and not training_allowed:
+        raise ConfigError(f"sweep_training=False is not allowed with these parameters: {missing} of {what}'s "
+                          f"{len(cfgs)} runs are not trained (about {missing * minutes_each:.0f} min on two cores); "
+                          "rerun with -p sweep_training True to train them")
+    return missing
+
+
 def _default_threads() -> int:
     import torch
 
@@ -384,3 +397,27 @@ def limiting_factor(run, last: int = 10) -> dict[str, Any]:
     else:
         factor = "method (plateau)"
     return {"run": run.hash, "factor": factor, "slope_per_epoch": float(slope), "gap": m["capacity"] - m["infonce_test"]}
+
+
+def failure_attribution(claims, sweep_claims: set[str], table, runs: dict, testable: dict[int, list[float]],
+                        best: float, top_d: int):
+    """For every failing sweep claim among ``claims`` (a ledger's :class:`~nine.book.claims.Claim` objects),
+    what limits the NINE runs it rests on (:func:`limiting_factor`), counted over the runs at the
+    claim's noise levels: the testable levels of its d for trend claims, the best level otherwise.
+    A pandas DataFrame, one row per failing claim (empty when none fails)."""
+    import pandas as pd
+
+    rows = []
+    for claim in claims:
+        if claim.verdict != "FAIL" or claim.id not in sweep_claims:
+            continue
+        suffix = claim.id.rsplit("-d", 1)[-1]
+        dim = int(suffix) if suffix.isdigit() else top_d
+        levels = testable[dim] if "improves" in claim.id or "decreases" in claim.id else [best]
+        part = table[(table["head"] == "nine") & (table["d"] == dim) & table["noise"].isin(levels)]
+        factors = pd.DataFrame([limiting_factor(runs[r]) for r in part["run"]])
+        counts = factors["factor"].value_counts() if len(factors) else pd.Series(dtype=int)
+        rows.append({"claim": claim.id, "runs": len(factors),
+                     **{f: int(counts.get(f, 0)) for f in ("estimator", "budget", "method (plateau)")},
+                     "mean C − InfoNCE (nats)": round(float(factors["gap"].mean()), 2) if len(factors) else np.nan})
+    return pd.DataFrame(rows)

@@ -10,7 +10,7 @@ from typing import Any
 import torch
 
 from nine.store.paths import RESULTS_DIR
-from nine.store.store import RunError, execute, load_run, read_json
+from nine.store.store import UNHASHED, RunError, execute, load_run, read_config, read_json
 
 # Allowed |committed − recomputed| per metric family (first matching substring wins), used only for a
 # run without at least two committed siblings (the same config at other seeds); metrics not listed must
@@ -56,10 +56,8 @@ def compare_metrics(committed: dict[str, Any], recomputed: dict[str, Any],
 
 def siblings(path: Path) -> list[Path]:
     """The committed runs with the config of the run at ``path`` but another seed (it included)."""
-    from nine.store.store import ADDED_LATER, UNHASHED
-
     def key(p: Path) -> dict:
-        config = {**ADDED_LATER, **read_json(p / "config.json")}
+        config = read_config(p)
         config["held_out"] = list(config["held_out"])
         return {k: v for k, v in config.items() if k not in UNHASHED and k != "seed"}
 

@@ -173,12 +173,17 @@ def verify(path: Path, files: tuple[str, ...] = FILES) -> None:
             raise RunError(f"{path / name} is corrupt (its SHA-256 does not match manifest.json); {_retrain_hint(path)}")
 
 
+def read_config(path: Path) -> dict[str, Any]:
+    """The config of the run at ``path`` as a dict, every field a config written before it existed
+    lacks filled with its value of :data:`ADDED_LATER` (what that run computed with)."""
+    return {**ADDED_LATER, **read_json(Path(path) / "config.json")}
+
+
 def load_run(path: Path) -> Run:
     """Read a finished run directory after verifying its files; :class:`RunError` names any bad file."""
     path = Path(path)
     verify(path)
-    config = {**ADDED_LATER, **read_json(path / "config.json")}
-    return Run(path, make_config(**config), read_json(path / "metrics.json"), read_json(path / "provenance.json"))
+    return Run(path, make_config(**read_config(path)), read_json(path / "metrics.json"), read_json(path / "provenance.json"))
 
 
 def find_run(cfg: RunConfig, stores: tuple[Path, ...] | None = None) -> Path | None:

@@ -216,3 +216,18 @@ def test_limiting_factor_reads_the_runs_own_record():
     result = limiting_factor(run(5.5, flat))
     assert result["factor"] == "method (plateau)" and result["gap"] == pytest.approx(5.5 - flat[-1])
     assert limiting_factor(run(5.5, flat[:2]))["factor"].startswith("unknown")
+
+
+def test_require_trained_stops_with_one_line_unless_allowed(tmp_path, monkeypatch):
+    from nine.config import ConfigError, make_config
+    from nine.experiments.sweep import require_trained
+
+    monkeypatch.setattr("nine.store.store.RESULTS_DIR", tmp_path / "a")
+    monkeypatch.setattr("nine.store.store.RUNS_DIR", tmp_path / "b")
+    cfgs = [make_config("cpu", seed=s) for s in range(3)]
+    with pytest.raises(ConfigError) as info:
+        require_trained(cfgs, "cpu", False, "the sweep", minutes_each=2)
+    assert str(info.value) == ("sweep_training=False is not allowed with these parameters: 3 of the sweep's 3 runs are "
+                               "not trained (about 6 min on two cores); rerun with -p sweep_training True to train them")
+    assert require_trained(cfgs, "cpu", True, "the sweep", 2) == 3
+    assert require_trained(cfgs, "smoke", False, "the sweep", 2) == 3  # the smoke profile trains what it needs
