@@ -374,7 +374,7 @@ def temperature_curves(runs: list, prior: str) -> Figure:
 # Figures of the budget study (tables from nine.experiments.budget)
 
 TRAJECTORY_PANELS = {
-    "gap": "C − InfoNCE on test digits (nats)", "kl_knn": "kNN KL to the prior (nats)", "ks_max": "max KS over coordinates",
+    "reachable_gap": "min(C, log N) − InfoNCE (nats)", "kl_knn": "kNN KL to the prior (nats)", "ks_max": "max KS over coordinates",
     "max_corr": "max |correlation| between coordinates", "probe_acc": "linear-probe accuracy (— test, -- train)",
     "knn_acc": "5-NN accuracy (test)",
 }
@@ -402,7 +402,7 @@ def trajectories(table, floors: dict[str, dict[str, float]]) -> Figure:
             if column in floors.get(prior, {}) and prior in set(table["prior"]):
                 ax.axhline(floors[prior][column], color="0.3", ls=style, lw=1)
         ax.set(title=title, xlabel="epochs", xscale="log")
-        if column in ("gap", "kl_knn"):
+        if column in ("reachable_gap", "kl_knn"):
             ax.set_yscale("log")
     handles, labels = axes[0].get_legend_handles_labels()
     handles.append(plt.Line2D([], [], color="0.3", ls=":", lw=1))
@@ -412,21 +412,24 @@ def trajectories(table, floors: dict[str, dict[str, float]]) -> Figure:
     return fig
 
 
-def statistic_against_gap(table, column: str, title: str, fits) -> Figure:
-    """``column`` against the capacity gap C − InfoNCE for every snapshot of every long run, one
-    panel per prior, points coloured by epochs, with the least-squares line of ``fits``."""
+def statistic_against_gap(table, column: str, title: str, fits, gap: str = "reachable_gap") -> Figure:
+    """``column`` against the reachable gap min(C, log N) − InfoNCE for every snapshot of every long
+    run, one colour per configuration, with its least-squares line from ``fits``; one panel per prior."""
     priors = list(dict.fromkeys(table["prior"]))
-    fig, axes = _panel_grid(len(priors), 4.4, 3.4, columns=2)
+    fig, axes = _panel_grid(len(priors), 4.6, 3.6, columns=2)
+    configurations = list(table.groupby(["prior", "noise"], sort=False).groups)
     for ax, prior in zip(axes, priors):
-        part = table[table["prior"] == prior]
-        points = ax.scatter(part["gap"], part[column], c=np.log2(part["epochs"]), cmap="viridis", s=18)
-        fit = fits[fits["prior"] == prior].iloc[0]
-        x = np.linspace(0, part["gap"].max() * 1.05, 50)
-        ax.plot(x, fit["intercept"] + fit["slope"] * x, color="0.3", lw=1, label=f"least squares (r = {fit['Pearson r']:.2f})")
-        ax.set(title=f"{PRIOR_NAMES[prior][1]} prior", xlabel="C − InfoNCE on test digits (nats)", ylabel=title)
-        ax.legend(fontsize=8, loc="upper left")
-    bar = fig.colorbar(points, ax=axes, shrink=0.8)
-    ticks = sorted(set(np.log2(table["epochs"])))
-    bar.set_ticks(ticks, labels=[f"{2 ** t:.0f}" for t in ticks])
-    bar.set_label("epochs")
+        for k, (law, noise) in enumerate(configurations):
+            if law != prior:
+                continue
+            part = table[(table["prior"] == law) & (table["noise"] == noise)]
+            fit = fits[(fits["prior"] == law) & (fits["noise"] == noise)].iloc[0]
+            ax.scatter(part[gap], part[column], color=f"C{k}", s=14 + 6 * np.log2(part["epochs"] / part["epochs"].min()),
+                       label=f"{PRIOR_NAMES[law][0]} = {noise:g} (r = {fit['Pearson r']:.2f})")
+            x = np.linspace(0, part[gap].max() * 1.05, 50)
+            ax.plot(x, fit["intercept"] + fit["slope"] * x, color=f"C{k}", lw=1)
+        ax.set(title=f"{PRIOR_NAMES[prior][1]} prior", xlabel="min(C, log N) − InfoNCE on test digits (nats)", ylabel=title)
+        ax.set_xlim(left=0)
+        ax.legend(fontsize=8, loc="upper left", title="larger points: more epochs", title_fontsize=7)
+    fig.tight_layout()
     return fig

@@ -8,7 +8,7 @@ Three parts, every run an ordinary run of :mod:`nine.store`:
 - **what limits InfoNCE** (Gaussian, σ = 1, seed 0, :data:`LIMIT_EPOCHS` epochs' worth of steps):
   the same augmented view in both branches (only the channel noise differs) against two views;
   n_train ∈ {1000, 2000} against the 4,000 digits of the page, at equal optimiser steps; and a batch
-  N = 2048 against 512 at σ = 0.5, where C_G = 12.9 nats exceeds log 512 = 6.24, at equal steps;
+  N = 2048 against 512 at σ = 0.5, where C_G = 12.9 nats exceeds log 512 = 6.24, on as many samples;
 - **the critic**: the MLP critic on the same digits and budget as the sweep's quadratic one (σ = 1).
 
     python -m nine budget --store results --workers 2   # about 80 minutes on two cores (bf16)
@@ -56,7 +56,8 @@ def trajectory(cfg: RunConfig) -> list[RunConfig]:
 
 def limit_configs(profile: str = "cpu", **overrides) -> dict[str, RunConfig]:
     """The runs that ask what limits InfoNCE, by label; every one takes as many optimiser steps as the
-    reference (two views, 4,000 digits, N = 512)."""
+    reference (two views, 4,000 digits, N = 512), but for the wide batch, which sees as many training
+    samples (a quarter of the steps, each four times as large)."""
     smoke = profile == "smoke"
     epochs = SMOKE["limit_epochs"] if smoke else LIMIT_EPOCHS
     d = 2 if smoke else D
@@ -73,7 +74,9 @@ def limit_configs(profile: str = "cpu", **overrides) -> dict[str, RunConfig]:
         out[f"n_train = {small}"] = at_equal_steps(n_train=small)
     wide = 2 * base.batch_size if smoke else 2048
     out["σ = 0.5, N = 512"] = base.replace(sigma=0.5)
-    out[f"σ = 0.5, N = {wide}"] = at_equal_steps(sigma=0.5, batch_size=wide)
+    wide_steps = _steps_per_epoch(n, wide)  # the same number of training samples: a quarter of the steps
+    out[f"σ = 0.5, N = {wide}"] = base.replace(sigma=0.5, batch_size=wide,
+                                               epochs=steps * base.batch_size // (wide * wide_steps))
     return out
 
 
@@ -121,7 +124,8 @@ def train_all(profile: str = "cpu", store=None, workers: int = 1, **overrides) -
 def trajectory_table(long: list[RunConfig], permutations: int = 200):
     """One row per snapshot of every long run: its statistics as the sweeps compute them
     (:func:`nine.experiments.sweep.table_row`), the epochs, the capacity gap C − InfoNCE on the test
-    digits, and the linear probe's accuracy on the train digits it was fitted on (beside its test
+    digits (what the certificate bounds), the reachable gap min(C, log N) − InfoNCE (what the objective
+    can still close: InfoNCE never exceeds log N), and the linear probe's accuracy on the train digits it was fitted on (beside its test
     accuracy: a probe that gains on train while it loses on test is memorising)."""
     import pandas as pd
 
@@ -140,6 +144,7 @@ def trajectory_table(long: list[RunConfig], permutations: int = 200):
             z = load_run(path).embeddings
             row.update(prior=cfg.prior, noise=noise_of(cfg), epochs=short.epochs,
                        gap=row["capacity"] - row["infonce_test"],
+                       reachable_gap=min(row["capacity"], row["log_n"]) - row["infonce_test"],
                        probe_train_acc=linear_probe_accuracy(z["z_train"], z["y_train"], z["z_train"], z["y_train"]))
             rows.append(row)
     return pd.DataFrame(rows)
@@ -183,17 +188,18 @@ def budget_verdicts(table, floors: dict[str, float], column: str = "kl_knn"):
     return pd.DataFrame(rows)
 
 
-def gap_power_law(table, target_epochs: int = 2000):
-    """Per configuration, a least-squares line through log(C − InfoNCE) against log(epochs) over all
-    snapshots and seeds: the exponent b (gap ∝ epochs^b) with its standard error, and the gap it
-    predicts at ``target_epochs`` (the paper profile's budget) with a 95% interval from the fit.
-    An extrapolation: it assumes the decay keeps its pace, which a plateau would break."""
+def gap_power_law(table, target_epochs: int = 2000, column: str = "reachable_gap"):
+    """Per configuration, a least-squares line through log(gap) against log(epochs) over all
+    snapshots and seeds (``column``: the reachable gap by default): the exponent b (gap ∝ epochs^b)
+    with its standard error, and the gap it predicts at ``target_epochs`` (the paper profile's budget)
+    with a 95% interval from the fit. An extrapolation: it assumes the decay keeps its pace, which a
+    plateau would break."""
     import pandas as pd
     from scipy import stats as st
 
     rows = []
     for (prior, noise), part in table.groupby(["prior", "noise"], sort=False):
-        x, y = np.log(part["epochs"].to_numpy(float)), np.log(part["gap"].clip(lower=1e-6).to_numpy(float))
+        x, y = np.log(part["epochs"].to_numpy(float)), np.log(part[column].clip(lower=1e-6).to_numpy(float))
         fit = st.linregress(x, y)
         n = len(x)
         x0 = math.log(target_epochs)
@@ -201,9 +207,9 @@ def gap_power_law(table, target_epochs: int = 2000):
         t = st.t.ppf(0.975, n - 2) if n > 2 else float("nan")
         centre = fit.intercept + fit.slope * x0
         rows.append({"prior": prior, "noise": noise, "exponent b": fit.slope, "b std. error": fit.stderr,
+                     "gap at the last snapshot": float(part[part["epochs"] == part["epochs"].max()][column].mean()),
                      f"gap at {target_epochs} epochs": math.exp(centre),
-                     "95% low": math.exp(centre - t * se_pred), "95% high": math.exp(centre + t * se_pred),
-                     "gap at the last snapshot": float(part[part["epochs"] == part["epochs"].max()]["gap"].mean())})
+                     "95% low": math.exp(centre - t * se_pred), "95% high": math.exp(centre + t * se_pred)})
     return pd.DataFrame(rows)
 
 
@@ -214,19 +220,19 @@ def _prediction_se(x: np.ndarray, y: np.ndarray, fit, x0: float) -> float:
     return math.sqrt(s2 * (1 / len(x) + (x0 - x.mean()) ** 2 / ((x - x.mean()) ** 2).sum()))
 
 
-def statistic_vs_gap(table, column: str = "kl_knn"):
-    """Per prior, the least-squares line of ``column`` against the gap C − InfoNCE over every snapshot
-    of every long run: slope, intercept (the value a zero gap would give) with its 95% interval, and
+def statistic_vs_gap(table, column: str = "kl_knn", gap: str = "reachable_gap"):
+    """Per configuration, the least-squares line of ``column`` against the reachable gap over every
+    snapshot and seed: slope, intercept (the value a zero gap would give) with its 95% interval, and
     Pearson's r. The certificate bounds the *smoothed* law's KL by the gap; this line asks how much of
-    the clean law's mismatch the gap explains."""
+    the clean law's mismatch closing the gap would remove."""
     import pandas as pd
     from scipy import stats as st
 
     rows = []
-    for prior, part in table.groupby("prior", sort=False):
-        fit = st.linregress(part["gap"].to_numpy(float), part[column].to_numpy(float))
+    for (prior, noise), part in table.groupby(["prior", "noise"], sort=False):
+        fit = st.linregress(part[gap].to_numpy(float), part[column].to_numpy(float))
         t = st.t.ppf(0.975, len(part) - 2)
-        rows.append({"prior": prior, "points": len(part), "slope": fit.slope, "intercept": fit.intercept,
+        rows.append({"prior": prior, "noise": noise, "points": len(part), "slope": fit.slope, "intercept": fit.intercept,
                      "intercept 95% low": fit.intercept - t * fit.intercept_stderr,
                      "intercept 95% high": fit.intercept + t * fit.intercept_stderr, "Pearson r": fit.rvalue})
     return pd.DataFrame(rows)
