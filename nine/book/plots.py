@@ -94,13 +94,16 @@ def marginals_vs_normal(z: np.ndarray, z_view: np.ndarray | None = None) -> Figu
     return fig
 
 
-def training_curve(log: list[dict], capacity: float, log_n: float) -> Figure:
-    """The per-epoch InfoNCE estimate against the channel capacity and the log N ceiling."""
+def training_curve(log: list[dict], capacity: float, log_n: float, test: float | None = None) -> Figure:
+    """The per-epoch InfoNCE estimate against the channel capacity and the log N ceiling (and the
+    estimate on held-out digits, ``test``)."""
     fig, ax = plt.subplots(figsize=(7.2, 3.4))
     epochs = [r["epoch"] for r in log]
     ax.plot(epochs, [r["infonce"] for r in log], color="C0", label="InfoNCE estimate (train batches)")
     ax.axhline(capacity, color="C3", ls="--", label=f"capacity C = {capacity:.2f}")
     ax.axhline(log_n, color="0.4", ls=":", label=f"log N = {log_n:.2f}")
+    if test is not None:
+        ax.axhline(test, color="C2", ls="-.", label=f"test estimate {test:.2f}")
     ax.set_xlabel("epoch")
     ax.set_ylabel("nats")
     ax.set_ylim(0, max(capacity, log_n) * 1.1)
