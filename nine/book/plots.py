@@ -166,10 +166,10 @@ def _panel_grid(count: int, width: float, height: float, columns: int = 4, **opt
     return fig, list(axes.flat[:count])
 
 
-def embedding_grid(panels: list[tuple], prior: str | list[str]) -> Figure:
-    """d = 2 embeddings, one panel per (title, z, labels), four to a row, on the prior's scale
+def embedding_grid(panels: list[tuple], prior: str | list[str], columns: int = 3, size: float = 3.0) -> Figure:
+    """d = 2 embeddings, one panel per (title, z, labels), ``columns`` to a row, on the prior's scale
     (``prior``: one for every panel, or a list with one per panel)."""
-    fig, axes = _panel_grid(len(panels), 3.0, 3.1)
+    fig, axes = _panel_grid(len(panels), size, size + 0.1, columns=columns)
     priors = [prior] * len(panels) if isinstance(prior, str) else list(prior)
     for ax, (title, z, labels), law in zip(axes, panels, priors):
         low, high = (-4, 4) if law == "gaussian" else (-0.05, 1.05)
@@ -274,7 +274,7 @@ def tradeoff(table, dm_column: str, dm_title: str, prior: str, calibration: floa
 
 def qq_grid(panels: list[tuple[str, np.ndarray]], prior: str) -> Figure:
     """QQ plots against the prior's marginal, one panel per (title, z), every coordinate a line."""
-    fig, axes = _panel_grid(len(panels), 3.0, 3.0, sharey=True)
+    fig, axes = _panel_grid(len(panels), 3.0, 3.0, columns=3, sharey=True)
     for ax, (title, z) in zip(axes, panels):
         n = len(z)
         probabilities = (np.arange(1, n + 1) - 0.5) / n
@@ -386,7 +386,7 @@ TRAJECTORY_PANELS = {
 def trajectories(table, floors: dict[str, dict[str, float]]) -> Figure:
     """Each statistic of :data:`TRAJECTORY_PANELS` against the epochs of training, one line per
     configuration (mean over seeds, the seeds' range shaded), the value a prior sample scores dotted."""
-    fig, axes = _panel_grid(len(TRAJECTORY_PANELS), 3.6, 2.8, columns=3)
+    fig, axes = _panel_grid(len(TRAJECTORY_PANELS), 3.2, 2.7, columns=3)
     configurations = list(table.groupby(["prior", "noise"], sort=False).groups)
     for k, (prior, noise) in enumerate(configurations):
         part = table[(table["prior"] == prior) & (table["noise"] == noise)]

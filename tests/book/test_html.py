@@ -103,6 +103,28 @@ def test_gallery_shows_each_figure_once_numbered_by_its_page(pages):
         assert "Fig." in entry.get_text(), f"{sidecar['label']}: no page number"
 
 
+# The width of a page's content column in a 1400-px browser window (sphinx-book-theme; measured on a
+# headless-Chromium screenshot of the built book): figures wider than this are scaled down to it.
+COLUMN_PX = 785
+
+
+@pytest.mark.parametrize("name", [name for name in PAGES if name.startswith("notebooks/")])
+def test_no_figure_is_shrunk_below_60_percent(pages, name):
+    from PIL import Image
+
+    for img in pages[name].select("figure img"):
+        with Image.open((HTML / name).parent.joinpath(img["src"]).resolve()) as png:
+            width = png.size[0]
+        assert COLUMN_PX / width >= 0.6, f"{name}: {img.get('alt', img['src'])[:60]!r} is {width} px wide, shown at {COLUMN_PX / width:.0%}"
+
+
+@pytest.mark.parametrize("name", PAGES)
+def test_no_machine_paths(pages, name):
+    text = pages[name].get_text()
+    for prefix in ("/tmp/", "/work/", "/root/", "/home/"):
+        assert prefix not in text, f"{name} shows a path of the machine that built it ({prefix}…)"
+
+
 @pytest.mark.parametrize("name", PAGES)
 def test_no_stderr_or_error_output(pages, name):
     assert not pages[name].select(".stderr, .output.error, .traceback"), f"{name} shows stderr or an error"
