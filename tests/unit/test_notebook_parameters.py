@@ -7,7 +7,8 @@ import pytest
 
 NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
 INVALID_BY_TYPE = {"int": -5, "float": -1.0, "str": 5, "bool": "yes", "list": [0]}
-EXCEPTIONS = {"data_dir": 5, "profile": "bogus", "critic": "bogus", "softmax": "bogus", "held_out": [10]}
+EXCEPTIONS = {"data_dir": 5, "profile": "bogus", "critic": "bogus", "softmax": "bogus", "held_out": [10],
+              "seeds": [-1], "generator_seeds": [-1]}
 
 
 def _cases():
