@@ -400,12 +400,20 @@ def trajectories(table, floors: dict[str, dict[str, float]]) -> Figure:
             if column == "probe_acc":
                 train = part.groupby("epochs")["probe_train_acc"].mean()
                 ax.plot(epochs, train, "--", color=colour, lw=1)
+    ticks = sorted(set(table["epochs"]))
+    ticks = [e for k, e in enumerate(ticks) if k == 0 or e >= 1.8 * ticks[k - 1] or e == ticks[-1]]  # no crowding
     for ax, (column, title) in zip(axes, TRAJECTORY_PANELS.items()):
+        logarithmic = column in ("reachable_gap", "kl_knn")
+        lowest = float(table[column].min())
         for prior, style in (("gaussian", ":"), ("uniform", (0, (1, 3)))):
-            if column in floors.get(prior, {}) and prior in set(table["prior"]):
-                ax.axhline(floors[prior][column], color="0.3", ls=style, lw=1)
+            floor = floors.get(prior, {}).get(column)
+            # a floor far below the data (a kNN KL of ~0 on a log axis) would squash the panel: the table gives it
+            if floor is not None and prior in set(table["prior"]) and (not logarithmic or floor > lowest / 100):
+                ax.axhline(floor, color="0.3", ls=style, lw=1)
         ax.set(title=title, xlabel="epochs", xscale="log")
-        if column in ("reachable_gap", "kl_knn"):
+        ax.set_xticks(ticks, [str(e) for e in ticks])
+        ax.minorticks_off()
+        if logarithmic:
             ax.set_yscale("log")
     handles, labels = axes[0].get_legend_handles_labels()
     handles.append(plt.Line2D([], [], color="0.3", ls=":", lw=1))
@@ -433,6 +441,6 @@ def statistic_against_gap(table, column: str, title: str, fits, gap: str = "reac
             ax.plot(x, fit["intercept"] + fit["slope"] * x, color=f"C{k}", lw=1)
         ax.set(title=f"{PRIOR_NAMES[prior][1]} prior", xlabel="min(C, log N) − InfoNCE on test digits (nats)", ylabel=title)
         ax.set_xlim(left=0)
-        ax.legend(fontsize=8, loc="upper left", title="larger points: more epochs", title_fontsize=7)
+        ax.legend(fontsize=8, loc="lower right", title="larger points: more epochs", title_fontsize=7)
     fig.tight_layout()
     return fig
