@@ -162,7 +162,7 @@ def budget_verdicts(table, floors: dict[str, float], column: str = "kl_knn"):
       spread of that change;
     - "at the floor" when the last value is within twice the seed spread of the floor; "still falling
       (budget)" when the last stretch lowered it by more than twice its seed spread; otherwise
-      "plateau above the floor (a limit at this setting)".
+      "not clearly falling (a plateau, or a fall within the seeds' spread)".
     """
     import pandas as pd
 
@@ -179,7 +179,7 @@ def budget_verdicts(table, floors: dict[str, float], column: str = "kl_knn"):
         elif float(change.mean()) < -2 * max(change_spread, 0.0) and float(change.mean()) < 0:
             reading = "still falling (budget)"
         else:
-            reading = "plateau above the floor (a limit at this setting)"
+            reading = "not clearly falling (a plateau, or a fall within the seeds' spread)"
         rows.append({"prior": prior, "noise": noise, "seeds": by_epoch.shape[1],
                      f"{column} at {by_epoch.index[0]}": float(first.mean()),
                      f"{column} at {by_epoch.index[-1]}": float(last.mean()),

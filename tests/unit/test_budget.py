@@ -24,7 +24,7 @@ def test_readings_tell_budget_from_plateau_from_floor():
     })
     readings = budget.budget_verdicts(table, {"gaussian": 0.01, "uniform": 0.01}).set_index(["prior", "noise"])["reading"]
     assert readings[("gaussian", 1.0)] == "still falling (budget)"
-    assert readings[("gaussian", 2.0)] == "plateau above the floor (a limit at this setting)"
+    assert readings[("gaussian", 2.0)] == "not clearly falling (a plateau, or a fall within the seeds' spread)"
     assert readings[("uniform", 0.2)] == "at the floor"
 
 
