@@ -4,6 +4,7 @@
     python -m nine reproduce [RUN_DIR] [--store DIR]   (default: the cheapest run in results/)
     python -m nine sweep gaussian uniform --profile cpu --store results --workers 2
     python -m nine budget --profile cpu --store results --workers 2   (the budget study's runs)
+    python -m nine budget --continued --store results   (its long runs continued to 2,000 epochs)
     python -m nine rerun NOTEBOOK [-p NAME VALUE ...]   (executed notebook and figures in runs/NOTEBOOK-<hash>/)
     python -m nine gallery                               (rewrite book/figures.md from the figure sidecars)
     python -m nine downloads                             (executed notebooks behind the book's download buttons)
@@ -41,6 +42,8 @@ def build_parser() -> argparse.ArgumentParser:
     budget.add_argument("--profile", default="cpu", choices=list(PROFILES))
     budget.add_argument("--store", default=None, help="directory for new runs (default: runs/)")
     budget.add_argument("--workers", type=int, default=1, help="runs trained at once, one thread each")
+    budget.add_argument("--continued", action="store_true",
+                        help="continue the finished long runs to 2,000 epochs (the registered prediction)")
     again = commands.add_parser("rerun", help="execute a notebook with new parameters into its own folder")
     again.add_argument("notebook", help="e.g. 02_gaussian_matching")
     again.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"))
@@ -125,9 +128,9 @@ def _main(argv: list[str] | None) -> int:
     if command == "sweep":
         return _sweep(args["priors"], args["profile"], store, args["workers"])
     if command == "budget":
-        from nine.experiments.budget import train_all
+        from nine.experiments.budget import continue_all, train_all
 
-        train_all(args["profile"], store, args["workers"])
+        (continue_all if args["continued"] else train_all)(args["profile"], store, args["workers"])
         return 0
     if command == "rerun":
         return _rerun(args["notebook"], args["parameter"])

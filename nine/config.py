@@ -87,6 +87,8 @@ class RunConfig:
     # before this field has 0.001, the encoder's rate, at which τ barely leaves its start in a cpu-profile run
     seed: int = 0
     numerics: str = "bf16"  # bf16 | channels_last | fp32 (every run before this field; see the reproducing page)
+    continues: str | None = None  # hash of a finished run of this config with fewer epochs: start from its
+    # weights after its last epoch and train on to `epochs` (its optimiser state is not stored: Adam restarts)
     # bookkeeping (not part of the run hash)
     profile: str = "cpu"
     device: str = "auto"  # auto = CUDA when available, else CPU
@@ -242,6 +244,9 @@ def validate(cfg: RunConfig) -> None:
     check_int("seed", cfg.seed, 0)
     check_int("checkpoint_every", cfg.checkpoint_every, 1)
     check_int("n_train", cfg.n_train, 2, optional=True)
+    if cfg.continues is not None and not (isinstance(cfg.continues, str) and len(cfg.continues) == 12
+                                          and all(c in "0123456789abcdef" for c in cfg.continues)):
+        _fail("continues", cfg.continues, "must be a run's hash (12 hex digits) or None")
     check_int("n_test", cfg.n_test, 2, optional=True)
     if cfg.n_train is not None and cfg.batch_size > cfg.n_train:
         _fail("batch_size", cfg.batch_size, f"must not exceed n_train={cfg.n_train}")

@@ -38,6 +38,16 @@ class TrainResult:
     history: list[dict] = field(default_factory=list)
 
 
+@dataclass
+class Start:
+    """Where a continued run starts: the weights and the log of a finished run after its last epoch."""
+
+    epoch: int
+    encoder: dict
+    networks: dict
+    history: list[dict]
+
+
 def _format_eta(seconds: float) -> str:
     minutes, secs = divmod(int(round(seconds)), 60)
     return f"{minutes}m{secs:02d}s"
@@ -67,6 +77,7 @@ def train(
     progress: Callable[[str], None] = lambda line: print(line, flush=True),
     checkpoint_path: Path | None = None,
     on_epoch: Callable[[int, TrainResult], None] | None = None,
+    start: Start | None = None,
 ) -> TrainResult:
     """Train the encoder and the objective's networks on ``split.x_train`` for ``cfg.epochs`` epochs.
 
@@ -77,6 +88,8 @@ def train(
     uninterrupted run. ``on_epoch(epoch, result)`` is called after each epoch (after its checkpoint),
     with the modules in train mode; it must leave them, and every random state, as it found them
     (:func:`nine.store.store.execute` uses it to save snapshots of a long run).
+    ``start``: continue a finished run from its weights after ``start.epoch`` epochs (a fresh optimiser,
+    random states seeded from the seed and that epoch); a checkpoint of this run, if any, still wins.
     Raises :class:`TrainingDiverged` naming the epoch and step if the loss is not finite.
     """
     check_images(split.x_train, "x_train", IMAGE_SHAPES[cfg.dataset])
@@ -107,6 +120,16 @@ def train(
         raise ValueError(f"batch_size={cfg.batch_size} is not allowed: the train split has only {n} images")
     steps = n // cfg.batch_size  # the last partial batch is dropped: every step sees N = batch_size
     first = 1
+    if start is not None:
+        encoder.load_state_dict(start.encoder)
+        networks.load_state_dict(start.networks)
+        first, result.history = start.epoch + 1, list(start.history)
+        torch.manual_seed(cfg.seed + 1_000_003 * start.epoch)  # not the noise of the run's first epochs again
+        generator.manual_seed(cfg.seed + 1_000_003 * start.epoch)
+        if views is not generator:
+            views.manual_seed(cfg.seed + 1 + distributed.rank() + 1_000_003 * start.epoch)
+        if log_path is not None:
+            log_path.write_text("".join(json.dumps(r) + "\n" for r in result.history))
     if checkpoint_path is not None and checkpoint_path.is_file():
         done, result.history = load_checkpoint(checkpoint_path, encoder, networks, optimiser, (generator, views))
         first = done + 1

@@ -1,4 +1,4 @@
-"""The run store: every run is keyed by a hash of its config and the version of ``nine``.
+"""The run store: every run is keyed by a hash of its config and the run format (:data:`RUN_FORMAT`).
 
 A finished run directory ``<store>/<hash>/`` holds
 
@@ -39,12 +39,11 @@ from typing import Any, Iterator
 import numpy as np
 import torch
 
-import nine
 from nine.config import NineError, RunConfig, first_line, make_config
 from nine.core import distributed
 from nine.core.models import Encoder, pick_device
 from nine.core.objectives import make_objective
-from nine.core.train import TrainResult, train
+from nine.core.train import Start, TrainResult, train
 from nine.data import IMAGE_SHAPES, Split, check_images, load_split
 from nine.eval.report import evaluate_run
 from nine.store.paths import RESULTS_DIR, RUNS_DIR, shown
@@ -64,16 +63,23 @@ class RunError(NineError, RuntimeError):
 ADDED_LATER = {
     "encoder": "mnist-cnn", "head": "nine", "held_out": (), "adv_weight": 1.0, "beta": 1.0, "numerics": "fp32", "tau_lr": 1e-3,
     "views": "two", "adv_head": "squash", "adv_gp": 0.0, "adv_lr_ratio": 1.0,
+    "continues": None,
 }
 
 
+# The format of a stored run: bumped only when what a run directory holds changes, never with a release,
+# so that a new version of the package finds every run it has already trained. Hashed under the key
+# runs were first hashed with ("nine_version"), holding the version those runs were made by.
+RUN_FORMAT = "0.1.0"
+
+
 def run_hash(cfg: RunConfig) -> str:
-    """12 hex digits of SHA-256 over the config (less bookkeeping fields) and ``nine.__version__``."""
+    """12 hex digits of SHA-256 over the config (less bookkeeping fields) and :data:`RUN_FORMAT`."""
     key = {
         k: v for k, v in cfg.to_dict().items()
         if k not in UNHASHED and not (k in ADDED_LATER and v == ADDED_LATER[k])
     }
-    key["nine_version"] = nine.__version__
+    key["nine_version"] = RUN_FORMAT
     return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:12]
 
 
@@ -188,11 +194,7 @@ def load_run(path: Path) -> Run:
 
 def find_run(cfg: RunConfig, stores: tuple[Path, ...] | None = None) -> Path | None:
     """The finished run directory of ``cfg`` in the first store that has it, else None."""
-    for store in stores or (RESULTS_DIR, RUNS_DIR):
-        path = Path(store) / run_hash(cfg)
-        if path.is_dir():
-            return path
-    return None
+    return find_run_by_hash(run_hash(cfg), stores)
 
 
 @contextmanager
@@ -265,6 +267,37 @@ def _snapshotter(cfg: RunConfig, store: Path, split: Split, epochs: tuple[int, .
     return on_epoch
 
 
+CONTINUABLE = (*UNHASHED, "epochs", "continues", "numerics")  # what a continued run may change
+
+
+def continued_from(cfg: RunConfig) -> Start | None:
+    """The start of a run that continues another (``cfg.continues``): that run's weights and log.
+    :class:`RunError` when it is missing or is not a shorter run of the same config."""
+    if cfg.continues is None:
+        return None
+    found = find_run_by_hash(cfg.continues)
+    if found is None:
+        raise RunError(f"continues={cfg.continues!r}: no finished run with that hash in results/ or runs/")
+    parent = load_run(found)
+    mine = {k: v for k, v in cfg.to_dict().items() if k not in CONTINUABLE}
+    theirs = {k: v for k, v in parent.config.to_dict().items() if k not in CONTINUABLE}
+    if mine != theirs or parent.config.epochs >= cfg.epochs:
+        differ = sorted(k for k in mine if mine[k] != theirs.get(k)) or ["epochs"]
+        raise RunError(f"continues={cfg.continues!r}: that run is not a shorter run of this config "
+                       f"(it differs in {', '.join(differ)})")
+    state = torch.load(found / "model.pt", map_location="cpu", weights_only=True)
+    encoder, _ = make_objective(cfg).build()
+    return Start(parent.config.epochs, without_unused_norm(state["encoder"], encoder), state["critic"], parent.log)
+
+
+def find_run_by_hash(key: str, stores: tuple[Path, ...] | None = None) -> Path | None:
+    """The finished run directory with hash ``key`` in the first store that has it, else None."""
+    for store in stores or (RESULTS_DIR, RUNS_DIR):
+        if (Path(store) / key).is_dir():
+            return Path(store) / key
+    return None
+
+
 def _train_and_save(cfg: RunConfig, store: Path, partial: Path, started: float, snapshots: tuple[int, ...] = ()) -> None:
     """Train (or resume) in ``partial`` and write every file of a finished run there (and, on rank 0,
     the runs of ``cfg`` with each of ``snapshots`` epochs into ``store`` on the way)."""
@@ -273,7 +306,8 @@ def _train_and_save(cfg: RunConfig, store: Path, partial: Path, started: float, 
     main = distributed.is_main()
     log_path = partial / "log.jsonl" if main else None
     hook = _snapshotter(cfg, store, split, tuple(snapshots), started) if snapshots and main else None
-    result = train(cfg, split, log_path=log_path, checkpoint_path=partial / "checkpoint.pt", on_epoch=hook)
+    result = train(cfg, split, log_path=log_path, checkpoint_path=partial / "checkpoint.pt", on_epoch=hook,
+                   start=continued_from(cfg))
     if not main:
         return
     _write_run(cfg, result, split, partial, started)

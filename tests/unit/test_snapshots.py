@@ -64,3 +64,41 @@ def test_same_views_differ_from_two_views(tmp_path, monkeypatch):
     assert not _same_weights(two, same)
     # one view through both branches: the held-out InfoNCE is higher (no view disagreement to lose)
     assert load_run(same).metrics["infonce_test"] > load_run(two).metrics["infonce_test"]
+
+
+def test_continued_run_starts_from_the_shorter_run(tmp_path, monkeypatch):
+    store = tmp_path / "store"
+    monkeypatch.setattr("nine.store.store.RESULTS_DIR", store)
+    monkeypatch.setattr("nine.store.store.RUNS_DIR", tmp_path / "none")
+    short = load_run(execute(_cfg(2), store))
+    cont = _cfg(4).replace(continues=short.hash, numerics="channels_last")
+    final = load_run(execute(cont, store, snapshots=(3,)))
+    assert [r["epoch"] for r in final.log] == [1, 2, 3, 4]
+    assert final.log[:2] == short.log  # the parent's log, then the new epochs
+    assert not _same_weights(short.path, final.path)
+    on_the_way = load_run(find_run(cont.replace(epochs=3)))
+    assert [r["epoch"] for r in on_the_way.log] == [1, 2, 3]
+    # trained again elsewhere, the continuation gives the same weights (it is deterministic)
+    again = tmp_path / "again"
+    monkeypatch.setattr("nine.store.store.RUNS_DIR", again)
+    assert _same_weights(execute(cont, again), final.path)
+
+
+def test_continuation_must_continue_a_shorter_run_of_its_config(tmp_path, monkeypatch):
+    import pytest
+
+    from nine.store import RunError
+    from nine.store.store import continued_from
+
+    store = tmp_path / "store"
+    monkeypatch.setattr("nine.store.store.RESULTS_DIR", store)
+    monkeypatch.setattr("nine.store.store.RUNS_DIR", tmp_path / "none")
+    short = load_run(execute(_cfg(2), store))
+    with pytest.raises(RunError, match="differs in sigma"):
+        continued_from(_cfg(4).replace(sigma=0.7, continues=short.hash))
+    with pytest.raises(RunError, match="differs in epochs"):
+        continued_from(_cfg(2).replace(continues=short.hash))
+    with pytest.raises(RunError, match="no finished run with that hash"):
+        continued_from(_cfg(4).replace(continues="0" * 12))
+    with pytest.raises(ValueError, match="continues='xyz' is not allowed"):
+        _cfg(4).replace(continues="xyz")
