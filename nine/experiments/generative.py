@@ -34,13 +34,12 @@ import torch.nn.functional as F
 from scipy import linalg, stats
 from torch import nn
 
-import nine
 from nine.config import NineError, check_choice, check_int, check_positive
 from nine.eval.metrics import sample_prior
 from nine.experiments.sweep import on_prior_support
 from nine.store.paths import RESULTS_DIR, RUNS_DIR, shown
 from nine.store.provenance import provenance
-from nine.store.store import RunError, sha256, verify, write_json
+from nine.store.store import RUN_FORMAT, RunError, sha256, verify, write_json
 
 KINDS = ("cgan", "decoder")
 NOISE_DIM = 32
@@ -75,7 +74,7 @@ class GenConfig:
 
     @property
     def key(self) -> str:
-        text = json.dumps({**asdict(self), "nine_version": nine.__version__}, sort_keys=True)
+        text = json.dumps({**asdict(self), "nine_version": RUN_FORMAT}, sort_keys=True)
         return f"{self.kind}-" + hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
@@ -237,7 +236,7 @@ class ClassifierConfig:
 
     @property
     def key(self) -> str:
-        text = json.dumps({**asdict(self), "nine_version": nine.__version__}, sort_keys=True)
+        text = json.dumps({**asdict(self), "nine_version": RUN_FORMAT}, sort_keys=True)
         return "classifier-" + hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
