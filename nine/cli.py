@@ -19,8 +19,16 @@ from pathlib import Path
 from nine.config import FIELDS, PROFILES, NineError, check_choice, make_config, parse_value
 
 
+class Parser(argparse.ArgumentParser):
+    """An argument parser whose errors are one line (the usage is one ``--help`` away)."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        print(f"error: {' '.join(message.split())} (see `{self.prog} --help`)", file=sys.stderr)
+        raise SystemExit(2)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m nine", description=__doc__)
+    parser = Parser(prog="python -m nine", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     train = commands.add_parser("train", help="train (or load) one run and print its metrics")
     train.add_argument("--profile", default="cpu", choices=list(PROFILES))
@@ -29,7 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--no-resume", dest="resume", action="store_false", help="ignore a partial run's checkpoint")
     for name in FIELDS:
         if name != "profile":
-            train.add_argument(f"--{name}", type=parse_value, default=None, help="see nine.config.RunConfig")
+            train.add_argument(f"--{name}", type=parse_value, default=argparse.SUPPRESS, help="see nine.config.RunConfig")
     again = commands.add_parser("reproduce", help="retrain a committed run from scratch and compare every metric")
     again.add_argument("run", nargs="?", default=None, help="run directory (default: cheapest in results/)")
     again.add_argument("--store", default="_build/reproduce", help="where the recomputed run goes")
@@ -55,7 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _rerun(notebook: str, pairs: list[list[str]]) -> int:
     from papermill.exceptions import PapermillExecutionError
 
-    from nine.book.rerun import rerun
+    from nine.book.rerun import rerun, rerun_folder
 
     parameters = {name: parse_value(value) for name, value in pairs}
     try:
@@ -64,7 +72,11 @@ def _rerun(notebook: str, pairs: list[list[str]]) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 2
     except PapermillExecutionError as err:
-        print(f"error: {notebook} stopped at cell {err.exec_count}: {err.ename}: {err.evalue}", file=sys.stderr)
+        if err.ename in user_errors():  # a value the notebook's own validation refused: nothing was trained
+            print(f"{err.ename}: {' '.join(str(err.evalue).split())}", file=sys.stderr)
+            return 2
+        print(f"error: {notebook} stopped at cell {err.exec_count}: {err.ename}: {err.evalue} (the notebook as far as "
+              f"it ran: {rerun_folder(notebook, parameters) / (notebook + '.failed.ipynb')})", file=sys.stderr)
         return 1
     print(f"executed notebook: {folder / (notebook + '.ipynb')}")
     for path in sorted((folder / "figures").glob("*.png")):
@@ -73,6 +85,19 @@ def _rerun(notebook: str, pairs: list[list[str]]) -> int:
         for path in sorted((folder / kind).glob("*")):
             print(f"{kind}: {path}")
     return 0
+
+
+def user_errors() -> set[str]:
+    """The names of the errors a user can cause (:class:`~nine.config.NineError` and its subclasses)."""
+    import nine.book.rerun  # noqa: F401 (loads the modules that define them)
+    import nine.store  # noqa: F401
+
+    found, todo = set(), [NineError]
+    while todo:
+        cls = todo.pop()
+        found.add(cls.__name__)
+        todo += cls.__subclasses__()
+    return found
 
 
 def _sweep(priors: list[str], profile: str, store: str | None, workers: int) -> int:
@@ -90,9 +115,13 @@ def _sweep(priors: list[str], profile: str, store: str | None, workers: int) -> 
 
 
 def _reproduce(run: str | None, store: str) -> int:
+    from nine.store import RunError, load_run
     from nine.store.reproduce import cheapest_committed_run, reproduce
 
     path = Path(run) if run else cheapest_committed_run()
+    if not (path / "config.json").is_file():
+        raise RunError(f"run={str(path)!r} is not allowed: it is not a run directory (it has no config.json)")
+    load_run(path)  # a damaged run is named before anything is trained
     print(f"recomputing {path} from scratch into {store}", flush=True)
     rows, spread_runs = reproduce(path, Path(store))
     print("tolerances: " + (f"twice each metric's standard deviation over the {spread_runs} committed seeds of this "
@@ -118,6 +147,8 @@ def main(argv: list[str] | None = None) -> int:
     except NineError as err:
         print(f"{type(err).__name__}: {' '.join(str(err).split())}", file=sys.stderr)  # one line, whatever it quotes
         return 2
+    except SystemExit as done:  # --help, or an argument the parser refused (its one line is printed)
+        return done.code if isinstance(done.code, int) else 2
 
 
 def _main(argv: list[str] | None) -> int:
@@ -142,7 +173,11 @@ def _main(argv: list[str] | None) -> int:
     if command == "downloads":
         from nine.book.gallery import serve_executed_notebooks
 
-        print(f"served {len(serve_executed_notebooks())} executed notebooks for download")
+        served = serve_executed_notebooks()
+        if not served:
+            raise NineError("no built book in _build/html: build it first with `make book` (the download buttons "
+                            "serve the notebooks it executed)")
+        print(f"served {len(served)} executed notebooks for download")
         return 0
     return _train(args, store)
 
@@ -153,7 +188,8 @@ def _train(args: dict, store: str | None) -> int:
 
     profile, retrain, resume = args.pop("profile"), args.pop("retrain"), args.pop("resume")
     distributed.setup()
-    cfg = make_config(profile, **args)
+    # given fields override the profile's sizes; a field given as None means None (e.g. --n_train None: all digits)
+    cfg = make_config(profile, **args).replace(**{k: v for k, v in args.items() if v is None})
     run = get_or_train(cfg, store, resume=resume, retrain=retrain)
     if not distributed.is_main():
         return 0

@@ -31,6 +31,8 @@ DEVICES = ("auto", "cpu", "cuda")
 # existed), float32 in channels-last layout, or channels-last with bfloat16 autocast in the encoder's
 # convolutions and MLP (its output, the head, the critic and the loss stay float32)
 NUMERICS = ("fp32", "channels_last", "bf16")
+SIGMA_RANGE = (1e-3, 1e3)
+MAX_SEED = 2**32 - 1
 
 
 class NineError(Exception):
@@ -109,7 +111,11 @@ class RunConfig:
         return dataclasses.asdict(self)
 
     def replace(self, **changes: Any) -> RunConfig:
-        return make_config(**{**self.to_dict(), **changes})
+        """This config with ``changes`` (a None among them sets the field to None, e.g. ``n_train=None``)."""
+        unknown = sorted(set(changes) - set(FIELDS))
+        if unknown:
+            raise ConfigError(f"unknown config field(s) {', '.join(unknown)}; allowed: {', '.join(FIELDS)}")
+        return dataclasses.replace(self, **changes)
 
 
 PROFILES: dict[str, dict[str, Any]] = {
@@ -135,12 +141,18 @@ def make_config(profile: str = "cpu", **overrides: Any) -> RunConfig:
     return RunConfig(**values)
 
 
+def config_from_dict(fields: dict[str, Any]) -> RunConfig:
+    """The config a ``config.json`` (:meth:`RunConfig.to_dict`) describes, a None in it kept as None
+    (where :func:`make_config` would take the profile's value instead)."""
+    return make_config(**fields).replace(**{k: None for k, v in fields.items() if v is None and k != "profile"})
+
+
 def parse_value(text: str) -> Any:
     """A parameter as written on a command line, read back: '0.3' → 0.3, '16' → 16, 'None' → None,
     '[8, 9]' → [8, 9]; anything else stays a string."""
     try:
         return ast.literal_eval(text)
-    except (ValueError, SyntaxError):
+    except Exception:  # noqa: BLE001 (also MemoryError, RecursionError: a huge or deeply nested literal stays text)
         return text
 
 
@@ -173,10 +185,10 @@ def check_int(name: str, value: Any, low: int, optional: bool = False) -> None:
         _fail(name, value, f"must be an integer >= {low}" + (" or None" if optional else ""))
 
 
-def check_positive(name: str, value: Any, what: str = "the value") -> None:
-    """Raise :class:`ConfigError` unless ``value`` is a finite number > 0."""
-    if not _is_real(value) or value <= 0:
-        _fail(name, value, f"{what} must be a finite number > 0")
+def check_positive(name: str, value: Any, what: str = "the value", at_most: float = math.inf) -> None:
+    """Raise :class:`ConfigError` unless ``value`` is a finite number > 0 (and <= ``at_most``)."""
+    if not _is_real(value) or value <= 0 or value > at_most:
+        _fail(name, value, f"{what} must be a finite number > 0" + (f" and <= {at_most:g}" if at_most < math.inf else ""))
 
 
 def check_bool(name: str, value: Any) -> None:
@@ -225,23 +237,27 @@ def validate(cfg: RunConfig) -> None:
     if cfg.dataset not in ENCODERS[cfg.encoder]:
         _fail("encoder", cfg.encoder, f"cannot read dataset={cfg.dataset!r}; it takes {', '.join(ENCODERS[cfg.encoder])}")
     check_int("d", cfg.d, 1)
-    check_positive("adv_weight", cfg.adv_weight, "the adversarial weight")
-    if not _is_real(cfg.adv_gp) or not 0 <= cfg.adv_gp < math.inf:
-        _fail("adv_gp", cfg.adv_gp, "the gradient-penalty weight must be a finite number >= 0")
-    check_positive("adv_lr_ratio", cfg.adv_lr_ratio, "the discriminator's learning-rate ratio")
-    check_positive("beta", cfg.beta, "the KL weight")
+    check_positive("adv_weight", cfg.adv_weight, "the adversarial weight", at_most=1e3)
+    if not _is_real(cfg.adv_gp) or not 0 <= cfg.adv_gp <= 1e4:
+        _fail("adv_gp", cfg.adv_gp, "the gradient-penalty weight must lie in [0, 10000]")
+    check_positive("adv_lr_ratio", cfg.adv_lr_ratio, "the discriminator's learning-rate ratio", at_most=1e3)
+    check_positive("beta", cfg.beta, "the KL weight", at_most=1e3)
     if cfg.head == "vae" and cfg.prior != "gaussian":
         _fail("prior", cfg.prior, "head='vae' matches N(0, I) only: use prior='gaussian'")
-    check_positive("sigma", cfg.sigma, "the Gaussian noise std")
+    if not _is_real(cfg.sigma) or not SIGMA_RANGE[0] <= cfg.sigma <= SIGMA_RANGE[1]:
+        _fail("sigma", cfg.sigma, f"the Gaussian noise std must lie in [{SIGMA_RANGE[0]:g}, {SIGMA_RANGE[1]:g}] "
+              "(the embedding has unit variance: beyond these the channel carries everything or nothing)")
     if not _is_real(cfg.eps) or not 0 < cfg.eps <= 0.5:
         _fail("eps", cfg.eps, "the uniform noise half-width must lie in (0, 0.5]")
-    if not _is_real(cfg.pixel_noise) or cfg.pixel_noise < 0:
-        _fail("pixel_noise", cfg.pixel_noise, "the pixel-noise std must be a finite number >= 0")
+    if not _is_real(cfg.pixel_noise) or not 0 <= cfg.pixel_noise <= 10:
+        _fail("pixel_noise", cfg.pixel_noise, "the pixel-noise std must lie in [0, 10] (pixels lie in [0, 1])")
     check_int("epochs", cfg.epochs, 1)
     check_int("batch_size", cfg.batch_size, 2)
-    check_positive("lr", cfg.lr, "the learning rate")
-    check_positive("tau_lr", cfg.tau_lr, "the learning rate of the critic's temperature")
+    check_positive("lr", cfg.lr, "the learning rate", at_most=1.0)
+    check_positive("tau_lr", cfg.tau_lr, "the learning rate of the critic's temperature", at_most=10.0)
     check_int("seed", cfg.seed, 0)
+    if cfg.seed > MAX_SEED:
+        _fail("seed", cfg.seed, f"must be an integer in [0, {MAX_SEED}] (the range of numpy's seeds)")
     check_int("checkpoint_every", cfg.checkpoint_every, 1)
     check_int("n_train", cfg.n_train, 2, optional=True)
     if cfg.continues is not None and not (isinstance(cfg.continues, str) and len(cfg.continues) == 12

@@ -16,6 +16,8 @@ import shlex
 from pathlib import Path
 from typing import Any
 
+from jupyter_client.manager import AsyncKernelManager
+
 from nine.config import parse_value
 from nine.store.paths import ROOT, RUNS_DIR
 
@@ -68,9 +70,26 @@ def _check_parameters(notebook: str, parameters: dict[str, Any]) -> None:
     if unknown:
         raise ValueError(f"parameter {unknown[0]!r} is not allowed for {notebook}: its parameters are "
                          f"{', '.join(known)}")
+    for name, value in parameters.items():
+        spec = known[name]
+        kind = spec["inferred_type_name"].split(" ")[0].split("[")[0]
+        allowed = _TYPES.get(kind, (object,))
+        if value is None and spec["default"] == "None":
+            continue
+        if not isinstance(value, allowed) or (isinstance(value, bool) and allowed is not bool and bool not in allowed):
+            raise ValueError(f"parameter {name}={_short(value)} is not allowed for {notebook}: it must be of type {kind}"
+                             + (" or None" if spec["default"] == "None" else "") + f" ({spec['help']})")
     if "publish" in parameters:
         raise ValueError("parameter 'publish' is not allowed for a rerun: a rerun always writes its figures "
                          "and tables into its own folder")
+
+
+_TYPES = {"int": (int,), "float": (int, float), "str": (str,), "bool": (bool,), "list": (list, tuple)}
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:60] + " … " + text[-15:]
 
 
 def rerun_folder(notebook: str, parameters: dict[str, Any]) -> Path:
@@ -79,10 +98,18 @@ def rerun_folder(notebook: str, parameters: dict[str, Any]) -> Path:
     return RUNS_DIR / f"{notebook}-{key}"
 
 
+class LocalKernelManager(AsyncKernelManager):
+    """A kernel reached through local socket files rather than TCP ports: nothing listens on the
+    network, and the kernel has no unencrypted-TCP warning to print."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(transport="ipc", **kwargs)
+
+
 def rerun(notebook: str, parameters: dict[str, Any]) -> Path:
     """Execute ``notebook`` with ``parameters`` into its :func:`rerun_folder` and return the folder.
 
-    The executed notebook is ``<folder>/<notebook>.ipynb``; figures, claim rows and tables go to
+    The executed notebook is ``<folder>/<notebook>.ipynb`` (``<notebook>.failed.ipynb`` when it stops); figures, claim rows and tables go to
     ``<folder>/figures``, ``claims`` and ``results``; new training runs go to ``runs/``. A folder that
     already holds a finished rerun is returned as it is (delete it to run again); the book's own
     published artifacts are never touched.
@@ -102,7 +129,12 @@ def rerun(notebook: str, parameters: dict[str, Any]) -> Path:
     os.environ["NINE_PUBLISH_DIR"] = str(folder)
     try:
         pm.execute_notebook(str(notebooks()[notebook]), str(partial), parameters={**parameters, "publish": True},
-                            cwd=str(notebooks()[notebook].parent), progress_bar=False)
+                            cwd=str(notebooks()[notebook].parent), progress_bar=False,
+                            kernel_manager_class="nine.book.rerun.LocalKernelManager")
+    except BaseException:
+        if partial.is_file():  # kept under a visible name, for reading where it stopped
+            partial.replace(folder / f"{notebook}.failed.ipynb")
+        raise
     finally:
         if previous is None:
             del os.environ["NINE_PUBLISH_DIR"]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import io
 import os
 from pathlib import Path
 
@@ -13,6 +15,17 @@ from nine.core import distributed
 
 class CheckpointError(NineError, RuntimeError):
     """A checkpoint that cannot be read; the message names the file."""
+
+
+class DamagedCheckpoint(CheckpointError):
+    """A checkpoint whose bytes do not match the SHA-256 written with them (raised before any state is restored)."""
+
+
+def set_aside(path: Path) -> Path:
+    """Rename a damaged checkpoint out of the way (kept for inspection, never resumed from); return its new path."""
+    aside = path.with_name(path.name + ".damaged")
+    os.replace(path, aside)
+    return aside
 
 
 def save_checkpoint(path: Path, epoch: int, encoder, networks, optimiser, generators, history) -> None:
@@ -37,16 +50,37 @@ def save_checkpoint(path: Path, epoch: int, encoder, networks, optimiser, genera
         "ranks": per_rank,
         "history": history,
     }
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    payload = buffer.getvalue()
     tmp = path.with_name(path.name + ".tmp")
-    torch.save(state, tmp)
+    tmp.write_bytes(payload + TRAILER + hashlib.sha256(payload).hexdigest().encode())
     os.replace(tmp, path)
+
+
+TRAILER = b"\nnine-checkpoint-sha256:"  # then the 64 hex digits of the SHA-256 of everything before it
+_SEAL = len(TRAILER) + 64
+
+
+def verified_payload(path: Path) -> bytes:
+    """The bytes of the checkpoint at ``path`` once its SHA-256 trailer matches them, else
+    :class:`CheckpointError` (a damaged checkpoint must never be resumed from)."""
+    try:
+        data = path.read_bytes()
+    except OSError as err:
+        raise CheckpointError(f"{path} cannot be read ({first_line(err)})") from err
+    payload, trailer, digest = data[:-_SEAL], data[-_SEAL:-64], data[-64:]
+    if trailer != TRAILER or hashlib.sha256(payload).hexdigest().encode() != digest:
+        raise DamagedCheckpoint(f"{path} is damaged (its SHA-256 does not match the one written with it)")
+    return payload
 
 
 def load_checkpoint(path: Path, encoder, networks, optimiser, generators) -> tuple[int, list[dict]]:
     """Restore the state :func:`save_checkpoint` wrote into the given modules and generators;
     return (the epoch it was written after, the history so far)."""
+    payload = verified_payload(path)
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        state = torch.load(io.BytesIO(payload), map_location="cpu", weights_only=True)
         encoder.load_state_dict(state["encoder"])
         networks.load_state_dict(state["critic"])
         optimiser.load_state_dict(state["optimiser"])

@@ -16,9 +16,9 @@ from typing import Callable
 import torch
 from torch import nn
 
-from nine.config import NineError, RunConfig
+from nine.config import ConfigError, NineError, RunConfig
 from nine.core import distributed
-from nine.core.checkpoint import load_checkpoint, save_checkpoint
+from nine.core.checkpoint import DamagedCheckpoint, load_checkpoint, save_checkpoint, set_aside
 from nine.core.models import Encoder, pick_device
 from nine.core.objectives import Objective, make_objective
 from nine.data import IMAGE_SHAPES, Split, centre_view, check_images, training_view
@@ -98,9 +98,9 @@ def train(
     world = distributed.world_size()
     objective = make_objective(cfg)
     if world > 1 and not objective.multi_process:
-        raise ValueError(f"head={cfg.head!r} is not allowed with {world} processes: it trains in one process")
+        raise ConfigError(f"head={cfg.head!r} is not allowed with {world} processes: it trains in one process")
     if cfg.batch_size % world:
-        raise ValueError(f"batch_size={cfg.batch_size} is not allowed: must be divisible by the {world} processes")
+        raise ConfigError(f"batch_size={cfg.batch_size} is not allowed: must be divisible by the {world} processes")
     device = pick_device(cfg.device)
     torch.manual_seed(cfg.seed)  # initial weights and the channel noise
     generator = torch.Generator(device=device).manual_seed(cfg.seed)  # batch order (and views, one process)
@@ -117,7 +117,7 @@ def train(
     x_train = split.x_train.to(device)
     n = len(x_train)
     if n < cfg.batch_size:
-        raise ValueError(f"batch_size={cfg.batch_size} is not allowed: the train split has only {n} images")
+        raise ConfigError(f"batch_size={cfg.batch_size} is not allowed: the train split has only {n} images")
     steps = n // cfg.batch_size  # the last partial batch is dropped: every step sees N = batch_size
     first = 1
     if start is not None:
@@ -128,14 +128,16 @@ def train(
         generator.manual_seed(cfg.seed + 1_000_003 * start.epoch)
         if views is not generator:
             views.manual_seed(cfg.seed + 1 + distributed.rank() + 1_000_003 * start.epoch)
-        if log_path is not None:
-            log_path.write_text("".join(json.dumps(r) + "\n" for r in result.history))
     if checkpoint_path is not None and checkpoint_path.is_file():
-        done, result.history = load_checkpoint(checkpoint_path, encoder, networks, optimiser, (generator, views))
-        first = done + 1
-        progress(f"resuming from the checkpoint after epoch {done}/{cfg.epochs}")
-        if log_path is not None:  # the log may run ahead of the checkpoint: cut it back
-            log_path.write_text("".join(json.dumps(r) + "\n" for r in result.history))
+        try:
+            done, result.history = load_checkpoint(checkpoint_path, encoder, networks, optimiser, (generator, views))
+        except DamagedCheckpoint as err:  # nothing was restored from it
+            progress(f"{err}: set aside as {set_aside(checkpoint_path).name}; the run starts again from epoch {first}")
+        else:
+            first = done + 1
+            progress(f"resuming from the checkpoint after epoch {done}/{cfg.epochs}")
+    if log_path is not None:  # a log left by a killed process may run ahead of where training restarts: cut it back
+        log_path.write_text("".join(json.dumps(r) + "\n" for r in result.history))
     started = time.perf_counter()
     encoder.train()
     networks.train()

@@ -3,6 +3,7 @@ int64 labels; the views of :mod:`nine.data.views` are taken from these images.""
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -11,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from sklearn.model_selection import train_test_split
 
-from nine.config import NineError, RunConfig, first_line
+from nine.config import ConfigError, NineError, RunConfig, first_line
 
 IMAGE_SIZE = 28
 IMAGE_SHAPES = {"mnist5k": (1, 28, 28), "mnist": (1, 28, 28), "digits": (1, 28, 28), "cifar10": (3, 32, 32),
@@ -114,12 +115,19 @@ def load_cifar10(data_dir: str | None, download: bool = False) -> tuple[torch.Te
     )
 
 
-def _subset(x: torch.Tensor, y: torch.Tensor, n: int | None, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+def _subset(x: torch.Tensor, y: torch.Tensor, n: int | None, seed: int, name: str) -> tuple[torch.Tensor, torch.Tensor]:
     if n is None or n >= len(y):
         return x, y
+    classes = len(torch.unique(y))
+    if n < classes:
+        raise ConfigError(f"{name}={n} is not allowed: a stratified subset needs at least one image of each of "
+                          f"the {classes} classes (an integer >= {classes}, or None for all {len(y)})")
     idx, _ = train_test_split(np.arange(len(y)), train_size=n, stratify=y.numpy(), random_state=seed)
     idx = np.sort(idx)
     return x[idx], y[idx]
+
+
+MIN_SPLIT = 20  # images in a split: the 5-NN readout and the probes' stratified folds need a few per class
 
 
 def load_dsprites(n_train: int | None, n_test: int | None) -> Split:
@@ -137,7 +145,7 @@ def load_dsprites(n_train: int | None, n_test: int | None) -> Split:
 def load_split(cfg: RunConfig) -> Split:
     """Load ``cfg.dataset`` and take the stratified ``n_train`` / ``n_test`` subsets."""
     if cfg.dataset == "dsprites":
-        return load_dsprites(cfg.n_train, cfg.n_test)
+        return checked_sizes(cfg, load_dsprites(cfg.n_train, cfg.n_test))
     if cfg.dataset == "mnist":
         x_tr, y_tr, x_te, y_te = load_torchvision_mnist(cfg.data_dir, cfg.download)
     elif cfg.dataset == "cifar10":
@@ -150,9 +158,37 @@ def load_split(cfg: RunConfig) -> Split:
     if cfg.held_out:
         keep_tr, keep_te = ~_isin(y_tr, cfg.held_out), ~_isin(y_te, cfg.held_out)
         x_tr, y_tr, x_te, y_te = x_tr[keep_tr], y_tr[keep_tr], x_te[keep_te], y_te[keep_te]
-    x_tr, y_tr = _subset(x_tr, y_tr, cfg.n_train, SPLIT_SEED)
-    x_te, y_te = _subset(x_te, y_te, cfg.n_test, SPLIT_SEED)
-    return Split(x_tr, y_tr, x_te, y_te)
+    x_tr, y_tr = _subset(x_tr, y_tr, cfg.n_train, SPLIT_SEED, "n_train")
+    x_te, y_te = _subset(x_te, y_te, cfg.n_test, SPLIT_SEED, "n_test")
+    return checked_sizes(cfg, Split(x_tr, y_tr, x_te, y_te))
+
+
+def checked_sizes(cfg: RunConfig, split: Split) -> Split:
+    """``split`` once its sizes are known to suit ``cfg`` (a batch fits the train split; the test split
+    is large enough for the evaluation's 5-NN and probes), else :class:`ConfigError` before any training."""
+    if cfg.batch_size > len(split.y_train):
+        raise ConfigError(f"batch_size={cfg.batch_size} is not allowed: the train split of {cfg.dataset} has "
+                          f"only {len(split.y_train)} images (use batch_size <= {len(split.y_train)})")
+    for name, y in (("n_train", split.y_train), ("n_test", split.y_test)):
+        if len(y) < MIN_SPLIT:
+            raise ConfigError(f"{name}={len(y)} is not allowed: the evaluation needs at least {MIN_SPLIT} images")
+    need, have = embedding_bytes(cfg.d, len(split.y_train) + len(split.y_test), cfg.batch_size), physical_memory()
+    if need > have:
+        raise ConfigError(f"d={cfg.d} is not allowed here: its embeddings and the encoder's last layer need at least "
+                          f"{need / 2**30:,.1f} GiB, this machine has {have / 2**30:,.1f} GiB")
+    return split
+
+
+def embedding_bytes(d: int, n_images: int, batch_size: int, hidden: int = 1024) -> int:
+    """A lower bound on the memory a run of dimension ``d`` takes (bytes, float32): three stored
+    embeddings per image, a few batch-sized activations and their gradients, the last layer and Adam's two
+    moments of it."""
+    return 4 * d * (3 * n_images + 16 * batch_size + 4 * hidden)
+
+
+def physical_memory() -> int:
+    """Bytes of memory of this machine."""
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
 
 
 def _isin(labels: torch.Tensor, classes: tuple[int, ...]) -> torch.Tensor:

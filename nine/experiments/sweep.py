@@ -134,15 +134,21 @@ def run_sweep(
 
 
 def require_trained(cfgs: list[RunConfig], profile: str, training_allowed: bool, what: str,
-                    minutes_each: float) -> int:
-    """How many of ``cfgs`` have no finished run. When some are missing, the profile is not ``smoke``
-    and training was not asked for (a notebook's ``sweep_training``), raise one :class:`ConfigError`
-    line saying how many and about how long training them takes, instead of starting to train."""
+                    minutes_each: float, also: tuple[RunConfig, ...] = ()) -> int:
+    """How many of ``cfgs`` have no finished run, said before anything is trained. When some are
+    missing, the profile is not ``smoke`` and training was not asked for (a notebook's
+    ``sweep_training``), raise one :class:`ConfigError` line saying how many and about how long training
+    them takes, instead of starting to train. ``also``: the page's other runs, trained whenever missing
+    (counted in the plan it prints)."""
     missing = sum(find_run(cfg) is None for cfg in cfgs)
     if missing and profile != "smoke" and not training_allowed:
         raise ConfigError(f"sweep_training=False is not allowed with these parameters: {missing} of {what}'s "
                           f"{len(cfgs)} runs are not trained (about {missing * minutes_each:.0f} min on two cores); "
                           "rerun with -p sweep_training True to train them")
+    others = sum(find_run(cfg) is None for cfg in also)
+    if missing or others:
+        print(f"plan: this page trains {missing + others} run(s) ({missing} of {what}'s {len(cfgs)}, "
+              f"{others} of its own), about {(missing + others) * minutes_each:.0f} min on two cores", flush=True)
     return missing
 
 

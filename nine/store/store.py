@@ -39,7 +39,7 @@ from typing import Any, Iterator
 import numpy as np
 import torch
 
-from nine.config import NineError, RunConfig, first_line, make_config
+from nine.config import NineError, RunConfig, config_from_dict, first_line
 from nine.core import distributed
 from nine.core.models import Encoder, pick_device
 from nine.core.objectives import make_objective
@@ -91,9 +91,18 @@ def write_json(path: Path, obj: Any) -> None:
 def read_json(path: Path) -> Any:
     """Read a JSON file of a run; :class:`RunError` names the file when it cannot be read."""
     try:
-        return json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as err:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as err:  # ValueError: also a file that is not UTF-8
         raise unreadable(path, err) from err
+
+
+def read_json_object(path: Path) -> dict[str, Any]:
+    """:func:`read_json` of a file that must hold a JSON object (a run's manifest, config, metrics)."""
+    value = read_json(path)
+    if not isinstance(value, dict):
+        raise RunError(f"{path} is corrupt (it holds a JSON {type(value).__name__}, not an object); "
+                       f"{_retrain_hint(path.parent)}")
+    return value
 
 
 @dataclass
@@ -120,7 +129,7 @@ class Run:
         try:
             with np.load(self.path / "embeddings.npz") as data:
                 return {k: data[k].astype(np.float32) if k.startswith("z") else data[k] for k in data.files}
-        except (OSError, ValueError) as err:
+        except Exception as err:  # noqa: BLE001 (a damaged zip raises BadZipFile, zlib.error, EOFError, ...)
             raise unreadable(self.path / "embeddings.npz", err) from err
 
     def code_status(self) -> str:
@@ -159,7 +168,11 @@ def sha256(path: Path) -> str:
 
 
 def _retrain_hint(path: Path) -> str:
-    return f"retrain it: `python -m nine train --retrain ...` or get_or_train(cfg, retrain=True) (run {path.name})"
+    """The remedy for a damaged run at ``path``: retrain it into the store it is in (a retrained run
+    elsewhere would leave the damaged one to be found first)."""
+    store = shown(path.parent)
+    return (f"retrain it into its own store: `python -m nine train --retrain --store {store} ...` with its config, "
+            f"or get_or_train(cfg, store='{store}', retrain=True) (run {path.name})")
 
 
 def unreadable(path: Path, err: Exception) -> RunError:
@@ -173,7 +186,7 @@ def verify(path: Path, files: tuple[str, ...] = FILES) -> None:
     missing = [name for name in files if not (path / name).is_file()]
     if missing:
         raise RunError(f"{path} is missing {', '.join(missing)}; {_retrain_hint(path)}")
-    manifest = read_json(path / "manifest.json")
+    manifest = read_json_object(path / "manifest.json")
     for name in files:
         if name != "manifest.json" and manifest.get(name) != sha256(path / name):
             raise RunError(f"{path / name} is corrupt (its SHA-256 does not match manifest.json); {_retrain_hint(path)}")
@@ -182,14 +195,21 @@ def verify(path: Path, files: tuple[str, ...] = FILES) -> None:
 def read_config(path: Path) -> dict[str, Any]:
     """The config of the run at ``path`` as a dict, every field a config written before it existed
     lacks filled with its value of :data:`ADDED_LATER` (what that run computed with)."""
-    return {**ADDED_LATER, **read_json(Path(path) / "config.json")}
+    return {**ADDED_LATER, **read_json_object(Path(path) / "config.json")}
 
 
 def load_run(path: Path) -> Run:
     """Read a finished run directory after verifying its files; :class:`RunError` names any bad file."""
     path = Path(path)
     verify(path)
-    return Run(path, make_config(**read_config(path)), read_json(path / "metrics.json"), read_json(path / "provenance.json"))
+    try:
+        cfg = config_from_dict(read_config(path))
+    except NineError as err:
+        raise RunError(f"{path / 'config.json'} is not a valid config ({first_line(err)}); {_retrain_hint(path)}") from err
+    if run_hash(cfg) != path.name:
+        raise RunError(f"{path / 'config.json'} does not hash to its folder's name ({run_hash(cfg)}): it was "
+                       f"edited after the run; {_retrain_hint(path)}")
+    return Run(path, cfg, read_json_object(path / "metrics.json"), read_json_object(path / "provenance.json"))
 
 
 def find_run(cfg: RunConfig, stores: tuple[Path, ...] | None = None) -> Path | None:
@@ -330,12 +350,15 @@ def execute(
     key = run_hash(cfg)
     store = Path(store)
     final, partial = store / key, store / f".partial-{key}"
+    if final.is_dir() and not replace and distributed.world_size() == 1:
+        return final  # finished: reading it needs no lock, nor write access to the store
     try:
         if distributed.is_main():
             store.mkdir(parents=True, exist_ok=True)
         with _exclusive(store, key) if distributed.is_main() else nullcontext():
             done = distributed.all_gather_object(final.is_dir() and not replace)[0]
             if done:  # finished while we waited for the lock
+                _say(f"run {key} was finished meanwhile by the process we waited for; loading it")
                 return final
             if distributed.is_main():
                 if partial.exists() and not resume:
@@ -376,18 +399,19 @@ def get_or_train(
     cfg: RunConfig, store: Path | str | None = None, resume: bool = True, retrain: bool = False,
     snapshots: tuple[int, ...] = (),
 ) -> Run:
-    """Load the finished run of ``cfg`` from ``results/`` or ``runs/``, else train it into ``store``.
+    """Load the finished run of ``cfg`` from ``store``, ``results/`` or ``runs/``, else train it into ``store``
+    (default ``runs/``). Loading a finished run only reads: it works in a read-only store.
 
     ``resume``: continue a partial run of the same config left by an interrupted process.
     ``retrain``: train afresh even if a finished run exists (it is replaced only once the new one is done).
     ``snapshots``: also save the runs of ``cfg`` with these (fewer) epochs on the way (:func:`execute`).
     """
-    found = None if retrain else find_run(cfg)
+    target = Path(store) if store is not None else RUNS_DIR
+    found = None if retrain else find_run(cfg, (target, RESULTS_DIR, RUNS_DIR))
     if found is not None:
         run = load_run(found)
         _say(f"loaded finished run {found.name} from {shown(found.parent)}; {run.code_status()}")
         return run
-    target = Path(store) if store is not None else RUNS_DIR
     if os.environ.get("NINE_NO_TRAINING"):
         raise RunError(f"run {run_hash(cfg)} ({cfg.profile} profile) is not in results/ or runs/ and "
                        f"NINE_NO_TRAINING is set (the book build shows committed runs only; "

@@ -1,7 +1,9 @@
 """Faults injected into runs: kills, concurrent starts, corrupt files, full disks, invalid configs."""
 
+import hashlib
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -12,7 +14,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import nine.store.store as runs
+from nine import config
 from nine.config import FIELDS, ConfigError, make_config
+from nine.core.checkpoint import TRAILER
 from nine.store import RunError, execute, get_or_train, load_run, run_hash
 from nine.store.reproduce import compare_metrics
 
@@ -137,6 +141,8 @@ def test_checkpoint_loads_weights_only(cfg, tmp_path):
     partial.mkdir(parents=True)
     marker = tmp_path / "code-ran"
     torch.save({"epoch": 1, "encoder": Payload(str(marker))}, partial / "checkpoint.pt")
+    data = (partial / "checkpoint.pt").read_bytes()  # sealed as the trainer seals its checkpoints
+    (partial / "checkpoint.pt").write_bytes(data + TRAILER + hashlib.sha256(data).hexdigest().encode())
     with pytest.raises(Exception, match=r"checkpoint.pt cannot be read"):
         execute(cfg, store)
     assert not marker.exists()
@@ -189,37 +195,44 @@ def test_code_status_of_a_run(cfg, tmp_path):
         assert run.code_status().startswith("made by an earlier numerical code of nine/")
 
 
+def _not_one_of(choices):
+    """Any text that is not one of ``choices`` (read from nine.config itself, so the lists cannot drift), or a number."""
+    return st.one_of(st.text().filter(lambda v: v not in choices), st.integers())
+
+
 INVALID = {
-    "prior": st.text().filter(lambda v: v not in ("gaussian", "uniform")),
-    "dataset": st.text().filter(lambda v: v not in ("mnist5k", "mnist", "digits")),
-    "critic": st.one_of(st.integers(), st.text().filter(lambda v: v not in ("quadratic", "mlp"))),
-    "softmax": st.text().filter(lambda v: v not in ("both", "clean")),
-    "encoder": st.text().filter(lambda v: v not in ("mnist-cnn", "resnet18")),
-    "head": st.text().filter(lambda v: v not in ("nine", "normalise", "plain")),
-    "noise_on": st.text().filter(lambda v: v not in ("one", "both")),
-    "device": st.text().filter(lambda v: v not in ("auto", "cpu", "cuda")),
+    "prior": _not_one_of(config.PRIORS),
+    "dataset": _not_one_of(config.DATASETS),
+    "critic": _not_one_of(config.CRITICS),
+    "softmax": _not_one_of(config.SOFTMAX_AXES),
+    "encoder": _not_one_of(tuple(config.ENCODERS)),
+    "head": _not_one_of(config.HEADS),
+    "noise_on": _not_one_of(config.NOISE_BRANCHES),
+    "device": _not_one_of(config.DEVICES),
+    "adv_head": _not_one_of(config.ADVERSARY_HEADS),
+    "views": _not_one_of(config.VIEW_PAIRS),
+    "numerics": _not_one_of(config.NUMERICS),
+    "profile": _not_one_of(tuple(config.PROFILES)),
     "tau_lr": st.one_of(st.floats(max_value=0.0), st.just(float("nan")), st.text()),  # None: "the default"
-    "adv_head": st.one_of(st.text().filter(lambda v: v not in ("squash", "normalise")), st.integers()),
     "adv_gp": st.one_of(st.floats(max_value=0, exclude_max=True), st.just(float("inf")), st.just(float("nan")), st.text()),
     "adv_lr_ratio": st.one_of(st.floats(max_value=0), st.just(float("nan")), st.text()),
-    "views": st.one_of(st.text().filter(lambda v: v not in ("two", "same")), st.integers()),
-    "numerics": st.one_of(st.text().filter(lambda v: v not in ("fp32", "channels_last", "bf16")), st.integers()),
     "d": st.one_of(st.integers(max_value=0), st.floats(), st.text(), st.booleans()),
-    "sigma": st.one_of(st.floats(max_value=0), st.just(float("nan")), st.just(float("inf")), st.text()),
+    "sigma": st.one_of(st.floats(max_value=config.SIGMA_RANGE[0], exclude_max=True),
+                       st.floats(min_value=config.SIGMA_RANGE[1], exclude_min=True), st.just(float("nan")), st.text()),
     "eps": st.one_of(st.floats(max_value=0), st.floats(min_value=0.5, exclude_min=True), st.just(float("nan"))),
     "pixel_noise": st.one_of(st.floats(max_value=0, exclude_max=True), st.just(float("inf"))),
     "epochs": st.one_of(st.integers(max_value=0), st.floats(), st.booleans()),
     "batch_size": st.one_of(st.integers(max_value=1), st.floats()),
     "lr": st.one_of(st.floats(max_value=0), st.just(float("nan")), st.text()),
-    "seed": st.one_of(st.integers(max_value=-1), st.floats()),
+    "seed": st.one_of(st.integers(max_value=-1), st.integers(min_value=config.MAX_SEED + 1), st.floats()),
     "n_train": st.one_of(st.integers(max_value=1), st.floats()),
     "n_test": st.one_of(st.integers(max_value=1), st.floats()),
     "data_dir": st.one_of(st.integers(), st.floats()),
     "download": st.one_of(st.integers(), st.text()),
     "checkpoint_every": st.one_of(st.integers(max_value=0), st.floats()),
-    "profile": st.text().filter(lambda v: v not in ("smoke", "cpu", "paper")),
     "adv_weight": st.one_of(st.floats(max_value=0), st.just(float("nan")), st.text()),
     "beta": st.one_of(st.floats(max_value=0), st.just(float("inf")), st.booleans()),
+    "continues": st.one_of(st.text().filter(lambda v: not re.fullmatch("[0-9a-f]{12}", v)), st.integers()),
     "held_out": st.one_of(
         st.lists(st.integers().filter(lambda c: not 0 <= c <= 9), min_size=1).map(tuple),  # not a class
         st.integers(0, 9).map(lambda c: (c, c)),  # repeated

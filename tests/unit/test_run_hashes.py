@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 import nine
-from nine.config import make_config
+from nine.config import config_from_dict, make_config
 from nine.experiments.generative import ClassifierConfig, GenConfig
 from nine.store.paths import RESULTS_DIR
 from nine.store.store import RUN_FORMAT, read_config, run_hash
@@ -23,7 +23,7 @@ def test_there_are_committed_runs_to_check():
 
 
 def test_every_committed_run_hashes_to_its_folder():
-    wrong = [p.name for p in RUNS if run_hash(make_config(**read_config(p))) != p.name]
+    wrong = [p.name for p in RUNS if run_hash(config_from_dict(read_config(p))) != p.name]
     assert wrong == []
 
 

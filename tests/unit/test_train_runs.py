@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from nine.config import make_config
+from nine.config import ConfigError, make_config
 from nine.core.losses import infonce
 from nine.core.train import TrainingDiverged, train
 from nine.data import load_split
@@ -70,7 +70,7 @@ def test_bad_images_give_clear_errors(tiny_cfg, images, message):
 def test_batch_above_dataset_and_wrong_view_shape(tiny_cfg):
     split = load_split(tiny_cfg)
     small = type(split)(split.x_train[:16], split.y_train[:16], split.x_test, split.y_test)
-    with pytest.raises(ValueError, match="batch_size=32 is not allowed: the train split has only 16 images"):
+    with pytest.raises(ConfigError, match="batch_size=32 is not allowed: the train split has only 16 images"):
         train(tiny_cfg, small)
     with pytest.raises(ValueError, match=r"input of shape \(2, 1, 28, 28\) is not allowed"):
         train(tiny_cfg, split, progress=lambda line: None).encoder(split.x_test[:2])
