@@ -444,3 +444,40 @@ def statistic_against_gap(table, column: str, title: str, fits, gap: str = "reac
         ax.legend(fontsize=8, loc="lower right", title="larger points: more epochs", title_fontsize=7)
     fig.tight_layout()
     return fig
+
+
+def prediction_test(long, continued, verdicts, column: str = "reachable_gap",
+                    title: str = "reachable gap min(C, log N) − InfoNCE (nats)") -> Figure:
+    """``column`` against the epochs of training for each configuration (one panel each): the long runs'
+    mean over seeds (solid, seeds' range shaded), the continued runs' seeds (points, the mean dashed),
+    and the registered prediction at the last epoch with its 95% interval (an error bar)."""
+    configurations = list(verdicts[["prior", "noise"]].itertuples(index=False, name=None))
+    fig, axes = _panel_grid(len(configurations), 3.2, 2.7, columns=3)
+    for k, (ax, (prior, noise)) in enumerate(zip(axes, configurations)):
+        colour = f"C{k}"
+        part = long[(long["prior"] == prior) & (long["noise"] == noise)].groupby("epochs")[column]
+        epochs = np.asarray(list(part.groups), dtype=float)
+        ax.plot(epochs, part.mean(), "-", color=colour, marker="o", ms=3)
+        ax.fill_between(epochs, part.min(), part.max(), color=colour, alpha=0.15, lw=0)
+        later = (continued[(continued["prior"] == prior) & (continued["noise"] == noise)]
+                 if len(continued) else continued)
+        if len(later):
+            ax.plot(later["epochs"], later[column], "x", color=colour, ms=5)
+            mean = later.groupby("epochs")[column].mean()
+            ax.plot([epochs[-1], *mean.index], [float(part.mean().iloc[-1]), *mean], "--", color=colour, lw=1)
+        row = verdicts[(verdicts["prior"] == prior) & (verdicts["noise"] == noise)].iloc[0]
+        target = float(later["epochs"].max()) if len(later) else 2000.0
+        ax.errorbar([target * 1.06], [row["predicted"]], yerr=[[row["predicted"] - row["predicted low"]],
+                    [row["predicted high"] - row["predicted"]]], fmt="s", color="0.2", ms=4, capsize=3)
+        ax.set(title=f"{PRIOR_NAMES[prior][0]} = {noise:g} ({prior}): {row['verdict']}", xlabel="epochs",
+               xscale="log", yscale="log")
+        ax.set_xticks([60, 240, 600, 2000], ["60", "240", "600", "2000"])
+        ax.minorticks_off()
+    axes[0].set_ylabel(title)
+    handles = [plt.Line2D([], [], color="0.4", marker="o", ms=3), plt.Line2D([], [], color="0.4", marker="x", ls="--"),
+               plt.Line2D([], [], color="0.2", marker="s", ms=4, ls="")]
+    labels = ["to 600 epochs (mean of seeds, range shaded)", "continued: each seed, mean dashed",
+              "registered prediction, 95% interval"]
+    fig.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=3, fontsize=8)
+    fig.tight_layout()
+    return fig

@@ -293,3 +293,79 @@ def limit_table(runs: dict[str, object]):
                      "probe acc": m["linear_probe_acc"], "5-NN acc": m["knn_acc"],
                      "minutes": run.provenance["wall_time_s"] / 60})
     return pd.DataFrame(rows).set_index("setting")
+
+
+# ---------------------------------------------------------------------------------------------
+# The registered prediction: the long runs continued to 2,000 epochs
+
+
+def continued_trajectory_table(profile: str = "cpu", permutations: int = 200, **overrides):
+    """One row per finished run of the continuations (:func:`continued_configs`, each with the runs it saved on
+    the way), read as :func:`trajectory_table` reads the long runs; configurations not (yet) continued have no row."""
+    import pandas as pd
+
+    from nine.experiments.sweep import table_row
+    from nine.store import find_run
+
+    rows = []
+    for cfg in continued_configs(profile, **overrides):
+        for short in continued_trajectory(cfg):
+            path = find_run(short)
+            if path is None:
+                continue
+            row = table_row(path, cfg.prior, permutations)
+            row.update(prior=cfg.prior, noise=noise_of(cfg), epochs=short.epochs,
+                       gap=row["capacity"] - row["infonce_test"],
+                       reachable_gap=min(row["capacity"], row["log_n"]) - row["infonce_test"])
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
+PREDICTION_READINGS = ("met", "missed", "inconclusive", "not trained")
+
+
+def prediction_verdicts(power, traj, continued, target: int = CONTINUED_EPOCHS, column: str = "reachable_gap",
+                        predicted: tuple[str, str, str] = ("gap at 2000 epochs", "95% low", "95% high")):
+    """Per configuration, the registered prediction of ``column`` at ``target`` epochs (``power``, from
+    :func:`gap_power_law` over the long runs; ``predicted`` names its centre and interval columns, the
+    interval may be a point) against the continued runs (``continued``) at ``target``:
+
+    - the measured mean over seeds with its 95% t-interval over seeds (not over snapshots);
+    - **met** when that interval overlaps the predicted one and excludes the mean of the long runs' last
+      epochs (so the seeds can tell the predicted change from no change);
+    - **missed** when the two intervals are disjoint (the runs fell slower, or faster, than predicted);
+    - **inconclusive** when they overlap but the seeds' interval also holds the value at the long runs'
+      last epochs, or fewer than two seeds reached ``target``; **not trained** when none did.
+    """
+    import pandas as pd
+    from scipy import stats as st
+
+    last = traj["epochs"].max()
+    rows = []
+    for _, fit in power.iterrows():
+        prior, noise = fit["prior"], fit["noise"]
+        before = traj[(traj["prior"] == prior) & (traj["noise"] == noise) & (traj["epochs"] == last)][column]
+        at = (continued[(continued["prior"] == prior) & (continued["noise"] == noise) & (continued["epochs"] == target)][column]
+              if len(continued) else pd.Series(dtype=float))
+        low, high = float(fit[predicted[1]]), float(fit[predicted[2]])
+        row = {"prior": prior, "noise": noise, f"at {last} epochs": float(before.mean()),
+               "predicted": float(fit[predicted[0]]), "predicted low": low, "predicted high": high,
+               "seeds": len(at), "measured": float(at.mean()) if len(at) else float("nan"),
+               "measured low": float("nan"), "measured high": float("nan")}
+        if len(at) >= 2:
+            half = float(st.t.ppf(0.975, len(at) - 1) * at.std(ddof=1) / math.sqrt(len(at)))
+            row["measured low"], row["measured high"] = row["measured"] - half, row["measured"] + half
+        row["verdict"] = _prediction_reading(row, low, high, float(before.mean()))
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _prediction_reading(row: dict, low: float, high: float, before: float) -> str:
+    if row["seeds"] == 0:
+        return "not trained"
+    if row["seeds"] < 2:
+        return "inconclusive"
+    m_low, m_high = row["measured low"], row["measured high"]
+    if m_high < low or m_low > high:
+        return "missed"
+    return "inconclusive" if m_low <= before <= m_high else "met"

@@ -5,6 +5,7 @@ from nine.store.paths import RESULTS_DIR, RUNS_DIR
 from nine.store.store import (
     Run,
     RunError,
+    announce,
     execute,
     find_run,
     get_or_train,
@@ -14,5 +15,5 @@ from nine.store.store import (
     summarise_code,
 )
 
-__all__ = ["RESULTS_DIR", "RUNS_DIR", "Run", "RunError", "execute", "find_run", "get_or_train", "get_or_train_all",
+__all__ = ["RESULTS_DIR", "RUNS_DIR", "Run", "announce", "RunError", "execute", "find_run", "get_or_train", "get_or_train_all",
            "load_run", "run_hash", "summarise_code"]

@@ -32,7 +32,7 @@ import shutil
 import time
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -420,9 +420,46 @@ def get_or_train(
     return load_run(execute(cfg, target, resume=resume, replace=retrain, snapshots=tuple(snapshots)))
 
 
+def estimated_minutes(cfg: RunConfig) -> float:
+    """About how long training ``cfg`` takes: the median wall time per epoch of the committed runs of its
+    dataset, head and numerics (all committed runs where none match) times its epochs. Committed runs were
+    trained on two cores, some of them two at a time; bf16 runs assume a CPU with bf16 units."""
+    per_epoch = _committed_seconds_per_epoch()
+    key = (cfg.dataset, cfg.head, cfg.numerics)
+    seconds = per_epoch.get(key) or per_epoch.get(None) or 10.0
+    return seconds * cfg.epochs / 60
+
+
+@lru_cache(maxsize=1)
+def _committed_seconds_per_epoch() -> dict:
+    samples: dict = {}
+    for path in Path(RESULTS_DIR).glob("*/provenance.json"):
+        try:
+            cfg, wall = read_json_object(path.parent / "config.json"), read_json_object(path)["wall_time_s"]
+        except (RunError, KeyError):
+            continue
+        per = float(wall) / int(cfg.get("epochs", 1))
+        samples.setdefault((cfg.get("dataset"), cfg.get("head", "nine"), cfg.get("numerics", "fp32")), []).append(per)
+        samples.setdefault(None, []).append(per)
+    return {key: float(np.median(values)) for key, values in samples.items()}
+
+
+def announce(cfgs: list[RunConfig], what: str = "these runs") -> int:
+    """Say, before anything trains, how many of ``cfgs`` have no finished run and about how long training
+    them takes (:func:`estimated_minutes`); return that number."""
+    missing = [cfg for cfg in dict.fromkeys(cfgs) if find_run(cfg) is None]
+    if missing and os.environ.get("NINE_NO_TRAINING") is None:
+        minutes = sum(estimated_minutes(cfg) for cfg in missing)
+        _say(f"plan: {len(missing)} of {what} ({len(set(cfgs))}) are not trained; training them takes about "
+             f"{minutes:.0f} min on two cores (from the committed runs' wall times)")
+    return len(missing)
+
+
 def get_or_train_all(cfgs: list[RunConfig], store: Path | str | None = None) -> list[Run]:
-    """:func:`get_or_train` for each config, in order, saying what was loaded in one line rather than
-    one per run (runs that have to be trained still report their progress)."""
+    """:func:`get_or_train` for each config, in order, saying first what it will train and how long that
+    takes (:func:`announce`), then what was loaded in one line rather than one per run (runs that have to
+    be trained still report their progress)."""
+    announce(cfgs)
     runs, loaded = [], []
     for cfg in cfgs:
         found = find_run(cfg)

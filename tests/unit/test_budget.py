@@ -57,3 +57,38 @@ def test_study_configs_share_steps_and_snapshots():
     on_the_way = {short for cfg in long for short in budget.trajectory(cfg)[:-1]}
     assert not on_the_way & set(budget.all_configs("cpu"))
     assert limits["two views (reference)"] in on_the_way
+
+
+def test_prediction_verdicts_have_known_answers():
+    long = _table({("gaussian", 0.5): [[0] * 6, [0] * 6], ("uniform", 0.2): [[0] * 6, [0] * 6],
+                   ("gaussian", 1.0): [[0] * 6, [0] * 6], ("uniform", 0.5): [[0] * 6] * 2, ("gaussian", 2.0): [[0] * 6] * 2})
+    long["reachable_gap"] = 0.30  # every configuration at 600 epochs
+    power = pd.DataFrame([{"prior": p, "noise": n, "gap at 2000 epochs": 0.15, "95% low": 0.13, "95% high": 0.17}
+                          for p, n in [("gaussian", 0.5), ("uniform", 0.2), ("gaussian", 1.0), ("uniform", 0.5),
+                                       ("gaussian", 2.0)]])
+    at_2000 = {("gaussian", 0.5): [0.150, 0.152],  # on the prediction, seeds close: met
+               ("uniform", 0.2): [0.280, 0.282],  # barely moved, seeds close: missed (slower than predicted)
+               ("gaussian", 1.0): [0.10, 0.40],  # seeds far apart: the interval holds 0.30 too
+               ("uniform", 0.5): [0.15]}  # one seed
+    continued = pd.DataFrame([{"prior": p, "noise": n, "seed": s, "epochs": 2000, "reachable_gap": v}
+                              for (p, n), values in at_2000.items() for s, v in enumerate(values)])
+    verdicts = budget.prediction_verdicts(power, long, continued).set_index(["prior", "noise"])["verdict"]
+    assert verdicts[("gaussian", 0.5)] == "met"
+    assert verdicts[("uniform", 0.2)] == "missed"
+    assert verdicts[("gaussian", 1.0)] == "inconclusive"
+    assert verdicts[("uniform", 0.5)] == "inconclusive"
+    assert verdicts[("gaussian", 2.0)] == "not trained"
+    assert set(verdicts) <= set(budget.PREDICTION_READINGS)
+
+
+def test_continued_configs_continue_the_long_runs():
+    from nine.store import run_hash
+
+    long = {run_hash(cfg): cfg for cfg in budget.long_configs("cpu")}
+    continued = budget.continued_configs("cpu")
+    assert len(continued) == len(long) and all(cfg.epochs == budget.CONTINUED_EPOCHS for cfg in continued)
+    for cfg in continued:
+        parent = long[cfg.continues]
+        assert cfg.replace(epochs=parent.epochs, continues=None, numerics=parent.numerics) == parent
+    # the three configurations still falling at 600 epochs come first, both seeds each
+    assert [(c.prior, budget.noise_of(c)) for c in continued[:6:2]] == list(budget.CONTINUED_ORDER[:3])

@@ -290,3 +290,16 @@ def test_fuzzed_rerun_parameter_is_checked_or_refused_in_one_line(name, value):
         assert "\n" not in str(err) and len(str(err)) < 400
     else:
         assert name != "bogus"
+
+
+def test_the_plan_is_said_before_anything_trains(stores, capsys):
+    from nine.experiments.sweep import require_trained
+    from nine.store import announce
+
+    assert announce([tiny(), tiny(seed=1), tiny(seed=1)], "the page's runs") == 1
+    out = capsys.readouterr().out
+    assert "plan: 1 of the page's runs (2) are not trained" in out and "min on two cores" in out
+    with pytest.raises(ValueError, match="sweep_training=False is not allowed"):
+        require_trained([tiny(seed=2)], "cpu", False, "the sweep", 0.7)
+    assert require_trained([tiny(seed=2)], "cpu", True, "the sweep", 0.7, also=(tiny(seed=3),)) == 1
+    assert "plan: this page trains 2 run(s) (1 of the sweep's 1, 1 of its own)" in capsys.readouterr().out
