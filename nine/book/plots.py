@@ -453,6 +453,8 @@ def prediction_test(long, continued, verdicts, column: str = "reachable_gap",
     and the registered prediction at the last epoch with its 95% interval (an error bar)."""
     configurations = list(verdicts[["prior", "noise"]].itertuples(index=False, name=None))
     fig, axes = _panel_grid(len(configurations), 3.2, 2.7, columns=3)
+    every = sorted({*long["epochs"], *(continued["epochs"] if len(continued) else ())})
+    ticks = [e for k, e in enumerate(every) if k == 0 or e >= 2.5 * every[k - 1] or e == every[-1]]  # no crowding
     for k, (ax, (prior, noise)) in enumerate(zip(axes, configurations)):
         colour = f"C{k}"
         part = long[(long["prior"] == prior) & (long["noise"] == noise)].groupby("epochs")[column]
@@ -471,12 +473,12 @@ def prediction_test(long, continued, verdicts, column: str = "reachable_gap",
                     [row["predicted high"] - row["predicted"]]], fmt="s", color="0.2", ms=4, capsize=3)
         ax.set(title=f"{PRIOR_NAMES[prior][0]} = {noise:g} ({prior}): {row['verdict']}", xlabel="epochs",
                xscale="log", yscale="log")
-        ax.set_xticks([60, 240, 600, 2000], ["60", "240", "600", "2000"])
+        ax.set_xticks(ticks, [str(e) for e in ticks])
         ax.minorticks_off()
     axes[0].set_ylabel(title)
     handles = [plt.Line2D([], [], color="0.4", marker="o", ms=3), plt.Line2D([], [], color="0.4", marker="x", ls="--"),
                plt.Line2D([], [], color="0.2", marker="s", ms=4, ls="")]
-    labels = ["to 600 epochs (mean of seeds, range shaded)", "continued: each seed, mean dashed",
+    labels = [f"to {max(long['epochs'])} epochs (mean of seeds, range shaded)", "continued: each seed, mean dashed",
               "registered prediction, 95% interval"]
     fig.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=3, fontsize=8)
     fig.tight_layout()

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -37,9 +36,10 @@ from torch import nn
 from nine.config import NineError, check_choice, check_int, check_positive
 from nine.eval.metrics import sample_prior
 from nine.experiments.sweep import on_prior_support
+from nine.store.artifacts import get_or_make
 from nine.store.paths import RESULTS_DIR, RUNS_DIR, shown
 from nine.store.provenance import provenance
-from nine.store.store import RUN_FORMAT, RunError, sha256, verify, write_json
+from nine.store.store import RUN_FORMAT, RunError, read_json_object, verify, write_json
 
 KINDS = ("cgan", "decoder")
 NOISE_DIM = 32
@@ -243,37 +243,43 @@ class ClassifierConfig:
 def get_or_train_classifier(cfg: ClassifierConfig, x: torch.Tensor, y: torch.Tensor,
                             store: Path | None = None) -> Classifier:
     """The evaluation classifier of ``cfg``, stored like a run (config, weights, provenance, a SHA-256
-    manifest) in ``results/generative`` or ``runs/generative`` and loaded from there, so that every FID
-    of the book comes from the same weights on every machine; trained into ``store`` (default
-    ``runs/generative``) only when missing and training is allowed."""
+    manifest; :mod:`nine.store.artifacts`) in ``results/generative`` or ``runs/generative`` and loaded from
+    there, so that every FID of the book comes from the same weights on every machine; trained into
+    ``store`` (default ``runs/generative``) only when missing and training is allowed."""
     if len(x) != cfg.n_train:
         raise ValueError(f"n_train={cfg.n_train} is not allowed for {len(x)} train digits: they must agree")
-    store = Path(store) if store is not None else RUNS_DIR / "generative"
-    for place in (RESULTS_DIR / "generative", RUNS_DIR / "generative", store):
-        folder = place / cfg.key
-        if folder.is_dir():
-            verify(folder, FILES)
-            model = Classifier()
-            model.load_state_dict(torch.load(folder / "model.pt", map_location="cpu", weights_only=True))
-            print(f"loaded the evaluation classifier {cfg.key} from {shown(place)}")
-            return model.eval()
-    if os.environ.get("NINE_NO_TRAINING"):
-        raise RunError(f"evaluation classifier {cfg.key} is not in results/generative or runs/generative and "
-                       f"NINE_NO_TRAINING is set (the book build shows committed models only)")
-    print(f"training the evaluation classifier {cfg.key} ({cfg.epochs} epochs)")
-    started = time.time()
-    model = train_classifier(x, y, cfg.epochs, cfg.seed)
-    folder = store / cfg.key
-    partial = folder.with_name(f".partial-{folder.name}")
-    partial.mkdir(parents=True, exist_ok=True)
-    write_json(partial / "config.json", asdict(cfg))
-    write_json(partial / "metrics.json", {"train_accuracy": classifier_accuracy(model, x, y),
-                                          "wall_time_s": time.time() - started})
-    torch.save(model.state_dict(), partial / "model.pt")
-    write_json(partial / "provenance.json", provenance(torch.device("cpu"), started, time.time()))
-    write_json(partial / "manifest.json", {n: sha256(partial / n) for n in FILES if n != "manifest.json"})
-    partial.replace(folder)
-    return model
+
+    def make(folder: Path) -> None:
+        print(f"training the evaluation classifier {cfg.key} ({cfg.epochs} epochs)")
+        started = time.time()
+        model = train_classifier(x, y, cfg.epochs, cfg.seed)
+        write_json(folder / "config.json", asdict(cfg))
+        write_json(folder / "metrics.json", {"train_accuracy": classifier_accuracy(model, x, y),
+                                             "wall_time_s": time.time() - started})
+        torch.save(model.state_dict(), folder / "model.pt")
+        write_json(folder / "provenance.json", provenance(torch.device("cpu"), started, time.time()))
+
+    folder, made = get_or_make(cfg.key, _places(store), _target(store), FILES, make, "evaluation classifier")
+    model = Classifier()
+    model.load_state_dict(_weights(folder))
+    if not made:
+        print(f"loaded the evaluation classifier {cfg.key} from {shown(folder.parent)}")
+    return model.eval()
+
+
+def _target(store: Path | None) -> Path:
+    return Path(store) if store is not None else RUNS_DIR / "generative"
+
+
+def _places(store: Path | None) -> tuple[Path, ...]:
+    return tuple(dict.fromkeys((RESULTS_DIR / "generative", RUNS_DIR / "generative", _target(store))))
+
+
+def _weights(folder: Path) -> dict:
+    try:
+        return torch.load(folder / "model.pt", map_location="cpu", weights_only=True)
+    except Exception as err:  # noqa: BLE001 (verified bytes that still do not load)
+        raise RunError(f"{folder / 'model.pt'} cannot be read ({err}); delete {folder} to train it again") from err
 
 
 def train_classifier(x: torch.Tensor, y: torch.Tensor, epochs: int = 10, seed: int = 0) -> Classifier:
@@ -349,44 +355,33 @@ def fid_reference(model: Classifier, a: torch.Tensor, b: torch.Tensor) -> float:
 # The store
 
 
-def save_generator(folder: Path, cfg: GenConfig, g: Generator, history: list[dict], metrics: dict) -> Path:
-    """Write a finished generator to ``folder`` (built aside and renamed into place)."""
-    partial = folder.with_name(f".partial-{folder.name}")
-    partial.mkdir(parents=True, exist_ok=True)
-    write_json(partial / "config.json", asdict(cfg))
-    write_json(partial / "metrics.json", {**metrics, "history": history})
-    torch.save(g.state_dict(), partial / "model.pt")
-    record = provenance(torch.device("cpu"), time.time() - history[-1]["elapsed_s"], time.time())
-    write_json(partial / "provenance.json", record)
-    write_json(partial / "manifest.json", {n: sha256(partial / n) for n in FILES if n != "manifest.json"})
-    partial.replace(folder)
-    return folder
-
-
 def load_generator(folder: Path) -> tuple[GenConfig, Generator, dict]:
     """Read a stored generator after verifying its manifest."""
     verify(folder, FILES)
-    cfg = GenConfig(**json.loads((folder / "config.json").read_text()))
+    cfg = GenConfig(**read_json_object(folder / "config.json"))
     g = Generator(cfg.d, NOISE_DIM if cfg.kind == "cgan" else 0)
-    g.load_state_dict(torch.load(folder / "model.pt", map_location="cpu", weights_only=True))
-    return cfg, g.eval(), json.loads((folder / "metrics.json").read_text())
+    g.load_state_dict(_weights(folder))
+    return cfg, g.eval(), read_json_object(folder / "metrics.json")
 
 
 def get_or_train_generator(
     cfg: GenConfig, c_train: np.ndarray, x_train: torch.Tensor, store: Path | None = None
 ) -> tuple[Generator, dict]:
     """Load the generator of ``cfg`` from ``results/generative``, ``runs/generative`` or ``store``,
-    else train it into ``store`` (default ``runs/generative``, i.e. ``$NINE_RUNS_DIR/generative``)."""
-    store = Path(store) if store is not None else RUNS_DIR / "generative"
-    for place in (RESULTS_DIR / "generative", RUNS_DIR / "generative", store):
-        if (place / cfg.key).is_dir():
-            _, g, metrics = load_generator(place / cfg.key)
-            print(f"loaded {cfg.kind} {cfg.key} from {shown(place)}")
-            return g, metrics
-    if os.environ.get("NINE_NO_TRAINING"):
-        raise RunError(f"generator {cfg.key} is not in results/generative or runs/generative and "
-                       f"NINE_NO_TRAINING is set (the book build shows committed generators only)")
-    print(f"training {cfg.kind} {cfg.key} on the embeddings of run {cfg.encoder_run} ({cfg.epochs} epochs)")
-    g, history = train_generator(cfg, c_train, x_train)
-    save_generator(store / cfg.key, cfg, g, history, {"wall_time_s": history[-1]["elapsed_s"]})
-    return g, {"history": history, "wall_time_s": history[-1]["elapsed_s"]}
+    else train it into ``store`` (default ``runs/generative``, i.e. ``$NINE_RUNS_DIR/generative``) under
+    the run store's lock (:func:`nine.store.artifacts.get_or_make`)."""
+
+    def make(folder: Path) -> None:
+        print(f"training {cfg.kind} {cfg.key} on the embeddings of run {cfg.encoder_run} ({cfg.epochs} epochs)")
+        g, history = train_generator(cfg, c_train, x_train)
+        write_json(folder / "config.json", asdict(cfg))
+        write_json(folder / "metrics.json", {"wall_time_s": history[-1]["elapsed_s"], "history": history})
+        torch.save(g.state_dict(), folder / "model.pt")
+        write_json(folder / "provenance.json",
+                   provenance(torch.device("cpu"), time.time() - history[-1]["elapsed_s"], time.time()))
+
+    folder, made = get_or_make(cfg.key, _places(store), _target(store), FILES, make, "generator")
+    _, g, metrics = load_generator(folder)
+    if not made:
+        print(f"loaded {cfg.kind} {cfg.key} from {shown(folder.parent)}")
+    return g, metrics

@@ -218,7 +218,7 @@ def find_run(cfg: RunConfig, stores: tuple[Path, ...] | None = None) -> Path | N
 
 
 @contextmanager
-def _exclusive(store: Path, key: str) -> Iterator[None]:
+def exclusive(store: Path, key: str) -> Iterator[None]:
     """Hold an exclusive lock on run ``key`` in ``store``; wait while another process holds it.
 
     The operating system releases the lock when its holder dies, even by SIGKILL.
@@ -269,7 +269,7 @@ def _snapshotter(cfg: RunConfig, store: Path, split: Split, epochs: tuple[int, .
                  f"{'bit-identical' if same else 'NOT bit-identical'} to this run's after {epoch} epochs")
         else:
             key = run_hash(short)
-            with _exclusive(store, key):
+            with exclusive(store, key):
                 partial = store / f".partial-{key}"
                 shutil.rmtree(partial, ignore_errors=True)
                 partial.mkdir()
@@ -355,7 +355,7 @@ def execute(
     try:
         if distributed.is_main():
             store.mkdir(parents=True, exist_ok=True)
-        with _exclusive(store, key) if distributed.is_main() else nullcontext():
+        with exclusive(store, key) if distributed.is_main() else nullcontext():
             done = distributed.all_gather_object(final.is_dir() and not replace)[0]
             if done:  # finished while we waited for the lock
                 _say(f"run {key} was finished meanwhile by the process we waited for; loading it")

@@ -108,3 +108,23 @@ def test_the_evaluation_classifier_is_stored_like_a_run_and_never_trained_by_the
     (folder / "model.pt").write_bytes(b"corrupt")
     with pytest.raises(RunError, match="model.pt"):
         get_or_train_classifier(cfg, x, y)
+
+
+def test_two_processes_asking_for_one_generator_train_it_once(tmp_path):
+    import subprocess
+    import sys
+
+    code = ("import sys, torch; from nine.experiments.generative import GenConfig, get_or_train_generator;"
+            "torch.manual_seed(0); x = (torch.rand(64, 1, 28, 28) > 0.7).float(); c = torch.randn(64, 3).numpy();"
+            "cfg = GenConfig('cgan', 'abc', 'gaussian', 3, epochs=150, batch_size=16);"
+            "get_or_train_generator(cfg, c, x, sys.argv[1]); print('done', flush=True)")
+    start = lambda: subprocess.Popen([sys.executable, "-c", code, str(tmp_path)], stdout=subprocess.PIPE,  # noqa: E731
+                                     stderr=subprocess.STDOUT, text=True)
+    first = start()
+    assert "training cgan" in first.stdout.readline()
+    second = start()
+    out_second = second.communicate(timeout=300)[0]
+    out_first = first.communicate(timeout=300)[0]
+    assert first.returncode == 0 and second.returncode == 0, out_first + out_second
+    assert "waiting for another process" in out_second and "training cgan" not in out_second
+    assert len([p for p in tmp_path.iterdir() if p.name.startswith("cgan-")]) == 1 and not list(tmp_path.glob(".partial-*"))

@@ -159,7 +159,7 @@ def test_a_finished_run_loads_from_a_store_that_cannot_be_written(stores, capsys
     def no_write(*args, **kwargs):
         raise PermissionError(13, "Permission denied")
 
-    monkeypatch.setattr("nine.store.store._exclusive", no_write)
+    monkeypatch.setattr("nine.store.store.exclusive", no_write)
     monkeypatch.setattr(Path, "mkdir", no_write)
     code, out, err = cli(capsys, "train", *TINY, "--store", str(results))
     assert code == 0 and "loaded finished run" in out and "training run" not in out, err
