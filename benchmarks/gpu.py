@@ -131,6 +131,8 @@ def batchnorm_agreement(device: torch.device) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--smoke", action="store_true", help="a tiny budget on any device, in seconds")
+    parser.add_argument("--out", default=None, help="where the figures go (default: results/bench-gpu.json, "
+                                                    "with --smoke _build/bench-gpu-smoke.json)")
     args = parser.parse_args()
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if device.type == "cpu" and not args.smoke:
@@ -161,10 +163,10 @@ def main() -> None:
           f"{figures['step_agreement']['max_gradient_relative_difference']:.1e}")
     figures["batchnorm_agreement"] = batchnorm_agreement(device)
     print(f"SyncBatchNorm against GlobalBatchNorm: {json.dumps(figures['batchnorm_agreement'])}")
-    out = ROOT / ("_build/bench-gpu-smoke.json" if smoke else "results/bench-gpu.json")
+    out = Path(args.out) if args.out else ROOT / ("_build/bench-gpu-smoke.json" if smoke else "results/bench-gpu.json")
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(figures, indent=2, sort_keys=True) + "\n")
-    print(f"written to {out.relative_to(ROOT)}")
+    print(f"written to {out}")
 
 
 if __name__ == "__main__":

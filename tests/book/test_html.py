@@ -184,9 +184,20 @@ def test_every_citable_figure_leads_to_its_data_and_rerun_command(pages, sidecar
 
 
 def test_download_buttons_serve_executed_notebooks():
-    for source in sorted((HTML / "_sources" / "notebooks").glob("*.ipynb")):
+    """The notebooks behind the download buttons are the executed ones, made readable outside the book:
+    every glued value written into the text and every glued figure attached where its directive was."""
+    served = sorted((HTML / "_sources" / "notebooks").glob("*.ipynb"))
+    assert len(served) == len(list((ROOT / "notebooks").glob("*.ipynb")))
+    for source in served:
         cells = json.loads(source.read_text())["cells"]
         assert any(c.get("outputs") for c in cells if c["cell_type"] == "code"), f"{source.name} has no outputs"
+        markdown = [c for c in cells if c["cell_type"] == "markdown"]
+        left = [line for c in markdown for line in "".join(c["source"]).splitlines() if "{glue:" in line]
+        assert not left, f"{source.name} still shows glue roles: {left[:2]}"
+        figures = "".join("".join(c["source"]) for c in json.loads((ROOT / "notebooks" / source.name).read_text())["cells"]
+                          if c["cell_type"] == "markdown").count("{glue:figure}")
+        attached = sum(len(c.get("attachments", {})) for c in markdown)
+        assert attached >= figures, f"{source.name}: {attached} figures attached of its {figures} glued figures"
 
 
 def test_claims_page_agrees_with_the_notebook_pages(pages):

@@ -2,12 +2,9 @@
 ``python -m nine`` itself (a fresh process, as a user runs it), never as a traceback."""
 
 import json
-import shutil
 import subprocess
 import sys
 from pathlib import Path
-
-import pytest
 
 from nine.config import make_config
 from nine.store import execute
@@ -68,9 +65,18 @@ def test_damaged_checkpoint_is_set_aside_not_resumed(tmp_path):
     assert (tmp_path / run_hash(cfg)).is_dir() and not partial.exists()
 
 
-@pytest.mark.skipif(shutil.which("git") is None, reason="needs git")
-def test_generator_mismatch_is_one_of_the_user_errors():
-    from nine.config import NineError
-    from nine.experiments.generative import GeneratorMismatch
+def test_a_generator_mismatch_reaches_the_terminal_as_one_line(monkeypatch, capsys):
+    """The real error of conditions that do not fit a generator, raised inside a command, is printed by
+    ``main`` as one line with exit status 2 (it is a user error, not a bug)."""
+    import torch
 
-    assert issubclass(GeneratorMismatch, NineError)
+    import nine.cli
+    from nine.experiments.generative import GenConfig, check_conditions
+
+    def command(argv):
+        check_conditions(GenConfig("cgan", "abc", "gaussian", 4), torch.zeros(3, 2))
+
+    monkeypatch.setattr(nine.cli, "_main", command)
+    assert nine.cli.main([]) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("GeneratorMismatch: conditions of shape (3, 2) are not allowed")

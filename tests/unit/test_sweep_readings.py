@@ -1,0 +1,78 @@
+"""The readings behind ledger rows, on inputs with known answers: the smoothed-law KL estimator and the
+certificate row, the attribution of failing claims, and the choice of the tuned adversary."""
+
+import math
+from types import SimpleNamespace
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from nine.config import make_config
+from nine.eval.metrics import smoothed_kl
+from nine.experiments import sweep, tuning
+
+
+@pytest.mark.parametrize(("shift", "sigma"), [(1.0, 1.0), (0.5, 0.5)])
+def test_smoothed_kl_of_a_shifted_gaussian_matches_the_closed_form(shift, sigma):
+    # U ~ N(shift, 1) in d = 1: Y = U + Z ~ N(shift, 1 + σ²) against N(0, 1 + σ²): KL = shift² / (2 (1 + σ²))
+    u = np.random.default_rng(0).standard_normal((3000, 1)) + shift
+    exact = shift**2 / (2 * (1 + sigma**2))
+    assert smoothed_kl(u, "gaussian", sigma, draws=3) == pytest.approx(exact, abs=0.03)
+
+
+def test_smoothed_kl_of_a_prior_sample_is_near_zero_and_of_a_narrow_law_large():
+    rng = np.random.default_rng(1)
+    assert abs(smoothed_kl(rng.standard_normal((2000, 2)), "gaussian", 0.5)) < 0.03
+    assert smoothed_kl(0.1 * rng.standard_normal((2000, 2)), "gaussian", 0.5) > 0.5
+    # a perfect U[0,1]^d sample smoothed by U(−ε, ε) is a trapezoid law, d·(log(1 + 2ε) − ε) nats from
+    # U[−ε, 1 + ε]^d: a true KL, not the estimator's bias (2·(log 1.4 − 0.2) = 0.273 at d = 2, ε = 0.2)
+    exact = 2 * (math.log(1.4) - 0.2)
+    assert smoothed_kl(rng.uniform(0, 1, (2000, 2)), "uniform", 0.2) == pytest.approx(exact, abs=0.05)
+
+
+def _run(head="nine", prior="gaussian", capacity=3.0, infonce=2.5, log=(), seed=0, d=2, u=None):
+    cfg = make_config("cpu", head=head, prior=prior, d=d, sigma=1.0, seed=seed)
+    u = np.random.default_rng(seed).standard_normal((500, d)) if u is None else u
+    return SimpleNamespace(hash=f"run{seed}{head}", config=cfg, embeddings={"z_test_view": u},
+                           metrics={"capacity": capacity, "infonce_test": infonce, "infonce_test_std": 0.1,
+                                    "log_n": math.log(512)}, log=[{"infonce": v} for v in log])
+
+
+def test_certificate_row_reads_the_gap_and_the_second_moment():
+    row = sweep.certificate_row(_run(capacity=3.0, infonce=2.5, u=2 * np.ones((400, 2))))
+    assert row["certificate"] == pytest.approx(0.5) and row["certificate_se"] == pytest.approx(0.1 / math.sqrt(10))
+    assert row["second_moment"] == pytest.approx(4.0) and row["saturated"] is False
+    assert row["kl_estimate"] > 1.0  # every embedding at (2, 2): far from N(0, I)
+    with pytest.raises(ValueError, match="head='plain'"):
+        sweep.certificate_row(_run(head="plain"))
+
+
+def test_failure_attribution_counts_what_limits_each_failing_claim():
+    rising, flat = list(np.linspace(1, 2, 10)), [2.0] * 10
+    runs = {"a": _run(log=rising, seed=1), "b": _run(log=flat, seed=2),
+            "c": _run(log=flat, seed=3, capacity=9.0)}  # C > log N: the estimator limits it
+    for key, run in runs.items():
+        run.hash = key
+    table = pd.DataFrame({"run": ["a", "b", "c"], "head": "nine", "d": 2, "noise": [0.3, 0.3, 0.5]})
+    claims = [SimpleNamespace(id="gaussian-dm-improves-with-noise-d2", verdict="FAIL"),
+              SimpleNamespace(id="gaussian-views-match-prior", verdict="FAIL"),
+              SimpleNamespace(id="gaussian-passing", verdict="pass")]
+    sweep_claims = {c.id for c in claims}
+    rows = sweep.failure_attribution(claims, sweep_claims, table, runs, {2: [0.3, 0.5]}, best=0.3, top_d=2)
+    rows = rows.set_index("claim")
+    assert list(rows.index) == ["gaussian-dm-improves-with-noise-d2", "gaussian-views-match-prior"]
+    trend, best = rows.loc["gaussian-dm-improves-with-noise-d2"], rows.loc["gaussian-views-match-prior"]
+    assert (trend["runs"], trend["budget"], trend["method (plateau)"], trend["estimator"]) == (3, 1, 1, 1)
+    assert (best["runs"], best["budget"], best["method (plateau)"], best["estimator"]) == (2, 1, 1, 0)
+
+
+def test_the_tuned_adversary_is_the_setting_of_lowest_score(monkeypatch):
+    configs = tuning.tuning_configs("gaussian", "cpu")
+    scores = {cfg: float(k == 2) * -1 + k for k, cfg in enumerate(configs)}  # setting 2 scores lowest
+    runs = {cfg: SimpleNamespace(config=cfg) for cfg in configs}
+    monkeypatch.setattr("nine.store.get_or_train", lambda cfg: runs[cfg])
+    monkeypatch.setattr(tuning, "selection_score", lambda run: scores[run.config])
+    chosen, scored = tuning.best_setting("gaussian", "cpu")
+    best = min(scores, key=scores.get)
+    assert chosen == tuning.setting(best) and len(scored) == len(configs)
