@@ -23,7 +23,7 @@ book: $(STAMP)
 test: unit notebooks reproduce book book-check
 
 unit: $(STAMP)
-	$(BIN)/ruff check nine tests
+	$(BIN)/ruff check nine tests notebooks benchmarks
 	$(BIN)/python -m pytest tests/unit -n 2
 
 # Notebook tests: every notebook with the smoke profile, executed and checked by nbval.
