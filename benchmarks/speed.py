@@ -171,8 +171,8 @@ def print_metric_table() -> None:
     os.environ["NINE_NO_TRAINING"] = "1"  # committed runs only: never train here
     import pandas as pd
 
+    from nine.book.tables import numerics_table
     from nine.config import NineError
-    from nine.experiments.sweep import numerics_table
 
     for prior, level in (("gaussian", 1.0), ("uniform", 0.2)):
         try:

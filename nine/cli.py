@@ -102,7 +102,8 @@ def user_errors() -> set[str]:
 
 def _sweep(priors: list[str], profile: str, store: str | None, workers: int) -> int:
     from nine.book.rerun import notebook_defaults
-    from nine.experiments.sweep import configs, grid_for, run_sweep
+    from nine.experiments.runner import run_sweep
+    from nine.experiments.sweep import configs, grid_for
 
     pages = {"gaussian": "02_gaussian_matching", "uniform": "03_uniform_matching"}
     cfgs = []

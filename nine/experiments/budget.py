@@ -78,7 +78,7 @@ def continued_trajectory(cfg: RunConfig) -> list[RunConfig]:
 
 def continue_all(profile: str = "cpu", store=None, workers: int = 1, **overrides) -> None:
     """Continue every long run to :data:`CONTINUED_EPOCHS` (the long runs must be finished)."""
-    from nine.experiments.sweep import run_sweep
+    from nine.experiments.runner import run_sweep
 
     snaps = continued_snapshots(profile)
     run_sweep(continued_configs(profile, **overrides), store, workers, snapshots=lambda cfg: snaps)
@@ -151,7 +151,7 @@ def snapshots_of(cfg: RunConfig) -> tuple[int, ...]:
 
 def train_all(profile: str = "cpu", store=None, workers: int = 1, **overrides) -> None:
     """Train every missing run of the study (with its snapshots)."""
-    from nine.experiments.sweep import run_sweep
+    from nine.experiments.runner import run_sweep
 
     run_sweep(all_configs(profile, **overrides), store, workers, snapshots=snapshots_of)
 

@@ -35,7 +35,7 @@ from torch import nn
 
 from nine.config import NineError, check_choice, check_int, check_positive
 from nine.eval.metrics import sample_prior
-from nine.experiments.sweep import on_prior_support
+from nine.eval.support import on_prior_support
 from nine.store.artifacts import get_or_make
 from nine.store.paths import RESULTS_DIR, RUNS_DIR, shown
 from nine.store.provenance import provenance

@@ -38,7 +38,7 @@ def selection_score(run) -> float:
     matching pages standardise every method) to as many samples of its prior; the test digits are
     left for the comparison."""
     from nine.eval.metrics import kl_knn, sample_prior
-    from nine.experiments.sweep import on_prior_support
+    from nine.eval.support import on_prior_support
 
     z = on_prior_support(run, run.config.prior)["z_train"]
     return kl_knn(z, sample_prior(run.config.prior, len(z), z.shape[1], seed=7))
@@ -65,7 +65,7 @@ def final_configs(prior: str, seeds, profile: str = "cpu", d: int = 16, **overri
 
 def train_all(profile: str = "cpu", store=None, workers: int = 1, seeds=(0, 1, 2), **overrides) -> None:
     """Train every missing tuning run (both priors), then the best setting of each at d = 16."""
-    from nine.experiments.sweep import run_sweep
+    from nine.experiments.runner import run_sweep
 
     run_sweep([cfg for prior in PRIORS for cfg in tuning_configs(prior, profile, **overrides)], store, workers)
     run_sweep([cfg for prior in PRIORS for cfg in final_configs(prior, seeds, profile, **overrides)], store, workers)

@@ -293,7 +293,7 @@ def test_fuzzed_rerun_parameter_is_checked_or_refused_in_one_line(name, value):
 
 
 def test_the_plan_is_said_before_anything_trains(stores, capsys):
-    from nine.experiments.sweep import require_trained
+    from nine.experiments.runner import require_trained
     from nine.store import announce
 
     assert announce([tiny(), tiny(seed=1), tiny(seed=1)], "the page's runs") == 1

@@ -6,7 +6,7 @@ import numpy as np
 import torch
 
 from nine.config import make_config
-from nine.experiments.sweep import run_sweep
+from nine.experiments.runner import run_sweep
 from nine.store import execute, find_run, load_run, run_hash
 
 

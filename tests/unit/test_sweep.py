@@ -4,17 +4,17 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from nine.book.tables import summary
 from nine.config import ConfigError, make_config
+from nine.eval.support import on_prior_support
+from nine.experiments.runner import run_sweep
 from nine.experiments.sweep import (
     GRIDS,
     Grid,
     best_level,
     configs,
     grid_for,
-    on_prior_support,
-    run_sweep,
     spearman_decrease,
-    summary,
     sweep_table,
 )
 from nine.store import execute, load_run
@@ -106,7 +106,7 @@ def test_cli_sweep_refuses_an_unknown_prior(capsys):
 
 
 def test_findings_state_the_table_numbers():
-    from nine.experiments.sweep import findings
+    from nine.book.tables import findings
 
     rows = [dict(d=2, head="nine", noise=s, seed=0, kl_knn=kl, ks_max=ks, max_corr=0.1, probe_acc=acc)
             for s, kl, ks, acc in ((0.3, 0.2, 0.06, 0.40), (1.0, 0.1, 0.05, 0.38))]
@@ -202,7 +202,7 @@ def test_every_method_is_evaluated_alike():
 def test_limiting_factor_reads_the_runs_own_record():
     from types import SimpleNamespace
 
-    from nine.experiments.sweep import limiting_factor
+    from nine.experiments.certificate import limiting_factor
 
     def run(capacity, curve):
         return SimpleNamespace(hash="x", metrics={"capacity": capacity, "log_n": 6.24, "infonce_test": curve[-1]},
@@ -220,7 +220,7 @@ def test_limiting_factor_reads_the_runs_own_record():
 
 def test_require_trained_stops_with_one_line_unless_allowed(tmp_path, monkeypatch):
     from nine.config import ConfigError, make_config
-    from nine.experiments.sweep import require_trained
+    from nine.experiments.runner import require_trained
 
     monkeypatch.setattr("nine.store.store.RESULTS_DIR", tmp_path / "a")
     monkeypatch.setattr("nine.store.store.RUNS_DIR", tmp_path / "b")
@@ -231,3 +231,15 @@ def test_require_trained_stops_with_one_line_unless_allowed(tmp_path, monkeypatc
                                "not trained (about 6 min on two cores); rerun with -p sweep_training True to train them")
     assert require_trained(cfgs, "cpu", True, "the sweep", 2) == 3
     assert require_trained(cfgs, "smoke", False, "the sweep", 2) == 3  # the smoke profile trains what it needs
+
+
+def test_a_failing_run_stops_the_sweep_and_closes_its_pool(tmp_path):
+    import multiprocessing
+
+    from nine.config import NineError
+
+    good = make_config("smoke", dataset="digits", n_train=64, n_test=32, batch_size=32, epochs=1, d=2)
+    bad = good.replace(dataset="mnist", data_dir=str(tmp_path / "no-such-folder"))  # fails inside its worker
+    with pytest.raises(NineError, match="no-such-folder"):
+        run_sweep([bad, good], tmp_path / "store", workers=2)
+    assert multiprocessing.active_children() == []

@@ -8,9 +8,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from nine.book.tables import failure_attribution
 from nine.config import make_config
 from nine.eval.metrics import smoothed_kl
-from nine.experiments import sweep, tuning
+from nine.experiments import certificate, tuning
 
 
 @pytest.mark.parametrize(("shift", "sigma"), [(1.0, 1.0), (0.5, 0.5)])
@@ -40,12 +41,12 @@ def _run(head="nine", prior="gaussian", capacity=3.0, infonce=2.5, log=(), seed=
 
 
 def test_certificate_row_reads_the_gap_and_the_second_moment():
-    row = sweep.certificate_row(_run(capacity=3.0, infonce=2.5, u=2 * np.ones((400, 2))))
+    row = certificate.certificate_row(_run(capacity=3.0, infonce=2.5, u=2 * np.ones((400, 2))))
     assert row["certificate"] == pytest.approx(0.5) and row["certificate_se"] == pytest.approx(0.1 / math.sqrt(10))
     assert row["second_moment"] == pytest.approx(4.0) and row["saturated"] is False
     assert row["kl_estimate"] > 1.0  # every embedding at (2, 2): far from N(0, I)
     with pytest.raises(ValueError, match="head='plain'"):
-        sweep.certificate_row(_run(head="plain"))
+        certificate.certificate_row(_run(head="plain"))
 
 
 def test_failure_attribution_counts_what_limits_each_failing_claim():
@@ -58,8 +59,9 @@ def test_failure_attribution_counts_what_limits_each_failing_claim():
     claims = [SimpleNamespace(id="gaussian-dm-improves-with-noise-d2", verdict="FAIL"),
               SimpleNamespace(id="gaussian-views-match-prior", verdict="FAIL"),
               SimpleNamespace(id="gaussian-passing", verdict="pass")]
-    sweep_claims = {c.id for c in claims}
-    rows = sweep.failure_attribution(claims, sweep_claims, table, runs, {2: [0.3, 0.5]}, best=0.3, top_d=2)
+    scopes = {"gaussian-dm-improves-with-noise-d2": (2, [0.3, 0.5]), "gaussian-views-match-prior": (2, [0.3]),
+              "gaussian-passing": (2, [0.3])}
+    rows = failure_attribution(claims, scopes, table, runs)
     rows = rows.set_index("claim")
     assert list(rows.index) == ["gaussian-dm-improves-with-noise-d2", "gaussian-views-match-prior"]
     trend, best = rows.loc["gaussian-dm-improves-with-noise-d2"], rows.loc["gaussian-views-match-prior"]

@@ -1,0 +1,123 @@
+"""Page tables and prose computed from the sweeps' tables: summaries, findings, the numerics comparison
+of the reproducing page, and what limits each failing claim."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from scipy import stats
+
+from nine.config import make_config
+from nine.experiments.certificate import limiting_factor
+from nine.experiments.sweep import sweep_table
+from nine.store import get_or_train_all
+
+
+def summary(table, calibration: dict[int, dict[str, float]], columns: dict[str, str]):
+    """Mean ± std over seeds of ``columns`` for each method and d, with the prior-sample row per d."""
+    import pandas as pd
+
+    rows = []
+    for (d, method), part in table.groupby(["d", "method"], sort=False):
+        row = {"d": d, "method": method, "seeds": len(part)}
+        for column, name in columns.items():
+            row[name] = _mean_std(part[column].to_numpy(dtype=float))
+        rows.append(row)
+        if method == table.loc[table["d"] == d, "method"].iloc[-1] and d in calibration:
+            reference = {"d": d, "method": "a sample of the prior", "seeds": "—"}
+            for column, name in columns.items():
+                value = calibration[d].get(column)
+                reference[name] = "—" if value is None else f"{value:.3f}"
+            rows.append(reference)
+    return pd.DataFrame(rows).set_index(["d", "method"])
+
+
+def _mean_std(values: np.ndarray) -> str:
+    """"mean ± std" over seeds; "∞" for an infinite value (a head without noise has no capacity)."""
+    if np.isinf(values).any():
+        return "∞" if (values > 0).all() else "—"
+    if len(values) == 1 or np.ptp(values) == 0:  # one seed, or a value no seed changes (a capacity)
+        return f"{values[0]:.3f}"
+    return f"{values.mean():.3f} ± {values.std(ddof=1):.3f}"
+
+
+def findings(table, calibration: dict[int, dict[str, float]], prior: str, critical: float) -> str:
+    """What the sweep shows, as Markdown sentences computed from the table (one paragraph per d), so
+    that the text of a page always states the numbers of the runs it shows."""
+    symbol = {"gaussian": "σ", "uniform": "ε"}[prior]
+    paragraphs = []
+    for d, part in table.groupby("d"):
+        nine = part[part["head"] == "nine"].groupby("noise")
+        kl, ks, corr, acc = (nine[c].mean() for c in ("kl_knn", "ks_max", "max_corr", "probe_acc"))
+        best = float(kl.idxmin())
+        plain = part[part["head"] == "plain"]
+        text = (
+            f"**d = {d}.** The joint kNN KL to the prior is lowest at {symbol} = {best:g} ({kl[best]:.3g} nats; "
+            f"a sample of the prior scores {calibration[d]['kl_knn']:.3g}, plain InfoNCE {plain['kl_knn'].mean():.3g}). "
+            f"There the largest per-coordinate KS statistic is {ks[best]:.4f} against a 5% critical value of "
+            f"{critical:.4f}, and the largest correlation between two coordinates is {corr[best]:.2f} "
+            f"(a prior sample: {calibration[d]['max_corr']:.2f}). Across the levels, the KS statistic runs from "
+            f"{ks.max():.3f} ({symbol} = {ks.idxmax():g}) to {ks.min():.3f} ({symbol} = {ks.idxmin():g}), and the "
+            f"linear-probe accuracy from {acc.min():.3f} ({symbol} = {acc.idxmin():g}) to {acc.max():.3f} "
+            f"({symbol} = {acc.idxmax():g}); plain InfoNCE reaches {plain['probe_acc'].mean():.3f}."
+        )
+        paragraphs.append(text)
+    return "\n\n".join(paragraphs)
+
+
+NUMERICS_COLUMNS = {
+    "infonce_test": "test InfoNCE (nats)", "ks_max": "max KS", "energy": "energy distance",
+    "kl_knn": "kNN KL (nats)", "max_corr": "max |corr|", "probe_acc": "linear probe", "knn_acc": "5-NN accuracy",
+}
+
+
+def numerics_table(prior: str, level: float, d: int = 16, numerics: tuple[str, str] = ("fp32", "bf16"),
+                   seeds: tuple[int, ...] = (0, 1, 2), permutations: int = 200, tau_lr: float = 1e-3):
+    """Two numerics of the same cpu-profile configuration, seed by seed: for each column of
+    :data:`NUMERICS_COLUMNS`, the mean ± std over ``seeds`` of each, the difference of the means in
+    units of the first one's seed std, whether it is within two of them ("within the seed spread"),
+    and the p-value of Welch's t-test of equal means (two samples of len(seeds) runs).
+
+    Loads (or, outside the book, trains) the runs of both numerics, at the committed runs' ``tau_lr``."""
+    import pandas as pd
+
+    field = {"gaussian": "sigma", "uniform": "eps"}[prior]
+    tables = {}
+    for name in numerics:
+        cfgs = [make_config("cpu", prior=prior, head="nine", d=d, seed=s, numerics=name, tau_lr=tau_lr, **{field: level})
+                for s in seeds]
+        tables[name] = sweep_table([run.path for run in get_or_train_all(cfgs)], prior, permutations)
+    first, second = numerics
+    rows = []
+    for column, label in NUMERICS_COLUMNS.items():
+        a, b = (tables[name][column].to_numpy(dtype=float) for name in numerics)
+        spread = a.std(ddof=1)
+        shift = (b.mean() - a.mean()) / spread if spread > 0 else math.inf * np.sign(b.mean() - a.mean())
+        welch = stats.ttest_ind(a, b, equal_var=False).pvalue if spread > 0 or b.std() > 0 else 1.0
+        rows.append({"statistic": label, first: _mean_std(a), second: _mean_std(b),
+                     f"shift in {first} seed std": round(float(shift), 2), "within the seed spread": bool(abs(shift) <= 2),
+                     "Welch p": round(float(welch), 3)})
+    return pd.DataFrame(rows).set_index("statistic")
+
+
+def failure_attribution(claims, scopes: dict[str, tuple[int, list[float]]], table, runs: dict):
+    """For every failing claim among ``claims`` (a ledger's :class:`~nine.book.claims.Claim` objects) that
+    ``scopes`` names, what limits the NINE runs it rests on (:func:`limiting_factor`), counted over the
+    runs of its scope: ``scopes[claim id] = (d, noise levels)``, as the page that states the claim gives
+    them (the testable levels of its d for a trend, the best level otherwise).
+    A pandas DataFrame, one row per failing claim (empty when none fails)."""
+    import pandas as pd
+
+    rows = []
+    for claim in claims:
+        if claim.verdict != "FAIL" or claim.id not in scopes:
+            continue
+        dim, levels = scopes[claim.id]
+        part = table[(table["head"] == "nine") & (table["d"] == dim) & table["noise"].isin(levels)]
+        factors = pd.DataFrame([limiting_factor(runs[r]) for r in part["run"]])
+        counts = factors["factor"].value_counts() if len(factors) else pd.Series(dtype=int)
+        rows.append({"claim": claim.id, "runs": len(factors),
+                     **{f: int(counts.get(f, 0)) for f in ("estimator", "budget", "method (plateau)")},
+                     "mean C − InfoNCE (nats)": round(float(factors["gap"].mean()), 2) if len(factors) else np.nan})
+    return pd.DataFrame(rows)
