@@ -57,11 +57,32 @@ def paired_ratio(a: list[float], b: list[float]) -> tuple[float, float, float]:
     return median, q1, q3
 
 
+BF16_FLAGS = ("avx512f", "avx512_bf16", "amx_bf16", "amx_tile")
+
+
+def cpu_class(cpuinfo: str | None = None) -> dict:
+    """The CPU a figure was measured on: its model, the flags that decide whether bf16 pays (native bf16
+    units: AMX or AVX-512 BF16; elsewhere bf16 is emulated), and the instruction set torch's kernels use."""
+    if cpuinfo is None:
+        try:
+            cpuinfo = Path("/proc/cpuinfo").read_text()
+        except OSError:
+            cpuinfo = ""
+    fields = dict(line.split(":", 1) for line in cpuinfo.splitlines() if ":" in line)
+    fields = {k.strip(): v.strip() for k, v in fields.items()}
+    flags = set(fields.get("flags", "").split())
+    native = bool({"avx512_bf16", "amx_bf16"} & flags)
+    return {"model": fields.get("model name", platform.processor() or platform.machine()),
+            "flags": {flag: flag in flags for flag in BF16_FLAGS},
+            "class": "bf16 units (AMX / AVX-512 BF16)" if native else "no bf16 units (bf16 emulated)",
+            "torch_isa": torch.backends.cpu.get_cpu_capability()}
+
+
 def record(section: str, figures: dict) -> None:
-    """Merge ``figures`` under ``section`` into results/bench.json (with the machine it ran on)."""
+    """Merge ``figures`` under ``section`` into results/bench.json (with the machine and CPU class it ran on)."""
     data = json.loads(BENCH_JSON.read_text()) if BENCH_JSON.is_file() else {}
     data[section] = {**figures, "machine": f"{platform.processor() or platform.machine()}, "
-                     f"{torch.get_num_threads()} torch threads", "torch": torch.__version__,
+                     f"{torch.get_num_threads()} torch threads", "cpu": cpu_class(), "torch": torch.__version__,
                      "date": time.strftime("%Y-%m-%d")}
     BENCH_JSON.parent.mkdir(exist_ok=True)
     BENCH_JSON.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")

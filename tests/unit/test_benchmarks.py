@@ -60,3 +60,13 @@ def test_gpu_check_runs_in_smoke_mode_on_any_machine(tmp_path):
         refused = subprocess.run([sys.executable, "benchmarks/gpu.py"], cwd=root, capture_output=True, text=True)
         assert refused.returncode == 2 and refused.stderr.strip().count("\n") == 0
         assert "no CUDA device here" in refused.stderr and "Traceback" not in refused.stderr
+
+
+def test_cpu_class_names_whether_bf16_has_units():
+    from common import cpu_class
+
+    amx = cpu_class("model name\t: Xeon\nflags\t\t: fpu avx512f avx512_bf16 amx_bf16 amx_tile\n")
+    plain = cpu_class("model name\t: EPYC\nflags\t\t: fpu avx2 fma\n")
+    assert amx["class"].startswith("bf16 units") and amx["flags"]["amx_tile"] and amx["model"] == "Xeon"
+    assert plain["class"].startswith("no bf16 units") and not any(plain["flags"].values())
+    assert cpu_class()["torch_isa"]  # this machine's, whatever it is
