@@ -122,6 +122,7 @@ def serve_executed_notebooks(build: Path | None = None) -> list[Path]:
 
 
 GLUE_FIGURE = re.compile(r"```\{glue:figure\}\s+(\S+)\n(.*?)```", re.S)
+GLUE_MD = re.compile(r"```\{glue:md\}\s+(\S+)\n(?::[^\n]*\n)*```")  # a glued Markdown block (lists, paragraphs)
 GLUE_ROLE = re.compile(r"\{glue:(?:text|md)\}`([^`:]+)(?::([^`]*))?`")
 
 
@@ -167,7 +168,11 @@ def readable(nb):
             attachments[f"{name}.png"] = {"image/png": data["image/png"]}
             return f"![{name}](attachment:{name}.png)\n\n*{caption}*\n"
 
-        text = GLUE_FIGURE.sub(figure, cell.source)
+        def block(match: re.Match) -> str:
+            data = glued.get(match.group(1), {})
+            return str(data["text/markdown"]).strip() if "text/markdown" in data else match.group(0)
+
+        text = GLUE_MD.sub(block, GLUE_FIGURE.sub(figure, cell.source))
         cell.source = GLUE_ROLE.sub(value, text)
         if attachments:
             cell["attachments"] = attachments

@@ -137,3 +137,18 @@ def test_downloaded_notebooks_show_their_figures_and_values():
     assert cell.source.startswith("![fig_a](attachment:fig_a.png)") and "The caption." in cell.source
     assert "KS is 0.123." in cell.source and "{glue:figure}" not in cell.source
     assert cell.attachments["fig_a.png"]["image/png"] == "iVBORw0KGgo="
+
+
+def test_a_glued_markdown_block_is_written_out_in_the_downloaded_notebook():
+    import nbformat
+
+    from nine.book.gallery import readable
+
+    prefix = "application/papermill.record/"
+    glue_cell = nbformat.v4.new_code_cell("glue(...)")
+    glue_cell.outputs = [nbformat.v4.new_output(
+        "display_data", data={f"{prefix}text/markdown": "- first\n- second", f"{prefix}text/plain": "<Markdown>"},
+        metadata={"scrapbook": {"name": "findings", "mime_prefix": prefix}})]
+    text = "## Findings\n\n```{glue:md} findings\n:format: myst\n```\n\nAfter."
+    nb = nbformat.v4.new_notebook(cells=[glue_cell, nbformat.v4.new_markdown_cell(text)])
+    assert readable(nb).cells[1].source == "## Findings\n\n- first\n- second\n\nAfter."
