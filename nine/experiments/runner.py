@@ -8,6 +8,8 @@ what is missing and resumes what was cut off; a run that fails stops the sweep a
 from __future__ import annotations
 
 import multiprocessing
+import signal
+import threading
 import time
 from pathlib import Path
 from typing import Callable
@@ -46,6 +48,7 @@ def run_sweep(
         jobs = [(cfg, None if store is None else str(store), threads or _default_threads(), tuple(epochs_of(cfg)))
                 for cfg in missing]
         pool = multiprocessing.get_context("spawn").Pool(workers) if workers > 1 else None
+        previous = signal.signal(signal.SIGTERM, _terminated) if pool is not None and _main_thread() else None
         try:
             results = map(_train_one, jobs) if pool is None else pool.imap_unordered(_train_one, jobs)
             for done, (key, seconds) in enumerate(results, 1):
@@ -54,10 +57,13 @@ def run_sweep(
                 print(f"sweep: [{done}/{len(missing)}] run {key} finished in {seconds / 60:.1f} min; "
                       f"sweep ETA {eta / 60:.0f} min", flush=True)
         except BaseException:
-            if pool is not None:  # a failed run stops the sweep: no worker is left behind
+            if pool is not None:  # a failed run, or `kill`, stops the sweep: no worker is left behind
                 pool.terminate()
                 pool.join()
             raise
+        finally:
+            if previous is not None:
+                signal.signal(signal.SIGTERM, previous)
         if pool is not None:
             pool.close()
             pool.join()
@@ -69,6 +75,14 @@ def run_sweep(
         load_run(found)  # verifies its manifest
         paths.append(found)
     return paths
+
+
+def _terminated(signum: int, frame) -> None:
+    raise SystemExit(128 + signum)  # unwinds run_sweep, which terminates its pool (workers would outlive a bare kill)
+
+
+def _main_thread() -> bool:
+    return threading.current_thread() is threading.main_thread()
 
 
 def require_trained(cfgs: list[RunConfig], profile: str, training_allowed: bool, what: str,

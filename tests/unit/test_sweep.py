@@ -243,3 +243,36 @@ def test_a_failing_run_stops_the_sweep_and_closes_its_pool(tmp_path):
     with pytest.raises(NineError, match="no-such-folder"):
         run_sweep([bad, good], tmp_path / "store", workers=2)
     assert multiprocessing.active_children() == []
+
+
+def test_killing_a_sweep_stops_its_workers(tmp_path):
+    import json
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    cfg = make_config("smoke", dataset="digits", n_train=256, n_test=64, batch_size=32, epochs=400, d=2)
+    code = ("import sys, json; from nine.config import make_config; from nine.experiments.runner import run_sweep;"
+            "cfg = make_config(**json.loads(sys.argv[1]));"
+            "run_sweep([cfg, cfg.replace(seed=1)], sys.argv[2], workers=2)")
+    main = subprocess.Popen([sys.executable, "-c", code, json.dumps(cfg.to_dict()), str(tmp_path)],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    for line in main.stdout:
+        if line.startswith("epoch"):
+            break
+    children = [int(p) for p in subprocess.run(["pgrep", "-P", str(main.pid)], capture_output=True, text=True).stdout.split()]
+    workers = [pid for pid in children if "spawn_main" in open(f"/proc/{pid}/cmdline").read()]  # not the resource tracker
+    assert len(workers) == 2
+    main.send_signal(signal.SIGTERM)
+    main.wait(timeout=60)
+    time.sleep(1)
+    alive = []
+    for pid in workers:
+        try:
+            os.kill(pid, 0)
+            alive.append(pid)
+        except ProcessLookupError:
+            pass
+    assert alive == [], f"workers {alive} outlived their sweep"
