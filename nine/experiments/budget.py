@@ -332,12 +332,14 @@ def prediction_verdicts(power, traj, continued, target: int = CONTINUED_EPOCHS, 
     :func:`gap_power_law` over the long runs; ``predicted`` names its centre and interval columns, the
     interval may be a point) against the continued runs (``continued``) at ``target``:
 
-    - the measured mean over seeds with its 95% t-interval over seeds (not over snapshots);
-    - **met** when that interval overlaps the predicted one and excludes the mean of the long runs' last
-      epochs (so the seeds can tell the predicted change from no change);
-    - **missed** when the two intervals are disjoint (the runs fell slower, or faster, than predicted);
-    - **inconclusive** when they overlap but the seeds' interval also holds the value at the long runs'
-      last epochs, or fewer than two seeds reached ``target``; **not trained** when none did.
+    - the measured mean over seeds with its 95% t-interval over seeds (not over snapshots), and where the
+      mean lies: within the predicted interval, above it (the runs fell slower than predicted) or below;
+    - **met** when the mean lies within the predicted interval and the seeds' interval excludes the mean of
+      the long runs' last epochs (so the seeds can tell the predicted change from no change);
+    - **missed** when the two intervals are disjoint;
+    - **inconclusive** otherwise: the intervals overlap but the mean lies outside the prediction, or the
+      seeds cannot tell the change from no change, or fewer than two seeds reached ``target``;
+      **not trained** when none did.
     """
     import pandas as pd
     from scipy import stats as st
@@ -357,6 +359,8 @@ def prediction_verdicts(power, traj, continued, target: int = CONTINUED_EPOCHS, 
         if len(at) >= 2:
             half = float(st.t.ppf(0.975, len(at) - 1) * at.std(ddof=1) / math.sqrt(len(at)))
             row["measured low"], row["measured high"] = row["measured"] - half, row["measured"] + half
+        row["where"] = ("" if not len(at) else "within the prediction" if low <= row["measured"] <= high
+                        else "above the prediction (slower)" if row["measured"] > high else "below the prediction (faster)")
         row["verdict"] = _prediction_reading(row, low, high, float(before.mean()))
         rows.append(row)
     return pd.DataFrame(rows)
@@ -370,4 +374,6 @@ def _prediction_reading(row: dict, low: float, high: float, before: float) -> st
     m_low, m_high = row["measured low"], row["measured high"]
     if m_high < low or m_low > high:
         return "missed"
-    return "inconclusive" if m_low <= before <= m_high else "met"
+    if m_low <= before <= m_high or not low <= row["measured"] <= high:
+        return "inconclusive"
+    return "met"

@@ -69,7 +69,8 @@ def test_prediction_verdicts_have_known_answers():
     at_2000 = {("gaussian", 0.5): [0.150, 0.152],  # on the prediction, seeds close: met
                ("uniform", 0.2): [0.280, 0.282],  # barely moved, seeds close: missed (slower than predicted)
                ("gaussian", 1.0): [0.10, 0.40],  # seeds far apart: the interval holds 0.30 too
-               ("uniform", 0.5): [0.15]}  # one seed
+               ("uniform", 0.5): [0.15],  # one seed
+               ("gaussian", 2.0): [0.20, 0.21]}  # overlaps the prediction, but its mean lies above it
     continued = pd.DataFrame([{"prior": p, "noise": n, "seed": s, "epochs": 2000, "reachable_gap": v}
                               for (p, n), values in at_2000.items() for s, v in enumerate(values)])
     verdicts = budget.prediction_verdicts(power, long, continued).set_index(["prior", "noise"])["verdict"]
@@ -77,8 +78,12 @@ def test_prediction_verdicts_have_known_answers():
     assert verdicts[("uniform", 0.2)] == "missed"
     assert verdicts[("gaussian", 1.0)] == "inconclusive"
     assert verdicts[("uniform", 0.5)] == "inconclusive"
-    assert verdicts[("gaussian", 2.0)] == "not trained"
+    assert verdicts[("gaussian", 2.0)] == "inconclusive"
     assert set(verdicts) <= set(budget.PREDICTION_READINGS)
+    where = budget.prediction_verdicts(power, long, continued).set_index(["prior", "noise"])["where"]
+    assert where[("gaussian", 2.0)] == "above the prediction (slower)" and where[("gaussian", 0.5)] == "within the prediction"
+    untrained = budget.prediction_verdicts(power, long, continued[continued["noise"] != 2.0])
+    assert untrained.set_index(["prior", "noise"])["verdict"][("gaussian", 2.0)] == "not trained"
 
 
 def test_continued_configs_continue_the_long_runs():
