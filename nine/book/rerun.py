@@ -13,6 +13,7 @@ import hashlib
 import json
 import os
 import shlex
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -130,6 +131,7 @@ def rerun(notebook: str, parameters: dict[str, Any]) -> Path:
     try:
         pm.execute_notebook(str(notebooks()[notebook]), str(partial), parameters={**parameters, "publish": True},
                             cwd=str(notebooks()[notebook].parent), progress_bar=False,
+                            stdout_file=sys.stdout,  # what the notebook prints (its plan, training progress) as it runs
                             kernel_manager_class="nine.book.rerun.LocalKernelManager")
     except BaseException:
         if partial.is_file():  # kept under a visible name, for reading where it stopped

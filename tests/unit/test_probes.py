@@ -236,8 +236,12 @@ def test_a_failed_rerun_keeps_a_visible_notebook_and_no_tcp_warning(capfd, tmp_p
     nbformat.write(notebook, tmp_path / "notebooks" / "demo.ipynb")
     monkeypatch.setattr("nine.book.rerun.ROOT", tmp_path)
     monkeypatch.setattr("nine.book.rerun.RUNS_DIR", tmp_path / "runs")
+    notebook.cells.insert(1, nbformat.v4.new_code_cell("print('plan: shown as it runs', x)"))
+    nbformat.write(notebook, tmp_path / "notebooks" / "demo.ipynb")
     code = main(["rerun", "demo", "-p", "x", "2"])
-    err = capfd.readouterr().err
+    captured = capfd.readouterr()
+    err = captured.err
+    assert "plan: shown as it runs 2" in captured.out  # the notebook's output reaches the terminal as it runs
     assert code == 1 and "stops here" in err and "without encryption" not in err
     folder = next((tmp_path / "runs").iterdir())
     assert (folder / "demo.failed.ipynb").is_file() and not list(folder.glob(".*.ipynb"))
