@@ -453,8 +453,13 @@ def prediction_test(long, continued, verdicts, column: str = "reachable_gap",
     and the registered prediction at the last epoch with its 95% interval (an error bar)."""
     configurations = list(verdicts[["prior", "noise"]].itertuples(index=False, name=None))
     fig, axes = _panel_grid(len(configurations), 3.2, 2.7, columns=3)
-    every = sorted({*long["epochs"], *(continued["epochs"] if len(continued) else ())})
-    ticks = [e for k, e in enumerate(every) if k == 0 or e >= 2.5 * every[k - 1] or e == every[-1]]  # no crowding
+    every = sorted({*long["epochs"], *(continued["epochs"] if len(continued) else ()), 2000})
+    ticks = [every[0]]
+    for e in every[1:]:
+        if e >= 2.5 * ticks[-1]:  # no crowding
+            ticks.append(e)
+    ticks = ticks[:-1] + [every[-1]] if every[-1] < 2.5 * ticks[-1] and len(ticks) > 1 else ticks + [every[-1]]
+    ticks = sorted(set(ticks))
     for k, (ax, (prior, noise)) in enumerate(zip(axes, configurations)):
         colour = f"C{k}"
         part = long[(long["prior"] == prior) & (long["noise"] == noise)].groupby("epochs")[column]
@@ -472,7 +477,7 @@ def prediction_test(long, continued, verdicts, column: str = "reachable_gap",
         ax.errorbar([target * 1.06], [row["predicted"]], yerr=[[row["predicted"] - row["predicted low"]],
                     [row["predicted high"] - row["predicted"]]], fmt="s", color="0.2", ms=4, capsize=3)
         ax.set(title=f"{PRIOR_NAMES[prior][0]} = {noise:g} ({prior}): {row['verdict']}", xlabel="epochs",
-               xscale="log", yscale="log")
+               xscale="log")
         ax.set_xticks(ticks, [str(e) for e in ticks])
         ax.minorticks_off()
     axes[0].set_ylabel(title)
