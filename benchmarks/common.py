@@ -11,6 +11,8 @@ from typing import Callable
 
 import torch
 
+from nine.store.provenance import cpu_class
+
 ROOT = Path(__file__).resolve().parents[1]
 # the methods whose training step is timed and measured: config overrides at d = 16, cpu profile;
 # the names and settings are those of notebooks/07_baselines.ipynb
@@ -55,27 +57,6 @@ def paired_ratio(a: list[float], b: list[float]) -> tuple[float, float, float]:
     ratios = sorted(x / y for x, y in zip(a, b))
     q1, median, q3 = statistics.quantiles(ratios, n=4)
     return median, q1, q3
-
-
-BF16_FLAGS = ("avx512f", "avx512_bf16", "amx_bf16", "amx_tile")
-
-
-def cpu_class(cpuinfo: str | None = None) -> dict:
-    """The CPU a figure was measured on: its model, the flags that decide whether bf16 pays (native bf16
-    units: AMX or AVX-512 BF16; elsewhere bf16 is emulated), and the instruction set torch's kernels use."""
-    if cpuinfo is None:
-        try:
-            cpuinfo = Path("/proc/cpuinfo").read_text()
-        except OSError:
-            cpuinfo = ""
-    fields = dict(line.split(":", 1) for line in cpuinfo.splitlines() if ":" in line)
-    fields = {k.strip(): v.strip() for k, v in fields.items()}
-    flags = set(fields.get("flags", "").split())
-    native = bool({"avx512_bf16", "amx_bf16"} & flags)
-    return {"model": fields.get("model name", platform.processor() or platform.machine()),
-            "flags": {flag: flag in flags for flag in BF16_FLAGS},
-            "class": "bf16 units (AMX / AVX-512 BF16)" if native else "no bf16 units (bf16 emulated)",
-            "torch_isa": torch.backends.cpu.get_cpu_capability()}
 
 
 def record(section: str, figures: dict) -> None:

@@ -52,6 +52,10 @@ def build_parser() -> argparse.ArgumentParser:
     budget.add_argument("--workers", type=int, default=1, help="runs trained at once, one thread each")
     budget.add_argument("--continued", action="store_true",
                         help="continue the finished long runs to 2,000 epochs (the registered prediction)")
+    calibrate = commands.add_parser("calibrate", help="simulate the matching pages' decision rules (size, power, nulls)")
+    calibrate.add_argument("priors", nargs="+", help="gaussian and/or uniform")
+    calibrate.add_argument("--profile", default="cpu", choices=list(PROFILES))
+    calibrate.add_argument("--store", default=None, help="directory for new simulations (default: runs/simulations)")
     again = commands.add_parser("rerun", help="execute a notebook with new parameters into its own folder")
     again.add_argument("notebook", help="e.g. 02_gaussian_matching")
     again.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"))
@@ -115,6 +119,21 @@ def _sweep(priors: list[str], profile: str, store: str | None, workers: int) -> 
     return 0
 
 
+def _calibrate(priors: list[str], profile: str, store: str | None) -> int:
+    from nine.data.datasets import load_split
+    from nine.experiments.calibration import calibrate
+    from nine.experiments.sweep import grid_for
+
+    for prior in priors:
+        grid = grid_for(prior, profile)
+        cfg = make_config(profile, prior=prior, d=max(grid.dims))
+        split = load_split(cfg)
+        n_train, n_test = len(split.y_train), len(split.y_test)
+        print(f"{prior}: n = {n_test} test points, n_train = {n_train}, d in {list(grid.dims)}", flush=True)
+        calibrate(prior, n_test, grid.dims, n_train, profile, store=Path(store) if store else None)
+    return 0
+
+
 def _reproduce(run: str | None, store: str) -> int:
     from nine.store import RunError, load_run
     from nine.store.reproduce import cheapest_committed_run, reproduce
@@ -124,10 +143,12 @@ def _reproduce(run: str | None, store: str) -> int:
         raise RunError(f"run={str(path)!r} is not allowed: it is not a run directory (it has no config.json)")
     load_run(path)  # a damaged run is named before anything is trained
     print(f"recomputing {path} from scratch into {store}", flush=True)
-    rows, spread_runs = reproduce(path, Path(store))
+    rows, spread_runs, (made, remade) = reproduce(path, Path(store))
+    print(f"committed run made on: {made}\nrecomputed on:         {remade}")
     print("tolerances: " + (f"twice each metric's standard deviation over the {spread_runs} committed seeds of this "
                             "configuration" if spread_runs else "the fixed table of nine.store.reproduce (fewer than "
-                            "three committed seeds of this configuration)"))
+                            "three committed seeds of this configuration); per-coordinate statistics are compared as sets ([sorted i]: "
+                            "the i-th smallest)"))
     width = max(len(r.metric) for r in rows)
     for r in rows:
         flag = "ok" if r.ok else "MISMATCH"
@@ -164,6 +185,8 @@ def _main(argv: list[str] | None) -> int:
 
         (continue_all if args["continued"] else train_all)(args["profile"], store, args["workers"])
         return 0
+    if command == "calibrate":
+        return _calibrate(args["priors"], args["profile"], store)
     if command == "rerun":
         return _rerun(args["notebook"], args["parameter"])
     if command == "gallery":

@@ -42,9 +42,10 @@ def _mean_std(values: np.ndarray) -> str:
     return f"{values.mean():.3f} ± {values.std(ddof=1):.3f}"
 
 
-def findings(table, calibration: dict[int, dict[str, float]], prior: str, critical: float) -> str:
+def findings(table, calibration: dict[int, dict[str, float]], prior: str, critical: dict[int, float]) -> str:
     """What the sweep shows, as Markdown sentences computed from the table (one paragraph per d), so
-    that the text of a page always states the numbers of the runs it shows."""
+    that the text of a page always states the numbers of the runs it shows. ``critical[d]``: the value the
+    largest per-coordinate KS statistic of a prior sample exceeds 5% of the time at d (the path rule)."""
     symbol = {"gaussian": "σ", "uniform": "ε"}[prior]
     paragraphs = []
     for d, part in table.groupby("d"):
@@ -55,8 +56,8 @@ def findings(table, calibration: dict[int, dict[str, float]], prior: str, critic
         text = (
             f"**d = {d}.** The joint kNN KL to the prior is lowest at {symbol} = {best:g} ({kl[best]:.3g} nats; "
             f"a sample of the prior scores {calibration[d]['kl_knn']:.3g}, plain InfoNCE {plain['kl_knn'].mean():.3g}). "
-            f"There the largest per-coordinate KS statistic is {ks[best]:.4f} against a 5% critical value of "
-            f"{critical:.4f}, and the largest correlation between two coordinates is {corr[best]:.2f} "
+            f"There the largest per-coordinate KS statistic is {ks[best]:.4f} against the family-wise 5% value of "
+            f"{critical[d]:.4f}, and the largest correlation between two coordinates is {corr[best]:.2f} "
             f"(a prior sample: {calibration[d]['max_corr']:.2f}). Across the levels, the KS statistic runs from "
             f"{ks.max():.3f} ({symbol} = {ks.idxmax():g}) to {ks.min():.3f} ({symbol} = {ks.idxmin():g}), and the "
             f"linear-probe accuracy from {acc.min():.3f} ({symbol} = {acc.idxmin():g}) to {acc.max():.3f} "

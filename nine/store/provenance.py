@@ -14,6 +14,7 @@ import platform
 import subprocess
 from datetime import datetime, timezone
 from importlib import metadata
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -53,6 +54,27 @@ def code_identity() -> dict[str, Any]:
 CODE = code_identity()  # read once at import: a long run must not record a later checkout's code
 
 
+BF16_FLAGS = ("avx512f", "avx512_bf16", "amx_bf16", "amx_tile")
+
+
+def cpu_class(cpuinfo: str | None = None) -> dict:
+    """The CPU a run or a figure was made on: its model, the flags that decide whether bf16 pays (native bf16
+    units: AMX or AVX-512 BF16; elsewhere bf16 is emulated), and the instruction set torch's kernels use."""
+    if cpuinfo is None:
+        try:
+            cpuinfo = Path("/proc/cpuinfo").read_text()
+        except OSError:
+            cpuinfo = ""
+    fields = dict(line.split(":", 1) for line in cpuinfo.splitlines() if ":" in line)
+    fields = {k.strip(): v.strip() for k, v in fields.items()}
+    flags = set(fields.get("flags", "").split())
+    native = bool({"avx512_bf16", "amx_bf16"} & flags)
+    return {"model": fields.get("model name", platform.processor() or platform.machine()),
+            "flags": {flag: flag in flags for flag in BF16_FLAGS},
+            "class": "bf16 units (AMX / AVX-512 BF16)" if native else "no bf16 units (bf16 emulated)",
+            "torch_isa": torch.backends.cpu.get_cpu_capability()}
+
+
 def provenance(device: torch.device, started: float, ended: float) -> dict[str, Any]:
     """Where and with what a run was made."""
     return {
@@ -64,6 +86,7 @@ def provenance(device: torch.device, started: float, ended: float) -> dict[str, 
         "device": str(device),
         "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else f"{os.cpu_count()} CPU cores",
         "torch_threads": torch.get_num_threads(),
+        **({"cpu": cpu_class()} if device.type == "cpu" else {}),
         "started": datetime.fromtimestamp(started, timezone.utc).isoformat(timespec="seconds"),
         "ended": datetime.fromtimestamp(ended, timezone.utc).isoformat(timespec="seconds"),
         "wall_time_s": round(ended - started, 2),

@@ -32,11 +32,28 @@ class Comparison:
 
 
 def _flatten(metrics: dict[str, Any]) -> dict[str, float]:
+    """Every metric as one number. A per-coordinate statistic (a list, one value per coordinate) is compared
+    as a set: its values in increasing order, named ``key[sorted i]`` (the i-th smallest). Coordinate k of
+    one run and coordinate k of another are not the same quantity; the i-th smallest KS statistic of a run
+    is, and its spread over seeds is the tolerance."""
     flat = {}
     for key, value in metrics.items():
-        for i, v in enumerate(value if isinstance(value, list) else [value]):
-            flat[f"{key}[{i}]" if isinstance(value, list) else key] = float(v)
+        if isinstance(value, list):
+            for i, v in enumerate(sorted(float(x) for x in value)):
+                flat[f"{key}[sorted {i}]"] = v
+        else:
+            flat[key] = float(value)
     return flat
+
+
+def made_on(provenance: dict[str, Any]) -> str:
+    """The machine a run was made on, as the reproduce output names it."""
+    cpu = provenance.get("cpu")
+    if provenance.get("device", "cpu") != "cpu":
+        return f"{provenance.get('device_name', provenance['device'])}"
+    if not cpu:
+        return f"{provenance.get('device_name', 'a CPU')} (model and bf16 units not recorded)"
+    return f"{cpu['model']}, {cpu['class']}, torch ISA {cpu['torch_isa']}"
 
 
 def compare_metrics(committed: dict[str, Any], recomputed: dict[str, Any],
@@ -100,12 +117,13 @@ def cheapest_committed_run() -> Path:
     return min(candidates, key=cost)
 
 
-def reproduce(path: Path, store: Path) -> tuple[list[Comparison], int]:
+def reproduce(path: Path, store: Path) -> tuple[list[Comparison], int, tuple[str, str]]:
     """Retrain the run at ``path`` from scratch into ``store`` and compare every metric, each within
     twice its seed spread (:func:`seed_tolerances`; the fixed :data:`TOLERANCES` when the run has fewer
-    than two committed siblings). Returns the comparisons and the number of runs the spread came from
-    (0 for the fixed table)."""
+    than two committed siblings). Returns the comparisons, the number of runs the spread came from
+    (0 for the fixed table), and the machines that made the committed run and the recomputed one."""
     committed = load_run(Path(path))
     tolerances, n_runs = seed_tolerances(Path(path))
     recomputed = load_run(execute(committed.config, Path(store), resume=False, replace=True))
-    return compare_metrics(committed.metrics, recomputed.metrics, tolerances), (n_runs if tolerances else 0)
+    machines = made_on(committed.provenance), made_on(recomputed.provenance)
+    return compare_metrics(committed.metrics, recomputed.metrics, tolerances), (n_runs if tolerances else 0), machines

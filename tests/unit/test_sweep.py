@@ -111,8 +111,9 @@ def test_findings_state_the_table_numbers():
     rows = [dict(d=2, head="nine", noise=s, seed=0, kl_knn=kl, ks_max=ks, max_corr=0.1, probe_acc=acc)
             for s, kl, ks, acc in ((0.3, 0.2, 0.06, 0.40), (1.0, 0.1, 0.05, 0.38))]
     rows.append(dict(d=2, head="plain", noise=float("nan"), seed=0, kl_knn=0.5, ks_max=0.2, max_corr=0.3, probe_acc=0.45))
-    text = findings(pd.DataFrame(rows), {2: {"kl_knn": 0.005, "max_corr": 0.02}}, "gaussian", critical=0.043)
+    text = findings(pd.DataFrame(rows), {2: {"kl_knn": 0.005, "max_corr": 0.02}}, "gaussian", critical={2: 0.043})
     assert text.startswith("**d = 2.** The joint kNN KL to the prior is lowest at σ = 1 (0.1 nats")
+    assert "family-wise 5% value of 0.0430" in text
     assert "plain InfoNCE 0.5)" in text and "from 0.380 (σ = 1) to 0.400 (σ = 0.3)" in text
 
 
