@@ -118,8 +118,12 @@ class EnergyToReference:
 
 def path_sample(rng: np.random.Generator, prior: str, n: int, d: int, n_train: int, dof: float | None = None) -> np.ndarray:
     """n test points pushed through the evaluation path with n_train train points, both drawn from N(0, I)
-    (``dof`` None) or from the standardised t law with ``dof`` degrees of freedom; Φ for the uniform prior."""
+    (``dof`` None) or from the standardised t law with ``dof`` degrees of freedom; Φ for the uniform prior.
+    ``n_train = 0``: no path, the n points as drawn (then Φ for the uniform prior)."""
     draw = (lambda m: rng.standard_normal((m, d))) if dof is None else (lambda m: sample_t(rng, m, d, dof))
+    if n_train == 0:
+        test = draw(n)
+        return test if prior == "gaussian" else stats.norm.cdf(test)
     train, test = draw(n_train), draw(n)
     return standardise_like_train(train, {"z": test}, None, prior)["z"]
 

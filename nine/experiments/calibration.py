@@ -217,6 +217,7 @@ def calibrate(prior: str, n: int, dims: tuple[int, ...], n_train: int, profile: 
     """Simulate (or load) everything a matching page reads: every rule's null, size and power draws at each
     d, and the null of each reference seed of :func:`reference_spread` at the largest d."""
     rule_table(prior, n, dims, n_train, profile, store=store)
+    null("energy", prior, n, max(dims), 0, profile, store=store)  # embeddings as the encoder gives them: no path
     for seed in REFERENCE_SEEDS:
         null("energy", prior, n, max(dims), n_train, profile, reference_seed=seed, draws=draws_for(profile)["spread"],
              store=store)
@@ -270,3 +271,46 @@ REFERENCE_COLUMNS = {  # the columns :func:`with_reference_test` adds to a sweep
     "energy_ref": "energy distance to one fixed sample of 20,000 prior points",
     "energy_ref_p": "its p-value from 1,000 prior samples through the evaluation path (the matching claims' test)",
 }
+
+
+# The evaluation paths a verdict is read under: the book's (clean test digits, each coordinate standardised
+# with the clean train embeddings), the embeddings as the encoder gives them in eval mode (BatchNorm's running
+# statistics of noisy views; no path, so their null is raw prior samples), and the book's path on one
+# augmented view per test digit (the law the objective acts on).
+PATHS = {
+    "the book's path, clean digits": ("train", "z_test"),
+    "eval mode, no path, clean digits": ("running", "z_test"),
+    "the book's path, augmented views": ("train", "z_test_view"),
+}
+
+
+def path_sensitivity(claims: dict[str, list], relation: dict[str, str], prior: str, profile: str = "cpu",
+                     store: Path | None = None):
+    """Each headline claim (name → its runs) under each evaluation path of :data:`PATHS`: the median over its
+    runs of the fixed-reference energy test's p-value (its null simulated for that path) and the verdict it
+    gives (``relation[name]``: "ge" for "not rejected", "le" for "rejected")."""
+    import pandas as pd
+
+    from nine.eval.support import on_prior_support
+
+    rows = []
+    for name, claim_runs in claims.items():
+        for label, (law, part) in PATHS.items():
+            pvalues = []
+            for run in claim_runs:
+                z = on_prior_support(run, prior, law)[part]
+                raw = law == "running" and run.config.head != "plain"  # plain InfoNCE is standardised on every path
+                n_train = 0 if raw else int(run.metrics["n_train"])
+                pvalues.append(energy_pvalue(z, prior, null("energy", prior, len(z), z.shape[1], n_train, profile, store=store))[1])
+            p = float(np.median(pvalues))
+            passed = p >= ALPHA if relation[name] == "ge" else p <= ALPHA
+            rows.append({"claim": name, "evaluation path": label, "median p-value": p, "verdict": "pass" if passed else "FAIL"})
+    return pd.DataFrame(rows)
+
+
+def path_note(sensitivity, claim: str) -> str:
+    """'' when ``claim`` has the same verdict on every evaluation path, else the sentence the ledger adds."""
+    part = sensitivity[sensitivity["claim"] == claim]
+    if part["verdict"].nunique() <= 1:
+        return ""
+    return "; depends on the evaluation path: " + ", ".join(f"{v} on {p}" for p, v in zip(part["evaluation path"], part["verdict"]))
