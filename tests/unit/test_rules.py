@@ -114,3 +114,21 @@ def test_a_rule_without_power_makes_its_verdict_inconclusive():
     assert "30%" in instrument_reading(table, "r", 16)  # "not rejected" by a rule without power
     assert instrument_reading(table, "r", 16, rejected=True) == ""  # a rejection by a rule of size 5% stands
     assert "20.0% of prior samples" in instrument_reading(table, "r", 8, rejected=True)
+
+
+def test_a_verdict_that_changes_with_the_evaluation_path_says_so():
+    import pandas as pd
+
+    from nine.experiments.calibration import path_note
+
+    rows = [("a", "path", "pass"), ("a", "eval mode", "pass"), ("b", "path", "pass"), ("b", "eval mode", "FAIL")]
+    sensitivity = pd.DataFrame(rows, columns=["claim", "evaluation path", "verdict"])
+    assert path_note(sensitivity, "a") == ""
+    assert path_note(sensitivity, "b") == "; depends on the evaluation path: pass on path, FAIL on eval mode"
+
+
+def test_without_the_path_a_sample_is_the_prior_itself():
+    rng = np.random.default_rng(0)
+    raw = rules.path_sample(rng, "uniform", 2000, 3, n_train=0)
+    assert raw.min() > 0 and raw.max() < 1 and stats.kstest(raw[:, 0], "uniform").pvalue > 0.01
+    assert abs(rules.path_sample(rng, "gaussian", 2000, 3, n_train=0).mean()) < 0.1
