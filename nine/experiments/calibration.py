@@ -37,7 +37,7 @@ KLS = (0.1, 0.5)  # the alternatives: a tenth of a nat over the whole law (the e
 MIN_POWER = 0.5  # a rule with less power than this at KL 0.1 cannot say "indistinguishable from the prior"
 REFERENCE_SEEDS = tuple(range(20))  # the reference seeds over which the headline p-values are shown
 # draws per simulation: the null, a fresh sample of the prior for the size, each alternative for the power
-DRAWS = {"null": 1000, "size": 500, "power": 500, "spread": 100}
+DRAWS = {"null": 1000, "size": 500, "power": 500, "spread": 50}
 SMOKE_DRAWS = {"null": 100, "size": 50, "power": 50, "spread": 20}
 
 

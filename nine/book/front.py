@@ -1,0 +1,134 @@
+"""The book's first screen: what the companion found, computed from the claims ledger and the committed
+result tables when the book is built, so that it always states the numbers the pages show.
+
+Each claim of the ledger is one of three kinds (:data:`KINDS`): a claim of the paper, a control (a check
+whose answer is known, run to show that the instrument can see it), or a check of the companion's own (the
+certificate, the estimator's behaviour, the budget study). The counts are split by kind, so that a failed
+control or a budget check is never counted as a failure of the paper.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import math
+from pathlib import Path
+
+KIND_LABELS = {
+    "paper": "the paper's claims",
+    "control": "controls (known answers)",
+    "companion": "the companion's own checks",
+}
+# Every ledger claim that is not the paper's, by id; any other id is a claim of the paper.
+KINDS = {
+    **dict.fromkeys(("gaussian-plain-rejected", "uniform-plain-rejected", "generative-plain-prior-samples-worse",
+                     "dsprites-metric-control", "dsprites-vae-control", "outliers-positive-control"), "control"),
+    **dict.fromkeys(("infonce-tracks-capacity", "infonce-saturates-at-log-n", "infonce-never-exceeds-log-n",
+                     "certificate-identity-multivariate", "certificate-bounds-kl", "gaussian-certificate-holds",
+                     "uniform-certificate-holds", "gaussian-mnist-infonce-below-capacity",
+                     "uniform-mnist-infonce-below-capacity", "budget-matching-improves-d16",
+                     "budget-energy-not-rejected-d16"), "companion"),
+}
+VERDICTS = ("pass", "FAIL", "inconclusive")
+
+
+def claim_kind(claim_id: str) -> str:
+    """"paper", "control" or "companion" (:data:`KINDS`)."""
+    return KINDS.get(claim_id, "paper")
+
+
+def verdict_counts(claims) -> list[dict]:
+    """One row per kind of claim (and a total row): how many pass, FAIL, are inconclusive, and in all."""
+    rows = []
+    for kind, label in KIND_LABELS.items():
+        verdicts = [c.verdict for c in claims if claim_kind(c.id) == kind]
+        rows.append({"kind": label, **{v: verdicts.count(v) for v in VERDICTS}, "total": len(verdicts)})
+    rows.append({"kind": "all", **{v: sum(r[v] for r in rows) for v in VERDICTS}, "total": sum(r["total"] for r in rows)})
+    return rows
+
+
+def counts_html(claims) -> str:
+    """:func:`verdict_counts` as an HTML table (the last row, the totals, in bold)."""
+    head = "".join(f"<th>{h}</th>" for h in ("", *VERDICTS, "total"))
+    body = []
+    for row in verdict_counts(claims):
+        cells = "".join(f"<td>{row[k]}</td>" for k in (*VERDICTS, "total"))
+        body.append(f'<tr{" class=glance-total" if row["kind"] == "all" else ""}><th scope="row">{html.escape(row["kind"])}</th>{cells}</tr>')
+    return f'<table class="claims-glance"><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table>'
+
+
+def _link(page: str, text: str, anchor: str = "") -> str:
+    return f'<a href="../notebooks/{page}.html{anchor}">{html.escape(text)}</a>'
+
+
+def _claim(claims, claim_id: str):
+    return next((c for c in claims if c.id == claim_id), None)
+
+
+def findings(claims, results: Path) -> list[str]:
+    """The five or six sentences of the first screen, as HTML, each with its numbers and a link to the page
+    that shows them. A sentence whose table is missing is left out rather than guessed."""
+    import pandas as pd
+
+    results = Path(results)
+    out = []
+    matching = {prior: pd.read_csv(results / f"matching-{prior}.csv") for prior in ("gaussian", "uniform")
+                if (results / f"matching-{prior}.csv").is_file()}
+    p_column = "energy_ref_p"
+    small = []
+    for prior, table in matching.items():
+        if p_column not in table:
+            continue
+        nine = table[(table["head"] == "nine") & (table["d"] == 2)]
+        small.append(f"{int((nine[p_column] > 0.05).sum())} of {len(nine)} {prior}-prior runs")
+    if small:
+        out.append(f"<b>At d = 2 NINE matches its prior</b> on most runs: the energy test against 20,000 prior points does "
+                   f"not reject {' and '.join(small)} (every noise level and seed; "
+                   f"{_link('02_gaussian_matching', 'Gaussian')}, {_link('03_uniform_matching', 'uniform')}).")
+    readings, prediction = results / "budget-readings.csv", results / "budget-prediction.csv"
+    if "gaussian" in matching and readings.is_file():
+        table = matching["gaussian"]
+        top = table[table["d"] == table["d"].max()]
+        nine = top[top["head"] == "nine"]
+        rejected = int((nine[p_column] <= 0.05).sum()) if p_column in nine else None
+        read = pd.read_csv(readings)
+        row = read[(read["prior"] == "gaussian")].sort_values("kl_knn at 600").iloc[0]
+        sentence = (f"<b>At d = 16 it moves towards the prior but does not reach it</b>: at σ = {row['noise']:g} the joint "
+                    f"kNN KL to N(0, I) falls from {row['kl_knn at 60']:.2f} nats after 60 epochs to {row['kl_knn at 600']:.2f} "
+                    f"after 600")
+        if prediction.is_file():
+            pred = pd.read_csv(prediction)
+            hit = pred[(pred["prior"] == "gaussian") & (pred["noise"] == row["noise"]) & pred["measured (kNN KL)"].notna()]
+            if len(hit):
+                sentence += f" and {hit.iloc[0]['measured (kNN KL)']:.2f} after 2,000"
+        sentence += (f", against {row['prior sample']:.3f} for a sample of the prior"
+                     + (f"; the energy test rejects {rejected} of {len(nine)} d = 16 runs" if rejected is not None else "")
+                     + f" ({_link('08_budget', 'budget study')}).")
+        out.append(sentence)
+    trade = [(prior, _claim(claims, f"{prior}-moderate-tradeoff")) for prior in ("gaussian", "uniform")]
+    trade = [(prior, c) for prior, c in trade if c is not None and math.isfinite(c.measured)]
+    if trade:
+        kept = " and ".join(f"{c.measured:.0%} ({prior})" for prior, c in trade)
+        out.append(f"<b>The price in accuracy is moderate</b>: at the best-matched noise level a linear probe keeps {kept} "
+                   f"of plain InfoNCE's accuracy at d = 16; at long budgets the linear probe falls while 5-NN holds "
+                   f"({_link('08_budget', 'budget study')}).")
+    bench = results / "bench.json"
+    if bench.is_file():
+        overhead = json.loads(bench.read_text()).get("overhead", {})
+        if "ratio" in overhead:
+            low, high = overhead.get("ratio_quartiles", [math.nan, math.nan])
+            machine = overhead.get("cpu", {}).get("model") or overhead.get("machine", "")
+            out.append(f"<b>It adds nothing to the cost of training</b>: a NINE step takes {overhead['ratio']:.2f}× a plain "
+                       f"InfoNCE step (interquartile range {low:.2f}–{high:.2f} over {overhead.get('repeats', '?')} interleaved "
+                       f"repeats on {html.escape(machine)}; {_link('07_baselines', 'baselines')}).")
+    open_claims = [c for c in claims if claim_kind(c.id) == "paper" and c.verdict == "inconclusive"]
+    if open_claims:
+        pages = sorted({c.notebook for c in open_claims})
+        out.append(f"<b>Still open</b>: {len(open_claims)} of the paper's claims cannot be decided on this data, on "
+                   + ", ".join(_link(p, p.split("_", 1)[1].replace("_", " ")) for p in pages)
+                   + " (each says why in the ledger).")
+    failed = [c for c in claims if claim_kind(c.id) == "paper" and c.verdict == "FAIL"]
+    if failed:
+        out.append(f"<b>{len(failed)} of the paper's claims FAIL here</b>, each shown with the measurement that fails it "
+                   f'on its page and in the <a href="claims.html">ledger</a>.')
+    return out

@@ -1,0 +1,49 @@
+"""The book's first screen: verdict counts split by kind, and sentences computed from the result tables."""
+
+import json
+
+import pandas as pd
+
+from nine.book.claims import Claim
+from nine.book.front import claim_kind, counts_html, findings, verdict_counts
+
+
+def claim(id, measured, expected=0.05, relation="le", inconclusive="", notebook="02_gaussian_matching"):
+    return Claim(id, "statement", "check", measured, expected, 0.0, relation, notebook, "cpu", inconclusive)
+
+
+CLAIMS = [
+    claim("gaussian-best-noise-not-rejected", 0.01, relation="ge"),  # paper, FAIL
+    claim("gaussian-moderate-tradeoff", 0.97, 0.9, "ge"),  # paper, pass
+    claim("generative-nine-prior-samples-as-good", 1.0, inconclusive="no power", notebook="04_generative"),
+    claim("gaussian-plain-rejected", 0.001),  # control, pass
+    claim("dsprites-vae-control", 0.01, 0.1, "ge", notebook="05_disentanglement"),  # control, FAIL
+    claim("budget-energy-not-rejected-d16", 0.01, relation="ge", notebook="08_budget"),  # companion, FAIL
+]
+
+
+def test_counts_are_split_by_kind_and_add_up():
+    rows = {r["kind"]: r for r in verdict_counts(CLAIMS)}
+    assert rows["the paper's claims"] == {"kind": "the paper's claims", "pass": 1, "FAIL": 1, "inconclusive": 1, "total": 3}
+    assert rows["controls (known answers)"]["FAIL"] == 1 and rows["the companion's own checks"]["FAIL"] == 1
+    assert rows["all"] == {"kind": "all", "pass": 2, "FAIL": 3, "inconclusive": 1, "total": 6}
+    assert claim_kind("a-claim-of-the-paper") == "paper"
+    assert counts_html(CLAIMS).count("<tr") == 5  # the header, three kinds, the totals
+
+
+def test_findings_state_the_numbers_of_the_tables(tmp_path):
+    rows = [dict(head="nine", d=2, energy_ref_p=p) for p in (0.3, 0.6, 0.01)]
+    rows += [dict(head="nine", d=16, energy_ref_p=p) for p in (0.001, 0.002)] + [dict(head="plain", d=16, energy_ref_p=0.001)]
+    pd.DataFrame(rows).to_csv(tmp_path / "matching-gaussian.csv", index=False)
+    pd.DataFrame([dict(prior="gaussian", noise=0.5, **{"kl_knn at 60": 4.75, "kl_knn at 600": 1.38, "prior sample": 0.006})]
+                 ).to_csv(tmp_path / "budget-readings.csv", index=False)
+    (tmp_path / "bench.json").write_text(json.dumps({"overhead": {"ratio": 1.004, "ratio_quartiles": [0.94, 1.06],
+                                                                  "repeats": 30, "machine": "x86_64"}}))
+    text = findings(CLAIMS, tmp_path)
+    assert "does not reject 2 of 3 gaussian-prior runs" in text[0]
+    assert "falls from 4.75 nats after 60 epochs to 1.38 after 600, against 0.006" in text[1]
+    assert "rejects 2 of 2 d = 16 runs" in text[1]
+    assert "keeps 97% (gaussian)" in text[2]
+    assert "1.00× a plain InfoNCE step" in text[3]
+    assert "1 of the paper's claims cannot be decided" in text[4] and "1 of the paper's claims FAIL" in text[5]
+    assert findings(CLAIMS, tmp_path / "nowhere")[0].startswith("<b>The price")  # no table: no sentence, no guess
