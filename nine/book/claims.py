@@ -41,6 +41,7 @@ class Claim:
     notebook: str
     profile: str
     inconclusive: str = ""  # why the check cannot decide (its positive control fails, nothing to test): no verdict
+    reason: str = ""  # for a FAIL: what the page found limits it, one line under the verdict
 
     @property
     def passed(self) -> bool:
@@ -103,6 +104,13 @@ class Ledger:
         self.claims[id] = claim
         return claim
 
+    def explain(self, id: str, reason: str) -> Claim:
+        """Attach to the claim ``id`` the one-line reason it fails (shown under a FAIL verdict) and return it."""
+        from dataclasses import replace
+
+        self.claims[id] = replace(self.claims[id], reason=reason)
+        return self.claims[id]
+
     def table(self, ids: list[str] | None = None) -> HTMLTable:
         """The rows ``ids`` (all when None) as an HTML table whose rows are anchors ``claim-<id>``."""
         return HTMLTable(render_rows([self.claims[i] for i in (ids or list(self.claims))], link=None))
@@ -156,6 +164,8 @@ def render_rows(claims: list[Claim], link: str | None, page_column: bool = True)
         name = html.escape(c.statement)
         if c.inconclusive:
             status = f"{status}<br><small>{html.escape(c.inconclusive)}</small>"
+        elif c.reason and c.verdict == "FAIL":
+            status = f'{status}<br><small style="color:#57606a;font-weight:normal">{html.escape(c.reason)}</small>'
         page = ""
         if link is not None:
             name = f'<a href="{link}{c.notebook}.html#claim-{c.id}">{name}</a>'

@@ -122,3 +122,14 @@ def failure_attribution(claims, scopes: dict[str, tuple[int, list[float]]], tabl
                      **{f: int(counts.get(f, 0)) for f in ("estimator", "budget", "method (plateau)")},
                      "mean C − InfoNCE (nats)": round(float(factors["gap"].mean()), 2) if len(factors) else np.nan})
     return pd.DataFrame(rows)
+
+
+def failure_reasons(attribution) -> dict[str, str]:
+    """One line per failing claim of :func:`failure_attribution`: what limits the runs it rests on."""
+    labels = {"estimator": "the estimator (C > log N)", "budget": "the budget (InfoNCE still rising)",
+              "method (plateau)": "a plateau below C"}
+    reasons = {}
+    for row in attribution.to_dict("records"):
+        parts = [f"{label} in {row[f]}" for f, label in labels.items() if row[f]]
+        reasons[row["claim"]] = f"what limits its {row['runs']} runs: " + (", ".join(parts) if parts else "none found")
+    return reasons

@@ -78,3 +78,21 @@ def test_the_tuned_adversary_is_the_setting_of_lowest_score(monkeypatch):
     chosen, scored = tuning.best_setting("gaussian", "cpu")
     best = min(scores, key=scores.get)
     assert chosen == tuning.setting(best) and len(scored) == len(configs)
+
+
+def test_a_failing_claim_carries_its_reason_into_the_ledger():
+    import pandas as pd
+
+    from nine.book.claims import Ledger, render_rows
+    from nine.book.tables import failure_reasons
+
+    attribution = pd.DataFrame([{"claim": "c", "runs": 6, "estimator": 3, "budget": 0, "method (plateau)": 3}])
+    reasons = failure_reasons(attribution)
+    assert reasons == {"c": "what limits its 6 runs: the estimator (C > log N) in 3, a plateau below C in 3"}
+    ledger = Ledger("02_gaussian_matching", "cpu")
+    ledger.check("c", "s", "how", measured=0.5, expected=0.05, relation="le")
+    ledger.check("d", "s", "how", measured=0.01, expected=0.05, relation="le")
+    ledger.explain("c", reasons["c"])
+    ledger.explain("d", "never shown: d passes")
+    html = render_rows(list(ledger.claims.values()), link=None)
+    assert "a plateau below C in 3</small>" in html and "never shown" not in html
