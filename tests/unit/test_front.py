@@ -47,3 +47,27 @@ def test_findings_state_the_numbers_of_the_tables(tmp_path):
     assert "1.00× a plain InfoNCE step" in text[3]
     assert "1 of the paper's claims cannot be decided" in text[4] and "1 of the paper's claims FAIL" in text[5]
     assert findings(CLAIMS, tmp_path / "nowhere")[0].startswith("<b>The price")  # no table: no sentence, no guess
+
+
+def test_the_mlp_probe_reads_what_a_linear_probe_cannot_and_is_stored_once(tmp_path):
+    from types import SimpleNamespace
+
+    import numpy as np
+
+    from nine.eval.metrics import linear_probe_accuracy, mlp_probe_accuracy
+    from nine.experiments.readouts import mlp_probe, readout_key
+
+    rng = np.random.default_rng(0)
+
+    def rings(n):  # class 0 inside a circle, class 1 on a ring around it: not linearly separable
+        y = rng.integers(0, 2, n)
+        angle, radius = rng.uniform(0, 2 * np.pi, n), np.where(y == 0, 1.0, 3.0) + 0.2 * rng.standard_normal(n)
+        return np.stack([radius * np.cos(angle), radius * np.sin(angle)], 1), y
+
+    (x, y), (xt, yt) = rings(600), rings(300)
+    assert mlp_probe_accuracy(x, y, xt, yt) > 0.95 > 0.7 > linear_probe_accuracy(x, y, xt, yt)
+    run = SimpleNamespace(hash="abc123", embeddings={"z_train": x, "y_train": y, "z_test": xt, "y_test": yt})
+    first = mlp_probe(run, tmp_path)
+    assert (tmp_path / readout_key("abc123") / "readout.json").is_file()
+    run.embeddings = None  # a stored readout is read, never refitted
+    assert mlp_probe(run, tmp_path) == first
