@@ -183,7 +183,11 @@ def _main(argv: list[str] | None) -> int:
     if command == "budget":
         from nine.experiments.budget import continue_all, train_all
 
-        (continue_all if args["continued"] else train_all)(args["profile"], store, args["workers"])
+        from nine.book.rerun import notebook_defaults
+
+        defaults = notebook_defaults("08_budget")  # the runs the page shows: its numerics and τ rate
+        (continue_all if args["continued"] else train_all)(args["profile"], store, args["workers"],
+                                                           numerics=defaults["numerics"], tau_lr=defaults["tau_lr"])
         return 0
     if command == "calibrate":
         return _calibrate(args["priors"], args["profile"], store)

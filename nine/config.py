@@ -31,6 +31,12 @@ DEVICES = ("auto", "cpu", "cuda")
 # existed), float32 in channels-last layout, or channels-last with bfloat16 autocast in the encoder's
 # convolutions and MLP (its output, the head, the critic and the loss stay float32)
 NUMERICS = ("fp32", "channels_last", "bf16")
+# "auto" (the default of a new config) is resolved when the config is made, and the resolved value is what
+# a run stores and hashes: bf16 where bf16 runs on hardware units (a CUDA device with bf16; a CPU with AMX or
+# AVX-512 BF16, unless oneDNN is told to stay below them), else float32 channels-last (where bf16 would be
+# emulated and slower than float32). The pages name their numerics, so their committed runs stay reachable.
+AUTO_NUMERICS = "auto"
+BF16_UNITS = ("avx512_bf16", "amx_bf16")
 SIGMA_RANGE = (1e-3, 1e3)
 MAX_SEED = 2**32 - 1
 
@@ -88,7 +94,7 @@ class RunConfig:
     tau_lr: float = 0.1  # Adam rate of the quadratic critic's log τ (its own parameter group); every run
     # before this field has 0.001, the encoder's rate, at which τ barely leaves its start in a cpu-profile run
     seed: int = 0
-    numerics: str = "bf16"  # bf16 | channels_last | fp32 (every run before this field; see the reproducing page)
+    numerics: str = AUTO_NUMERICS  # bf16 | channels_last | fp32 (every run before this field) | auto: resolved here
     continues: str | None = None  # hash of a finished run of this config with fewer epochs: start from its
     # weights after its last epoch and train on to `epochs` (its optimiser state is not stored: Adam restarts)
     # bookkeeping (not part of the run hash)
@@ -100,6 +106,10 @@ class RunConfig:
         check_classes("held_out", self.held_out)  # before a list (as config.json stores it) becomes a tuple
         if isinstance(self.held_out, list):
             object.__setattr__(self, "held_out", tuple(self.held_out))
+        check_choice("numerics", self.numerics, (*NUMERICS, AUTO_NUMERICS))
+        check_choice("device", self.device, DEVICES)
+        if self.numerics == AUTO_NUMERICS:
+            object.__setattr__(self, "numerics", resolve_numerics(self.device))
         validate(self)
 
     @property
@@ -116,6 +126,38 @@ class RunConfig:
         if unknown:
             raise ConfigError(f"unknown config field(s) {', '.join(unknown)}; allowed: {', '.join(FIELDS)}")
         return dataclasses.replace(self, **changes)
+
+
+def cpu_flags(cpuinfo: str | None = None) -> set[str]:
+    """The CPU's feature flags (``/proc/cpuinfo``; empty where it cannot be read)."""
+    if cpuinfo is None:
+        try:
+            with open("/proc/cpuinfo") as handle:
+                cpuinfo = handle.read()
+        except OSError:
+            cpuinfo = ""
+    line = next((line for line in cpuinfo.splitlines() if line.startswith("flags")), "")
+    return set(line.partition(":")[2].split())
+
+
+def native_bf16(device: str = "auto", flags: set[str] | None = None, max_isa: str | None = None) -> bool:
+    """Whether bfloat16 runs on hardware units on ``device``: CUDA with bf16 support, or a CPU whose flags name
+    AMX or AVX-512 BF16 while oneDNN's ``ONEDNN_MAX_CPU_ISA`` (``max_isa``) does not hide them."""
+    import os
+
+    import torch
+
+    if device in ("auto", "cuda") and torch.cuda.is_available():
+        return bool(torch.cuda.is_bf16_supported())
+    isa = (os.environ.get("ONEDNN_MAX_CPU_ISA", "") if max_isa is None else max_isa).upper()
+    if isa and isa != "ALL" and not any(part in isa for part in ("BF16", "AMX")):
+        return False
+    return bool(set(BF16_UNITS) & (cpu_flags() if flags is None else flags))
+
+
+def resolve_numerics(device: str = "auto") -> str:
+    """What ``numerics="auto"`` means on this machine: "bf16" with hardware bf16, else "channels_last"."""
+    return "bf16" if native_bf16(device) else "channels_last"
 
 
 PROFILES: dict[str, dict[str, Any]] = {

@@ -6,7 +6,7 @@ import shutil
 import pytest
 import torch
 
-from nine.config import ConfigError, make_config
+from nine.config import ConfigError, make_config, resolve_numerics
 from nine.core.models import Encoder, Normalise
 from nine.core.train import train
 from nine.data import load_split
@@ -14,7 +14,7 @@ from nine.store import RESULTS_DIR, load_run, run_hash
 
 
 def test_numerics_is_validated_in_one_line():
-    with pytest.raises(ConfigError, match=r"^numerics='fp16' is not allowed: must be one of fp32, channels_last, bf16$"):
+    with pytest.raises(ConfigError, match=r"^numerics='fp16' is not allowed: must be one of fp32, channels_last, bf16, auto$"):
         make_config("cpu", numerics="fp16")
 
 
@@ -25,7 +25,7 @@ def test_a_run_saved_before_the_field_loads_as_fp32_with_its_hash(tmp_path):
     assert run.config.numerics == "fp32" and run_hash(run.config) == committed.name
     # fp32 stays out of the hash (every earlier run has it); another numerics is another run
     assert run_hash(run.config.replace(numerics="bf16")) != committed.name
-    assert make_config("cpu").numerics == "bf16"  # what a new run computes with, unless told otherwise
+    assert make_config("cpu").numerics == resolve_numerics()  # what a new run computes with, unless told otherwise
     # the copy of a committed run is not altered by loading it
     copy = tmp_path / committed.name
     shutil.copytree(committed, copy)
@@ -58,3 +58,18 @@ def test_bf16_training_is_deterministic_and_differs_from_fp32():
     (a, b, c) = (r.encoder.state_dict() for r in runs)
     assert all(torch.equal(a[k], b[k]) for k in a)
     assert any(not torch.equal(a[k], c[k]) for k in a if a[k].is_floating_point())
+
+
+def test_auto_numerics_is_bf16_only_on_bf16_units_and_is_stored_resolved(monkeypatch):
+    from nine.config import native_bf16
+
+    assert native_bf16("cpu", flags={"avx2", "avx512f", "amx_bf16"}, max_isa="")
+    assert native_bf16("cpu", flags={"avx512f", "avx512_bf16"}, max_isa="ALL")
+    assert not native_bf16("cpu", flags={"avx2", "fma"}, max_isa="")  # bf16 would be emulated
+    assert not native_bf16("cpu", flags={"amx_bf16"}, max_isa="AVX512_CORE")  # oneDNN told to stay below the units
+    assert native_bf16("cpu", flags={"amx_bf16"}, max_isa="AVX512_CORE_AMX")
+    cfg = make_config("cpu", d=4)
+    assert cfg.numerics in ("bf16", "channels_last") and cfg.to_dict()["numerics"] == cfg.numerics
+    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX2")
+    assert make_config("cpu", d=4, device="cpu").numerics == "channels_last"
+    assert make_config("cpu", d=4, numerics="bf16").numerics == "bf16"  # a named value is kept as it is
