@@ -488,3 +488,33 @@ def prediction_test(long, continued, verdicts, column: str = "reachable_gap",
     fig.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=3, fontsize=8)
     fig.tight_layout()
     return fig
+
+
+def class_pair_views(panels: list[tuple[str, np.ndarray, np.ndarray]], classes: tuple[int, int] = (4, 9)) -> Figure:
+    """Two digit classes of test embeddings in the plane of their first two principal components, one panel
+    per (title, embeddings, labels): whether each class is one blob (linearly separable from the other) or
+    several sub-clusters."""
+    fig, axes = plt.subplots(1, len(panels), figsize=(3.6 * len(panels), 3.4), squeeze=False)
+    for ax, (title, z, y) in zip(axes[0], panels):
+        keep = np.isin(y, classes)
+        part = np.asarray(z[keep], dtype=np.float64)
+        part = part - part.mean(0)
+        plane = np.linalg.svd(part, full_matrices=False)[2][:2].T
+        xy = part @ plane
+        for label, colour in zip(classes, ("#0969da", "#cf222e")):
+            mine = y[keep] == label
+            ax.scatter(xy[mine, 0], xy[mine, 1], s=5, alpha=0.6, color=colour, label=f"digit {label}")
+        ax.set_title(title, fontsize=9)
+        ax.set_xticks([]), ax.set_yticks([])
+    axes[0][0].legend(fontsize=8, markerscale=2, loc="best")
+    fig.tight_layout()
+    return fig
+
+
+def class_separation(z: np.ndarray, y: np.ndarray) -> float:
+    """Fisher's ratio of the class means' spread to the spread within classes (trace of between- over
+    within-class covariance): what a linear probe can use."""
+    z = np.asarray(z, dtype=np.float64)
+    means = np.stack([z[y == c].mean(0) for c in np.unique(y)])
+    within = np.mean([z[y == c].var(0).sum() for c in np.unique(y)])
+    return float(means.var(0).sum() / within)
