@@ -41,7 +41,7 @@ PAGES = {
         "fig-uniform-tradeoff",
         "fig-uniform-certificate",
     ],
-    "notebooks/08_budget.html": ["fig-budget-trajectories", "fig-budget-kl-vs-gap"],
+    "notebooks/08_budget.html": ["fig-budget-trajectories", "fig-budget-kl-vs-gap", "fig-budget-probe-collapse"],
     "notebooks/04_generative.html": ["fig-generative-samples"],
     "notebooks/05_disentanglement.html": [
         "fig-dsprites-views",
@@ -215,8 +215,8 @@ def test_claims_page_agrees_with_the_notebook_pages(pages):
     for name in PAGES:
         if name.startswith("notebooks/"):
             for row in pages[name].select("table.claims-ledger tr[id^=claim-]"):
-                verdict = row.select_one(".claim-status").get_text(strip=True)
-                verdict = "inconclusive" if verdict.startswith("inconclusive") else verdict
+                text = row.select_one(".claim-status").get_text(strip=True)  # the verdict, then its reason if any
+                verdict = next(v for v in ("pass", "FAIL", "inconclusive") if text.startswith(v))
                 shown.setdefault(row["id"][len("claim-"):], set()).add((Path(name).stem, verdict))
     for claim_id, (notebook, verdict) in committed.items():
         assert shown.get(claim_id) == {(notebook, verdict)}, f"claim {claim_id}: ledger {verdict}, page {shown.get(claim_id)}"
@@ -234,3 +234,17 @@ def test_math_renders_offline_and_no_page_launches_elsewhere(pages):
         assert not any("mathjax" in src and urlparse(src).netloc for src in sources), name
         assert any(urlparse(src).path.endswith("mathjax/tex-chtml.js") for src in sources) or not page.select(".math"), name
         assert not page.select('a[href*="colab.research.google.com"], a[href*="mybinder.org"]'), name
+
+
+def test_the_intro_opens_with_what_the_book_found(pages):
+    """The first section after the title is the findings: computed sentences with numbers and links, then the
+    verdict counts by kind whose totals equal the ledger's rows."""
+    intro = pages["book/intro.html"]
+    first = intro.select_one("main section section") or intro.select("section")[1]
+    assert first.find(["h2"]).get_text(strip=True).startswith("What this companion found")
+    items = first.select("ul.findings li")
+    assert len(items) >= 4 and all(any(ch.isdigit() for ch in li.get_text()) for li in items[:4])
+    assert all(li.find("a") for li in items) and "nan" not in first.get_text().lower().split()
+    total = first.select_one("table.claims-glance tr.glance-total").find_all("td")[-1].get_text(strip=True)
+    ledger = sum(len(json.loads(p.read_text())["claims"]) for p in (ROOT / "book" / "claims").glob("*.json"))
+    assert int(total) == ledger
