@@ -46,10 +46,12 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument("--profile", default="cpu", choices=list(PROFILES))
     sweep.add_argument("--store", default=None, help="directory for new runs (default: runs/)")
     sweep.add_argument("--workers", type=int, default=1, help="runs trained at once, one thread each")
+    _job_options(sweep)
     budget = commands.add_parser("budget", help="train every missing run of the budget study (d = 16)")
     budget.add_argument("--profile", default="cpu", choices=list(PROFILES))
     budget.add_argument("--store", default=None, help="directory for new runs (default: runs/)")
     budget.add_argument("--workers", type=int, default=1, help="runs trained at once, one thread each")
+    _job_options(budget)
     budget.add_argument("--continued", action="store_true",
                         help="continue the finished long runs to 2,000 epochs (the registered prediction)")
     calibrate = commands.add_parser("calibrate", help="simulate the matching pages' decision rules (size, power, nulls)")
@@ -62,6 +64,30 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser("gallery", help="rewrite book/figures.md from the sidecars in book/figures/")
     commands.add_parser("downloads", help="serve the executed notebooks behind the built book's download buttons")
     return parser
+
+
+def _job_options(command: argparse.ArgumentParser) -> None:
+    """--executor and its options (:mod:`nine.experiments.jobs`)."""
+    from nine.experiments.jobs import EXECUTORS
+
+    command.add_argument("--executor", default="pool", choices=EXECUTORS,
+                         help="pool: processes here; local / slurm: one submitit job per run")
+    command.add_argument("--slurm-partition", default=None, help="the SLURM partition (--executor slurm)")
+    command.add_argument("--gpus-per-job", type=int, default=0, help="GPUs each job asks for (--executor slurm)")
+    command.add_argument("--dry-run", action="store_true", help="print the job script and submit nothing")
+
+
+def _jobs(args: dict) -> dict:
+    """The executor options of the command line as :func:`nine.experiments.runner.run_sweep` takes them."""
+    if args["executor"] == "pool":
+        if args["dry_run"] or args["slurm_partition"] or args["gpus_per_job"]:
+            raise NineError("--dry-run, --slurm-partition and --gpus-per-job are not allowed with --executor pool: "
+                            "they are options of --executor local or slurm")
+        return {}
+    if args["gpus_per_job"] < 0:
+        raise NineError(f"gpus_per_job={args['gpus_per_job']} is not allowed: must be an integer >= 0")
+    return {"executor": args["executor"], "partition": args["slurm_partition"], "gpus_per_job": args["gpus_per_job"],
+            "dry_run": args["dry_run"]}
 
 
 def _rerun(notebook: str, pairs: list[list[str]]) -> int:
@@ -104,7 +130,7 @@ def user_errors() -> set[str]:
     return found
 
 
-def _sweep(priors: list[str], profile: str, store: str | None, workers: int) -> int:
+def _sweep(priors: list[str], profile: str, store: str | None, workers: int, jobs: dict) -> int:
     from nine.book.rerun import notebook_defaults
     from nine.experiments.runner import run_sweep
     from nine.experiments.sweep import configs, grid_for
@@ -115,7 +141,7 @@ def _sweep(priors: list[str], profile: str, store: str | None, workers: int) -> 
         check_choice("prior", prior, tuple(pages))
         defaults = notebook_defaults(pages[prior])  # the runs the page shows: its numerics and τ rate
         cfgs += configs(grid_for(prior, profile), profile, numerics=defaults["numerics"], tau_lr=defaults["tau_lr"])
-    run_sweep(list(dict.fromkeys(sorted(cfgs, key=lambda c: c.seed))), store, workers)  # shared runs once
+    run_sweep(list(dict.fromkeys(sorted(cfgs, key=lambda c: c.seed))), store, workers, **jobs)  # shared runs once
     return 0
 
 
@@ -179,14 +205,13 @@ def _main(argv: list[str] | None) -> int:
     if command == "reproduce":
         return _reproduce(args["run"], store)
     if command == "sweep":
-        return _sweep(args["priors"], args["profile"], store, args["workers"])
+        return _sweep(args["priors"], args["profile"], store, args["workers"], _jobs(args))
     if command == "budget":
+        from nine.book.rerun import notebook_defaults
         from nine.experiments.budget import continue_all, train_all
 
-        from nine.book.rerun import notebook_defaults
-
         defaults = notebook_defaults("08_budget")  # the runs the page shows: its numerics and τ rate
-        (continue_all if args["continued"] else train_all)(args["profile"], store, args["workers"],
+        (continue_all if args["continued"] else train_all)(args["profile"], store, args["workers"], _jobs(args),
                                                            numerics=defaults["numerics"], tau_lr=defaults["tau_lr"])
         return 0
     if command == "calibrate":

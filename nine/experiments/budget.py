@@ -76,12 +76,13 @@ def continued_trajectory(cfg: RunConfig) -> list[RunConfig]:
     return [cfg.replace(epochs=e) for e in continued_snapshots(cfg.profile) if e < cfg.epochs] + [cfg]
 
 
-def continue_all(profile: str = "cpu", store=None, workers: int = 1, **overrides) -> None:
-    """Continue every long run to :data:`CONTINUED_EPOCHS` (the long runs must be finished)."""
+def continue_all(profile: str = "cpu", store=None, workers: int = 1, jobs: dict | None = None, **overrides) -> None:
+    """Continue every long run to :data:`CONTINUED_EPOCHS` (the long runs must be finished). ``jobs``: the
+    executor options of :func:`nine.experiments.runner.run_sweep`."""
     from nine.experiments.runner import run_sweep
 
     snaps = continued_snapshots(profile)
-    run_sweep(continued_configs(profile, **overrides), store, workers, snapshots=lambda cfg: snaps)
+    run_sweep(continued_configs(profile, **overrides), store, workers, snapshots=lambda cfg: snaps, **(jobs or {}))
 
 
 def snapshot_epochs(profile: str = "cpu") -> tuple[int, ...]:
@@ -149,11 +150,12 @@ def snapshots_of(cfg: RunConfig) -> tuple[int, ...]:
     return tuple(e for e in snapshot_epochs(cfg.profile) if e < cfg.epochs)
 
 
-def train_all(profile: str = "cpu", store=None, workers: int = 1, **overrides) -> None:
-    """Train every missing run of the study (with its snapshots)."""
+def train_all(profile: str = "cpu", store=None, workers: int = 1, jobs: dict | None = None, **overrides) -> None:
+    """Train every missing run of the study (with its snapshots). ``jobs``: the executor options of
+    :func:`nine.experiments.runner.run_sweep`."""
     from nine.experiments.runner import run_sweep
 
-    run_sweep(all_configs(profile, **overrides), store, workers, snapshots=snapshots_of)
+    run_sweep(all_configs(profile, **overrides), store, workers, snapshots=snapshots_of, **(jobs or {}))
 
 
 # ---------------------------------------------------------------------------------------------

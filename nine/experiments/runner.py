@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Callable
 
 from nine.config import ConfigError, RunConfig
-from nine.store import find_run, get_or_train, load_run, run_hash
+from nine.store import RESULTS_DIR, RUNS_DIR, find_run, get_or_train, load_run, run_hash
 
 
 def _train_one(args: tuple[RunConfig, str | None, int, tuple[int, ...]]) -> tuple[str, float]:
@@ -30,16 +30,25 @@ def _train_one(args: tuple[RunConfig, str | None, int, tuple[int, ...]]) -> tupl
 
 def run_sweep(
     cfgs: list[RunConfig], store: Path | str | None = None, workers: int = 1,
-    snapshots: tuple[int, ...] | Callable[[RunConfig], tuple[int, ...]] = (),
+    snapshots: tuple[int, ...] | Callable[[RunConfig], tuple[int, ...]] = (), executor: str = "pool", **jobs,
 ) -> list[Path]:
     """Train every config that has no finished run, ``workers`` at a time; return the run directories.
 
     ``snapshots``: epochs (or a function of the config giving them) at which a run also saves the run
-    of its config with that many epochs (:func:`nine.store.store.execute`); those are not returned."""
+    of its config with that many epochs (:func:`nine.store.store.execute`); those are not returned.
+    ``executor``: "pool" (a process pool here), or "local" / "slurm" (one submitit job per run,
+    :func:`nine.experiments.jobs.submit_sweep`, with ``jobs``: partition, gpus_per_job, dry_run)."""
     epochs_of = snapshots if callable(snapshots) else (lambda cfg: tuple(snapshots))
     if not isinstance(workers, int) or isinstance(workers, bool) or workers < 1:
         raise ConfigError(f"workers={workers!r} is not allowed: must be an integer >= 1")
-    missing = [cfg for cfg in cfgs if find_run(cfg) is None]
+    places = stores_of(store)
+    if executor != "pool":
+        from nine.experiments.jobs import submit_sweep
+
+        submit_sweep(cfgs, store, executor, workers, snapshots=epochs_of, **jobs)
+        if jobs.get("dry_run"):
+            return []
+    missing = [cfg for cfg in cfgs if find_run(cfg, places) is None]
     print(f"sweep: {len(cfgs)} runs, {len(cfgs) - len(missing)} finished, {len(missing)} to train "
           f"with {workers} worker(s)", flush=True)
     if missing:
@@ -69,12 +78,17 @@ def run_sweep(
             pool.join()
     paths = []
     for cfg in cfgs:
-        found = find_run(cfg)
+        found = find_run(cfg, places)
         if found is None:  # pragma: no cover - get_or_train raised above
             raise RuntimeError(f"run {run_hash(cfg)} is missing after the sweep")
         load_run(found)  # verifies its manifest
         paths.append(found)
     return paths
+
+
+def stores_of(store: Path | str | None) -> tuple[Path, ...]:
+    """Where a sweep's runs may be: the committed runs, the runs folder, and its own ``store``."""
+    return tuple(dict.fromkeys((RESULTS_DIR, RUNS_DIR, *(() if store is None else (Path(store),)))))
 
 
 def _terminated(signum: int, frame) -> None:

@@ -1,0 +1,67 @@
+"""Sweeps as submitit jobs: real subprocesses of the local executor, a job killed mid-way and submitted again,
+the SLURM script of a dry run, and the command line's refusals."""
+
+import json
+import time
+
+import pytest
+
+from nine.cli import main
+from nine.experiments.jobs import job_folder, job_script, submit_sweep, train_job
+from nine.store import execute, load_run, run_hash
+
+
+def test_a_killed_job_resumes_when_the_sweep_is_submitted_again(tmp_path, tiny_cfg):
+    import submitit
+
+    cfg = tiny_cfg.replace(epochs=40, checkpoint_every=1)
+    store = tmp_path / "store"
+    partial = store / f".partial-{run_hash(cfg)}"
+    executor = submitit.AutoExecutor(folder=job_folder(store), cluster="local")
+    job = executor.submit(train_job, cfg.to_dict(), str(store), ())
+    deadline = time.time() + 120
+    while not (partial / "checkpoint.pt").is_file() and time.time() < deadline:
+        time.sleep(0.2)
+    assert (partial / "checkpoint.pt").is_file(), "the job never checkpointed"
+    job.cancel()  # the job's process is killed mid-run
+    while job.state not in ("CANCELLED", "FAILED", "DONE", "INTERRUPTED", "FINISHED", "UNKNOWN") and time.time() < deadline:
+        time.sleep(0.2)
+    assert partial.is_dir() and not (store / run_hash(cfg)).exists()
+    done_before = sum(1 for _ in (partial / "log.jsonl").open())
+    assert 0 < done_before < cfg.epochs
+
+    assert submit_sweep([cfg], store, "local", progress=lambda line: None) == [run_hash(cfg)]
+    resumed = load_run(store / run_hash(cfg))
+    assert [row["epoch"] for row in resumed.log] == list(range(1, cfg.epochs + 1))
+    alone = load_run(execute(cfg, tmp_path / "alone"))
+    assert resumed.metrics == alone.metrics  # a resumed run ends with the numbers of an uninterrupted one
+    assert submit_sweep([cfg], store, "local", progress=lambda line: None) == []  # nothing left to submit
+
+
+def test_a_dry_run_prints_the_job_array_and_submits_nothing(tmp_path, tiny_cfg, capsys):
+    cfgs = [tiny_cfg.replace(seed=s) for s in range(3)]
+    assert submit_sweep(cfgs, tmp_path, "slurm", partition="gpu", dry_run=True) == []
+    out = capsys.readouterr().out
+    assert "#SBATCH --partition=gpu" in out and "#SBATCH --array=0-2" in out and "submitit.core._submit" in out
+    assert not any(tmp_path.glob("*/config.json"))
+    script = job_script(tmp_path, "cpu-queue", gpus_per_job=1, count=5)
+    assert "#SBATCH --gpus-per-node=1" in script and "#SBATCH --array=0-4" in script
+
+
+def test_the_command_line_refuses_job_options_it_cannot_use(capsys):
+    assert main(["sweep", "gaussian", "--profile", "smoke", "--dry-run"]) == 2
+    assert "not allowed with --executor pool" in capsys.readouterr().err
+    assert main(["sweep", "gaussian", "--profile", "smoke", "--executor", "cloud"]) == 2
+    assert "invalid choice: 'cloud'" in capsys.readouterr().err
+    assert main(["budget", "--profile", "smoke", "--executor", "slurm", "--gpus-per-job", "-1"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "gpus_per_job=-1 is not allowed" in err
+
+
+def test_a_sweep_without_a_partition_is_refused_before_anything_is_submitted(tmp_path, tiny_cfg):
+    from nine.config import ConfigError
+
+    with pytest.raises(ConfigError, match="slurm_partition=None is not allowed"):
+        submit_sweep([tiny_cfg], tmp_path, "slurm", progress=lambda line: None)
+    assert not (tmp_path / ".jobs").exists() or not any((tmp_path / ".jobs").rglob("*.pkl"))
+    assert json.loads(json.dumps(tiny_cfg.to_dict()))  # a job's argument is the config as plain data
