@@ -35,12 +35,15 @@ def test_findings_state_the_numbers_of_the_tables(tmp_path):
     rows = [dict(head="nine", d=2, energy_ref_p=p) for p in (0.3, 0.6, 0.01)]
     rows += [dict(head="nine", d=16, energy_ref_p=p) for p in (0.001, 0.002)] + [dict(head="plain", d=16, energy_ref_p=0.001)]
     pd.DataFrame(rows).to_csv(tmp_path / "matching-gaussian.csv", index=False)
-    pd.DataFrame([dict(prior="gaussian", noise=0.5, **{"kl_knn at 60": 4.75, "kl_knn at 600": 1.38, "prior sample": 0.006})]
+    pd.DataFrame([dict(prior="gaussian", noise=0.5, reading="still falling (budget)",
+                        **{"kl_knn at 60": 4.75, "kl_knn at 600": 1.38, "prior sample": 0.006})]
                  ).to_csv(tmp_path / "budget-readings.csv", index=False)
     (tmp_path / "bench.json").write_text(json.dumps({"overhead": {"ratio": 1.004, "ratio_quartiles": [0.94, 1.06],
                                                                   "repeats": 30, "machine": "x86_64"}}))
     text = findings(CLAIMS, tmp_path)
+    assert text[0].startswith("<b>At d = 2 NINE matches its prior on most runs</b>")
     assert "does not reject 2 of 3 gaussian-prior runs" in text[0]
+    assert "but does not reach it" in text[1]
     assert "falls from 4.75 nats after 60 epochs to 1.38 after 600, against 0.006" in text[1]
     assert "rejects 2 of 2 d = 16 runs" in text[1]
     assert "keeps 97% (gaussian)" in text[2]
