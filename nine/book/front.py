@@ -116,7 +116,7 @@ def findings(claims, results: Path) -> list[str]:
     if trade:
         kept = " and ".join(f"{c.measured:.0%} ({prior})" for prior, c in trade)
         out.append(f"<b>The price in accuracy is moderate</b>: at the best-matched noise level a linear probe keeps {kept} "
-                   f"of plain InfoNCE's accuracy at d = 16; at long budgets the linear probe falls while 5-NN holds "
+                   f"of plain InfoNCE's accuracy at d = 16, and so do an MLP probe and 5-NN; at long budgets the linear probe falls while they hold "
                    f"({_link('08_budget', 'budget study')}).")
     bench = results / "bench.json"
     if bench.is_file():
