@@ -115,9 +115,22 @@ def findings(claims, results: Path) -> list[str]:
     trade = [(prior, c) for prior, c in trade if c is not None and math.isfinite(c.measured)]
     if trade:
         kept = " and ".join(f"{c.measured:.0%} ({prior})" for prior, c in trade)
+        others = [_claim(claims, f"{prior}-moderate-tradeoff-{readout}") for prior, _ in trade for readout in ("mlp", "knn")]
+        others = [c for c in others if c is not None]
+        also = (", and an MLP probe and 5-NN keep at least 90% too" if others and all(c.passed for c in others) else
+                f"; of the MLP-probe and 5-NN rows {sum(c.passed for c in others)} of {len(others)} pass" if others else "")
+        longer = ""
+        trajectories = results / "budget-trajectories.csv"
+        if trajectories.is_file():
+            traj = pd.read_csv(trajectories)
+            columns = [c for c in ("probe_acc", "mlp_acc", "knn_acc") if c in traj]
+            ends = traj[traj["epochs"].isin([traj["epochs"].min(), traj["epochs"].max()])]
+            means = ends.groupby("epochs")[columns].mean()
+            names = {"probe_acc": "linear probe", "mlp_acc": "MLP probe", "knn_acc": "5-NN"}
+            longer = ("; over ten times the training (d = 16, mean of every long run) "
+                      + ", ".join(f"the {names[c]} goes {means[c].iloc[0]:.2f} → {means[c].iloc[-1]:.2f}" for c in columns))
         out.append(f"<b>The price in accuracy is moderate</b>: at the best-matched noise level a linear probe keeps {kept} "
-                   f"of plain InfoNCE's accuracy at d = 16, and so do an MLP probe and 5-NN; at long budgets the linear probe falls while they hold "
-                   f"({_link('08_budget', 'budget study')}).")
+                   f"of plain InfoNCE's accuracy at d = 16{also}{longer} ({_link('08_budget', 'budget study')}).")
     bench = results / "bench.json"
     if bench.is_file():
         overhead = json.loads(bench.read_text()).get("overhead", {})

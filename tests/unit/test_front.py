@@ -46,7 +46,9 @@ def test_findings_state_the_numbers_of_the_tables(tmp_path):
     assert "but does not reach it" in text[1]
     assert "falls from 4.75 nats after 60 epochs to 1.38 after 600, against 0.006" in text[1]
     assert "rejects 2 of 2 d = 16 runs" in text[1]
-    assert "keeps 97% (gaussian)" in text[2]
+    assert "keeps 97% (gaussian)" in text[2] and "MLP" not in text[2]  # no readout rows: nothing said of them
+    more = CLAIMS + [claim("gaussian-moderate-tradeoff-mlp", 1.0, 0.9, "ge"), claim("gaussian-moderate-tradeoff-knn", 0.8, 0.9, "ge")]
+    assert "of the MLP-probe and 5-NN rows 1 of 2 pass" in findings(more, tmp_path)[2]
     assert "1.00× a plain InfoNCE step" in text[3]
     assert "1 of the paper's claims cannot be decided" in text[4] and "1 of the paper's claims FAIL" in text[5]
     assert findings(CLAIMS, tmp_path / "nowhere")[0].startswith("<b>The price")  # no table: no sentence, no guess
