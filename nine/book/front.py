@@ -136,7 +136,9 @@ def findings(claims, results: Path) -> list[str]:
         overhead = json.loads(bench.read_text()).get("overhead", {})
         if "ratio" in overhead:
             low, high = overhead.get("ratio_quartiles", [math.nan, math.nan])
-            machine = overhead.get("cpu", {}).get("model") or overhead.get("machine", "")
+            cpu = overhead.get("cpu") or {}
+            machine = (f"{cpu['model']}, {cpu['class']}" if cpu else
+                       f"{overhead.get('machine', 'a CPU')}; CPU class (bf16 units or not) not recorded")
             out.append(f"<b>It adds nothing to the cost of training</b>: a NINE step takes {overhead['ratio']:.2f}× a plain "
                        f"InfoNCE step (interquartile range {low:.2f}–{high:.2f} over {overhead.get('repeats', '?')} interleaved "
                        f"repeats on {html.escape(machine)}; {_link('07_baselines', 'baselines')}).")

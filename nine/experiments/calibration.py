@@ -80,7 +80,13 @@ def statistic_of(spec: Simulation):
 
 def simulated(spec: Simulation, store: Path | None = None) -> np.ndarray:
     """The ``spec.draws`` values of the simulation: loaded from ``results/simulations`` (or the runs folder,
-    or ``store``), else simulated and stored into ``store`` (default: the runs folder)."""
+    or ``store``), else simulated and stored into ``store`` (default: the runs folder). Read (and verified)
+    once per process: a page asks for the same null once per run of its sweep."""
+    return _stored(spec, None if store is None else Path(store)).copy()
+
+
+@lru_cache(maxsize=256)
+def _stored(spec: Simulation, store: Path | None) -> np.ndarray:
     target = Path(store) if store is not None else RUNS_DIR / "simulations"
     places = tuple(dict.fromkeys((RESULTS_DIR / "simulations", RUNS_DIR / "simulations", target)))
 
