@@ -42,7 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
     again.add_argument("run", nargs="?", default=None, help="run directory (default: cheapest in results/)")
     again.add_argument("--store", default="_build/reproduce", help="where the recomputed run goes")
     sweep = commands.add_parser("sweep", help="train every missing run of the matching notebooks' noise sweeps")
-    sweep.add_argument("priors", nargs="+", help="gaussian and/or uniform (seed 0 of all of them first)")
+    sweep.add_argument("priors", nargs="+", help="gaussian, uniform and/or laplace (seed 0 of all of them first)")
     sweep.add_argument("--profile", default="cpu", choices=list(PROFILES))
     sweep.add_argument("--store", default=None, help="directory for new runs (default: runs/)")
     sweep.add_argument("--workers", type=int, default=1, help="runs trained at once, one thread each")
@@ -133,13 +133,12 @@ def user_errors() -> set[str]:
 def _sweep(priors: list[str], profile: str, store: str | None, workers: int, jobs: dict) -> int:
     from nine.book.rerun import notebook_defaults
     from nine.experiments.runner import run_sweep
-    from nine.experiments.sweep import configs, grid_for
+    from nine.experiments.sweep import RECIPE_PAGES, configs, grid_for
 
-    pages = {"gaussian": "02_gaussian_matching", "uniform": "03_uniform_matching"}
     cfgs = []
     for prior in priors:
-        check_choice("prior", prior, tuple(pages))
-        defaults = notebook_defaults(pages[prior])  # the runs the page shows: its numerics and τ rate
+        check_choice("prior", prior, tuple(RECIPE_PAGES))
+        defaults = notebook_defaults(RECIPE_PAGES[prior])  # the runs the page shows: its numerics and τ rate
         cfgs += configs(grid_for(prior, profile), profile, numerics=defaults["numerics"], tau_lr=defaults["tau_lr"])
     run_sweep(list(dict.fromkeys(sorted(cfgs, key=lambda c: c.seed))), store, workers, **jobs)  # shared runs once
     return 0

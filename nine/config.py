@@ -16,7 +16,10 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-PRIORS = ("gaussian", "uniform")
+from nine.priors import NAMES as PRIORS
+from nine.priors import Prior
+from nine.priors import get as get_prior
+
 DATASETS = ("mnist5k", "mnist", "digits", "cifar10", "dsprites")
 # encoder -> the datasets it reads
 ENCODERS = {"mnist-cnn": ("mnist5k", "mnist", "digits"), "resnet18": ("cifar10",), "sprites-cnn": ("dsprites",)}
@@ -62,12 +65,13 @@ class RunConfig:
     """Everything that determines a training run (and hence its hash in :mod:`nine.store`)."""
 
     # representation and its prior
-    prior: str = "gaussian"  # law the representation is pushed towards: gaussian | uniform
+    prior: str = "gaussian"  # law the representation is pushed towards: a name of nine.priors.PRIORS
     head: str = "nine"  # nine: normalise + noise | normalise: no noise | plain: plain InfoNCE (neither)
     # | adversarial: InfoNCE + DIM's adversarial prior matching | vae: a VAE with the same encoder body
     d: int = 2  # representation dimension
-    sigma: float = 0.3  # std of the Gaussian noise N(0, sigma^2 I) (prior="gaussian")
-    eps: float = 0.05  # half-width of the uniform noise U(-eps, eps) (prior="uniform")
+    sigma: float = 0.3  # std of the Gaussian noise N(0, sigma^2 I) (priors whose channel is Gaussian)
+    eps: float = 0.05  # half-width of the uniform noise U(-eps, eps) (the uniform prior)
+    # sigma and eps are one idea, the noise level (``noise_level``); the prior says which field holds it
     adv_weight: float = 1.0  # head="adversarial": weight of the adversarial (non-saturating) term
     adv_head: str = "squash"  # head="adversarial": "squash" onto the prior's support, or NINE's "normalise" (no noise)
     adv_gp: float = 0.0  # head="adversarial": weight of the R1 gradient penalty on prior samples (0 = none)
@@ -113,9 +117,19 @@ class RunConfig:
         validate(self)
 
     @property
+    def law(self) -> Prior:
+        """The prior (:mod:`nine.priors`) the representation is pushed towards."""
+        return get_prior(self.prior)
+
+    @property
+    def noise_level(self) -> float:
+        """The channel's noise level: σ or ε, whichever field the prior names."""
+        return getattr(self, self.law.level)
+
+    @property
     def noise_std(self) -> float:
         """Standard deviation of one noise coordinate (uniform U(-eps, eps) has eps/sqrt(3))."""
-        return self.sigma if self.prior == "gaussian" else self.eps / math.sqrt(3.0)
+        return self.law.noise_std(self.noise_level)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -284,8 +298,12 @@ def validate(cfg: RunConfig) -> None:
         _fail("adv_gp", cfg.adv_gp, "the gradient-penalty weight must lie in [0, 10000]")
     check_positive("adv_lr_ratio", cfg.adv_lr_ratio, "the discriminator's learning-rate ratio", at_most=1e3)
     check_positive("beta", cfg.beta, "the KL weight", at_most=1e3)
-    if cfg.head == "vae" and cfg.prior != "gaussian":
-        _fail("prior", cfg.prior, "head='vae' matches N(0, I) only: use prior='gaussian'")
+    vae = [name for name in PRIORS if get_prior(name).supports_vae]
+    if cfg.head == "vae" and cfg.prior not in vae:
+        _fail("prior", cfg.prior, f"head='vae' matches N(0, I) only: use prior={' or '.join(map(repr, vae))}")
+    adversarial = [name for name in PRIORS if get_prior(name).adversary_squash]
+    if cfg.head == "adversarial" and cfg.prior not in adversarial:
+        _fail("prior", cfg.prior, f"head='adversarial' has a squashing head for {', '.join(map(repr, adversarial))} only")
     if not _is_real(cfg.sigma) or not SIGMA_RANGE[0] <= cfg.sigma <= SIGMA_RANGE[1]:
         _fail("sigma", cfg.sigma, f"the Gaussian noise std must lie in [{SIGMA_RANGE[0]:g}, {SIGMA_RANGE[1]:g}] "
               "(the embedding has unit variance: beyond these the channel carries everything or nothing)")

@@ -14,6 +14,8 @@ from scipy import stats
 
 import nine
 from nine.book.rerun import publish_dir, rerun_command
+from nine.priors import PRIORS
+from nine.priors import get as get_prior
 from nine.store.provenance import git
 
 DIGIT_COLOURS = plt.get_cmap("tab10")
@@ -151,7 +153,12 @@ def figure_note(label: str, notebook: str, parameters: dict) -> str:
 # ---------------------------------------------------------------------------------------------
 # Figures of the noise sweeps (tables from nine.experiments.sweep.sweep_table)
 
-PRIOR_NAMES = {"gaussian": ("σ", "N(0, I)"), "uniform": ("ε", "U[0, 1]^d")}
+PRIOR_NAMES = {name: (law.symbol, law.title) for name, law in PRIORS.items()}
+# how a prior's lines are drawn where several priors share a panel (trajectories, and the floors of a prior sample)
+PRIOR_LINES = dict(zip(PRIORS, ("-", "-.", "--")))
+PRIOR_FLOORS = dict(zip(PRIORS, (":", (0, (1, 3)), (0, (3, 3)))))
+
+
 REFERENCE_STYLES = {"plain": ("plain InfoNCE", "C3", "s"), "normalise": ("normalised, no noise", "C2", "D")}
 
 
@@ -172,7 +179,7 @@ def embedding_grid(panels: list[tuple], prior: str | list[str], columns: int = 3
     fig, axes = _panel_grid(len(panels), size, size + 0.1, columns=columns)
     priors = [prior] * len(panels) if isinstance(prior, str) else list(prior)
     for ax, (title, z, labels), law in zip(axes, panels, priors):
-        low, high = (-4, 4) if law == "gaussian" else (-0.05, 1.05)
+        low, high = get_prior(law).view
         colours = "0.3" if labels is None else DIGIT_COLOURS(labels % 10)
         ax.scatter(z[:, 0], z[:, 1], c=colours, s=2, alpha=0.7, linewidths=0)
         ax.set(xlim=(low, high), ylim=(low, high), title=title, aspect="equal")
@@ -278,7 +285,7 @@ def qq_grid(panels: list[tuple[str, np.ndarray]], prior: str) -> Figure:
     for ax, (title, z) in zip(axes, panels):
         n = len(z)
         probabilities = (np.arange(1, n + 1) - 0.5) / n
-        theoretical = stats.norm.ppf(probabilities) if prior == "gaussian" else probabilities
+        theoretical = get_prior(prior).marginal.ppf(probabilities)
         for k in range(z.shape[1]):
             ax.plot(theoretical, np.sort(z[:, k]), lw=0.8, alpha=0.6)
         ends = (theoretical[0], theoretical[-1])
@@ -330,7 +337,7 @@ def certificate_plot(cert, prior: str, informative: float = 0.5) -> Figure:
     """Left: the certificate C − InfoNCE against the independent KL estimate, one point per NINE run
     (colour: noise level, marker: d; hollow where the estimator is uninformative, its value on a prior
     sample more than ``informative`` nats from 0). Right: the critic temperature over training."""
-    symbol = "σ" if prior == "gaussian" else "ε"
+    symbol = get_prior(prior).symbol
     levels = sorted(cert["noise"].unique())
     colours = {level: f"C{k}" for k, level in enumerate(levels)}
     markers = {d: m for d, m in zip(sorted(cert["d"].unique()), "os^D")}
@@ -359,10 +366,10 @@ def certificate_plot(cert, prior: str, informative: float = 0.5) -> Figure:
 def temperature_curves(runs: list, prior: str) -> Figure:
     """τ / (std of the channel noise) per epoch for each run (one line per noise level)."""
     fig, ax = plt.subplots(figsize=(6.0, 3.4))
-    symbol = "σ" if prior == "gaussian" else "ε"
+    symbol = get_prior(prior).symbol
     for k, run in enumerate(sorted(runs, key=lambda r: r.config.noise_std)):
         tau = [record["tau"] for record in run.log]
-        level = run.config.sigma if prior == "gaussian" else run.config.eps
+        level = run.config.noise_level
         ax.plot(range(1, len(tau) + 1), np.array(tau) / run.config.noise_std, color=f"C{k}", label=f"{symbol} = {level:g}")
     ax.axhline(1, color="k", ls=":", lw=1)
     ax.set_yscale("log")
@@ -390,7 +397,7 @@ def trajectories(table, floors: dict[str, dict[str, float]]) -> Figure:
     configurations = list(table.groupby(["prior", "noise"], sort=False).groups)
     for k, (prior, noise) in enumerate(configurations):
         part = table[(table["prior"] == prior) & (table["noise"] == noise)]
-        colour, style = f"C{k}", "-" if prior == "gaussian" else "-."
+        colour, style = f"C{k}", PRIOR_LINES[prior]
         label = f"{PRIOR_NAMES[prior][0]} = {noise:g} ({prior})"
         for ax, column in zip(axes, TRAJECTORY_PANELS):
             by_epoch = part.groupby("epochs")[column]
@@ -405,7 +412,7 @@ def trajectories(table, floors: dict[str, dict[str, float]]) -> Figure:
     for ax, (column, title) in zip(axes, TRAJECTORY_PANELS.items()):
         logarithmic = column in ("reachable_gap", "kl_knn")
         lowest = float(table[column].min())
-        for prior, style in (("gaussian", ":"), ("uniform", (0, (1, 3)))):
+        for prior, style in PRIOR_FLOORS.items():
             floor = floors.get(prior, {}).get(column)
             # a floor far below the data (a kNN KL of ~0 on a log axis) would squash the panel: the table gives it
             if floor is not None and prior in set(table["prior"]) and (not logarithmic or floor > lowest / 100):

@@ -11,6 +11,7 @@ from scipy import stats
 from nine.config import make_config
 from nine.experiments.certificate import limiting_factor
 from nine.experiments.sweep import sweep_table
+from nine.priors import get as get_prior
 from nine.store import get_or_train_all
 
 
@@ -46,7 +47,7 @@ def findings(table, calibration: dict[int, dict[str, float]], prior: str, critic
     """What the sweep shows, as Markdown sentences computed from the table (one paragraph per d), so
     that the text of a page always states the numbers of the runs it shows. ``critical[d]``: the value the
     largest per-coordinate KS statistic of a prior sample exceeds 5% of the time at d (the path rule)."""
-    symbol = {"gaussian": "σ", "uniform": "ε"}[prior]
+    symbol = get_prior(prior).symbol
     paragraphs = []
     for d, part in table.groupby("d"):
         nine = part[part["head"] == "nine"].groupby("noise")
@@ -83,7 +84,7 @@ def numerics_table(prior: str, level: float, d: int = 16, numerics: tuple[str, s
     Loads (or, outside the book, trains) the runs of both numerics, at the committed runs' ``tau_lr``."""
     import pandas as pd
 
-    field = {"gaussian": "sigma", "uniform": "eps"}[prior]
+    field = get_prior(prior).level
     tables = {}
     for name in numerics:
         cfgs = [make_config("cpu", prior=prior, head="nine", d=d, seed=s, numerics=name, tau_lr=tau_lr, **{field: level})

@@ -20,6 +20,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from nine.core.critics import QuadraticCritic
+from nine.priors import get as get_prior
 
 
 class Discriminator(nn.Module):
@@ -72,7 +73,7 @@ class Decoder(nn.Module):
 
 def sample_prior_like(u: torch.Tensor, prior: str) -> torch.Tensor:
     """As many prior samples as rows of u, on u's device (the adversary's "real" data)."""
-    return torch.randn_like(u) if prior == "gaussian" else torch.rand_like(u)
+    return get_prior(prior).sample_like(u)
 
 
 def adversarial_terms(

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import math
-
 import torch
 from torch import nn
 
 from nine.config import ConfigError
+from nine.priors import get as get_prior
 
 
 def pick_device(requested: str = "auto") -> torch.device:
@@ -33,24 +32,27 @@ def conv_body() -> nn.Sequential:
 
 
 class Normalise(nn.Module):
-    """The NINE normalisation: h (N×d) → u on the prior's support.
+    """The NINE normalisation: h (N×d) → the prior's support (:mod:`nine.priors`).
 
-    gaussian: u = BatchNorm1d(d, affine=False)(h), so each coordinate has mean 0 and variance 1
-      (the power constraint; a learnable scale would remove it).
-    uniform: u = Φ(BatchNorm1d(h)) in [0, 1]^d, Φ the standard normal CDF.
-    The channel noise is not part of the head: the objective adds it (:mod:`nine.core.objectives`).
+    u = BatchNorm1d(d, affine=False)(h), so each coordinate has mean 0 and variance 1 (the power
+    constraint; a learnable scale would remove it); then the prior's head map onto the channel's input
+    (the identity for the Gaussian prior, Φ for the uniform one) and its embedding map (the identity,
+    or the bijection of a prior derived from another, e.g. F⁻¹∘Φ for the Laplace prior).
+    ``channel(h)`` is the channel's input, where the objective adds the noise; ``forward(h)`` the
+    embedding. The channel noise is not part of the head: the objective adds it (:mod:`nine.core.objectives`).
     """
 
     def __init__(self, d: int, prior: str = "gaussian") -> None:
         super().__init__()
         self.prior = prior
+        self.law = get_prior(prior)
         self.norm = nn.BatchNorm1d(d, affine=False)
 
+    def channel(self, h: torch.Tensor) -> torch.Tensor:
+        return self.law.head(self.norm(h))
+
     def forward(self, h: torch.Tensor) -> torch.Tensor:
-        u = self.norm(h)
-        if self.prior == "uniform":
-            u = 0.5 * (1.0 + torch.erf(u / math.sqrt(2.0)))
-        return u
+        return self.law.embed(self.channel(h))
 
 
 class Squash(nn.Module):
@@ -60,9 +62,12 @@ class Squash(nn.Module):
     def __init__(self, prior: str = "gaussian") -> None:
         super().__init__()
         self.prior = prior
+        self.squash = get_prior(prior).adversary_squash
+        if self.squash is None:
+            raise ValueError(f"prior={prior!r} is not allowed for adversarial matching: it has no squashing head")
 
     def forward(self, h: torch.Tensor) -> torch.Tensor:
-        return torch.sigmoid(h) if self.prior == "uniform" else h
+        return torch.sigmoid(h) if self.squash == "logistic" else h
 
 
 class PosteriorMean(nn.Module):
@@ -73,16 +78,15 @@ class PosteriorMean(nn.Module):
 
 
 class ChannelNoise:
-    """The noise Z of the channel u → u + Z: N(0, σ² I) (Gaussian prior) or U(−ε, ε)^d (uniform)."""
+    """The noise Z of the channel u → u + Z of a prior (:meth:`nine.priors.Prior.noise`): N(0, σ² I) or
+    U(−ε, ε)^d, at the noise level ``level``."""
 
-    def __init__(self, prior: str, sigma: float, eps: float) -> None:
-        self.prior, self.sigma, self.eps = prior, sigma, eps
+    def __init__(self, prior: str, level: float) -> None:
+        self.law, self.level = get_prior(prior), level
 
     def sample(self, shape: torch.Size, device: torch.device, generator: torch.Generator | None = None) -> torch.Tensor:
         """A sample of Z of the given shape; from ``generator``, else the global torch RNG."""
-        if self.prior == "gaussian":
-            return self.sigma * torch.randn(shape, device=device, generator=generator)
-        return self.eps * (2.0 * torch.rand(shape, device=device, generator=generator) - 1.0)
+        return self.law.noise(self.level, shape, device, generator)
 
 
 def resnet18_body() -> nn.Module:
@@ -141,6 +145,8 @@ class Encoder(nn.Module):
             h = self.project(self.body(x))
         return h.float()
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """x: N×C×H×W → the embedding N×d (no channel noise: the objective adds it in training)."""
-        return self.head(self.features(x))
+    def forward(self, x: torch.Tensor, channel: bool = False) -> torch.Tensor:
+        """x: N×C×H×W → the embedding N×d (no channel noise: the objective adds it in training); with
+        ``channel`` the channel's input instead, where the head has one (:class:`Normalise`)."""
+        h = self.features(x)
+        return self.head.channel(h) if channel and hasattr(self.head, "channel") else self.head(h)

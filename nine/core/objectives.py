@@ -25,7 +25,6 @@ from torch import nn
 from nine.config import HEADS, RunConfig
 from nine.core import distributed
 from nine.core.baselines import AdversarialCritic, Decoder, adversarial_terms, gaussian_kl, vae_loss
-from nine.core.capacity import capacity_gaussian, capacity_uniform
 from nine.core.critics import MLPCritic, QuadraticCritic
 from nine.core.losses import infonce
 from nine.core.models import BODIES, ChannelNoise, Encoder, Normalise, PosteriorMean, Squash
@@ -84,8 +83,8 @@ class Objective:
 
         Z is drawn from ``noise``, else from the global torch RNG; noise is added whatever the
         encoder's mode, so the same function serves training and evaluation."""
-        u = encoder(view(x, generator))
-        y = u if self.cfg.views == "same" else encoder(view(x, generator))
+        u = encoder(view(x, generator), channel=True)
+        y = u if self.cfg.views == "same" else encoder(view(x, generator), channel=True)
         if self.noise is not None:
             y = y + self.noise.sample(y.shape, y.device, noise)
             if self.cfg.noise_on == "both":
@@ -168,18 +167,16 @@ class NINE(Objective):
 
     def __init__(self, cfg: RunConfig) -> None:
         super().__init__(cfg)
-        self.noise = ChannelNoise(cfg.prior, cfg.sigma, cfg.eps)
+        self.noise = ChannelNoise(cfg.prior, cfg.noise_level)
 
     def head(self) -> nn.Module:
         return Normalise(self.cfg.d, self.cfg.prior)
 
     def capacity(self) -> float:
-        if self.cfg.prior == "gaussian":
-            return float(capacity_gaussian(self.cfg.sigma, self.cfg.d))
-        return float(capacity_uniform(self.cfg.eps, self.cfg.d))
+        return self.cfg.law.capacity(self.cfg.noise_level, self.cfg.d)
 
     def label(self) -> str:
-        return f"NINE σ={self.cfg.sigma:g}" if self.cfg.prior == "gaussian" else f"NINE ε={self.cfg.eps:g}"
+        return f"NINE {self.cfg.law.label(self.cfg.noise_level)}"
 
 
 @register

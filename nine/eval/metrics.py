@@ -12,7 +12,8 @@ from sklearn.neighbors import KNeighborsClassifier
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-PRIOR_CDFS = {"gaussian": stats.norm.cdf, "uniform": stats.uniform.cdf}
+from nine.priors import CLIP
+from nine.priors import get as get_prior
 
 
 def as_matrix(z: np.ndarray, min_rows: int = 2) -> np.ndarray:
@@ -27,10 +28,8 @@ def as_matrix(z: np.ndarray, min_rows: int = 2) -> np.ndarray:
 
 
 def prior_cdf(prior: str):
-    """The per-coordinate CDF of ``prior``: N(0, 1) for gaussian, U(0, 1) for uniform."""
-    if prior not in PRIOR_CDFS:
-        raise ValueError(f"prior={prior!r} is unknown; allowed: {', '.join(PRIOR_CDFS)}")
-    return PRIOR_CDFS[prior]
+    """The per-coordinate CDF of ``prior`` (:mod:`nine.priors`): N(0, 1) for gaussian, U(0, 1) for uniform, …"""
+    return get_prior(prior).cdf
 
 
 def ks_per_coordinate(z: np.ndarray, prior: str = "gaussian") -> tuple[np.ndarray, np.ndarray]:
@@ -104,10 +103,8 @@ def matching_report(
 
 
 def sample_prior(prior: str, n: int, d: int, seed: int = 0) -> np.ndarray:
-    """n samples of the prior (N(0, I_d) or U[0, 1]^d)."""
-    prior_cdf(prior)
-    rng = np.random.default_rng(seed)
-    return rng.standard_normal((n, d)) if prior == "gaussian" else rng.uniform(size=(n, d))
+    """n samples of the prior (N(0, I_d), U[0, 1]^d, …) from ``np.random.default_rng(seed)``."""
+    return get_prior(prior).sample(n, d, seed)
 
 
 def anderson_darling_per_coordinate(z: np.ndarray, prior: str = "gaussian") -> np.ndarray:
@@ -211,21 +208,19 @@ def dm_statistics(z: np.ndarray, z_view: np.ndarray, prior: str, permutations: i
     }
 
 
-# u = Φ(h) saturates in float32 (and float16, the storage of older runs): Φ⁻¹ is taken of u clipped to
-# [CLIP, 1 − CLIP], i.e. |h| ≤ 5.3; the share of clipped values is reported by the matching pages
-CLIP = 6e-8
-
-
-SQUASHES = (None, "normal", "logistic")
+SQUASHES = (None, "head", "normal", "logistic")
 
 
 def standardise_like_train(z_train: np.ndarray, parts: dict[str, np.ndarray], squash: str | None,
                            prior: str) -> dict[str, np.ndarray]:
     """Each coordinate of every array in ``parts`` standardised with the mean and standard deviation of
-    the same coordinate of ``z_train``, then mapped by Φ for the uniform prior.
+    the same coordinate of ``z_train``, then mapped onto the prior (:meth:`nine.priors.Prior.from_normal`:
+    the identity for the Gaussian prior, Φ for the uniform one).
 
-    ``squash``: the function the head ends with, undone before standardising: "normal" for Φ (the
-    uniform NINE head), "logistic" for the sigmoid (adversarial matching to the uniform prior), None.
+    ``squash``: the function the head ends with, undone before standardising: "head" for the prior's NINE
+    head (:meth:`nine.priors.Prior.to_normal`; Φ⁻¹ of values clipped to [CLIP, 1 − CLIP] for the uniform
+    prior), "normal" for Φ whatever the prior, "logistic" for the sigmoid (adversarial matching to the
+    uniform prior), None.
     For a NINE head this recomputes the statistics of its BatchNorm on the clean train views (the
     BatchNorm of eval mode uses running statistics of noisy, randomly cropped views instead); for any
     other encoder it is the most favourable affine map to N(0, 1) per coordinate, before Φ.
@@ -233,17 +228,21 @@ def standardise_like_train(z_train: np.ndarray, parts: dict[str, np.ndarray], sq
     if squash not in SQUASHES:
         raise ValueError(f"squash={squash!r} is not allowed: must be one of {SQUASHES}")
 
+    law = get_prior(prior)
+
     def unsquash(z: np.ndarray) -> np.ndarray:
         z = np.asarray(z, dtype=np.float64)
         if squash is None:
             return z
+        if squash == "head":
+            return law.to_normal(z)
         z = np.clip(z, CLIP, 1 - CLIP)
         return stats.norm.ppf(z) if squash == "normal" else np.log(z) - np.log1p(-z)
 
     h_train = unsquash(z_train)
     mean, std = h_train.mean(0), h_train.std(0, ddof=1)
     out = {name: (unsquash(z) - mean) / std for name, z in parts.items()}
-    return {name: stats.norm.cdf(h) for name, h in out.items()} if prior == "uniform" else out
+    return {name: law.from_normal(h) for name, h in out.items()}
 
 
 def calibration(prior: str, n: int, d: int, draws: int = 20, permutations: int = 200,
@@ -259,8 +258,7 @@ def calibration(prior: str, n: int, d: int, draws: int = 20, permutations: int =
         sample, view = sample_prior(prior, n, d, seed=1000 + 2 * draw), sample_prior(prior, n, d, seed=1001 + 2 * draw)
         if n_train is not None:
             train = sample_prior(prior, n_train, d, seed=5000 + draw)
-            moved = standardise_like_train(train, {"z": sample, "view": view}, "normal" if prior == "uniform" else None,
-                                           prior)
+            moved = standardise_like_train(train, {"z": sample, "view": view}, "head", prior)
             sample, view = moved["z"], moved["view"]
         rows.append(dm_statistics(sample, view, prior, permutations, seed=draw))
     return {key: float(np.mean([r[key] for r in rows])) for key in rows[0]}
@@ -271,11 +269,11 @@ def calibration(prior: str, n: int, d: int, draws: int = 20, permutations: int =
 
 
 def smoothed_prior_sample(prior: str, noise: float, n: int, d: int, seed: int = 0) -> np.ndarray:
-    """n samples of the smoothed prior: N(0, (1 + σ²) I) (noise = σ) or U[−ε, 1 + ε]^d (noise = ε)."""
+    """n samples of the smoothed prior of the prior's channel: N(0, (1 + σ²) I) (a Gaussian channel, noise = σ)
+    or U[−ε, 1 + ε]^d (the uniform channel, noise = ε)."""
     rng = np.random.default_rng(seed)
-    if prior == "gaussian":
+    if get_prior(prior).channel == "gaussian":
         return math.sqrt(1 + noise**2) * rng.standard_normal((n, d))
-    prior_cdf(prior)
     return rng.uniform(-noise, 1 + noise, size=(n, d))
 
 
@@ -287,14 +285,18 @@ def smoothed_kl(u: np.ndarray, prior: str, noise: float, draws: int = 3, seed: i
     estimate of the density p(y), so by Jensen's inequality the estimate is at most the KL in
     expectation: a lower estimate. Uniform (noise = ε): the kNN estimator of :func:`kl_knn` against
     as many samples of U[−ε, 1 + ε]^d (the box density is too sparse at d = 16 for a plug-in).
-    Averaged over ``draws`` draws of the noise.
+    Averaged over ``draws`` draws of the noise. A prior reached by a bijection of the Gaussian one (Laplace)
+    is read on its channel's input, the standard normal coordinates (:meth:`nine.priors.Prior.to_normal`).
     """
+    law = get_prior(prior)
     u = as_matrix(u).astype(np.float64)
+    if law.channel == "gaussian":
+        u = law.to_normal(u)
     n, d = u.shape
     rng = np.random.default_rng(seed)
     values = []
     for draw in range(draws):
-        if prior == "gaussian":
+        if law.channel == "gaussian":
             y = u + noise * rng.standard_normal(u.shape)
             sq = (y**2).sum(1)[:, None] + (u**2).sum(1)[None, :] - 2 * y @ u.T  # ‖y_i − u_j‖²
             logits = -np.maximum(sq, 0) / (2 * noise**2)
@@ -305,7 +307,6 @@ def smoothed_kl(u: np.ndarray, prior: str, noise: float, draws: int = 3, seed: i
             log_q = -(y**2).sum(1) / (2 * (1 + noise**2)) - 0.5 * d * math.log(2 * math.pi * (1 + noise**2))
             values.append(float(np.mean(log_p - log_q)))
         else:
-            prior_cdf(prior)
             y = u + rng.uniform(-noise, noise, u.shape)
             values.append(kl_knn(y, smoothed_prior_sample(prior, noise, n, d, seed=seed + 1000 + draw)))
     return float(np.mean(values))

@@ -24,6 +24,7 @@ from scipy import integrate, optimize, stats
 
 from nine.config import PRIORS, check_choice
 from nine.eval.metrics import ks_critical_value, ks_per_coordinate, sample_prior, standardise_like_train
+from nine.priors import get as get_prior
 
 
 @dataclass(frozen=True)
@@ -123,7 +124,7 @@ def path_sample(rng: np.random.Generator, prior: str, n: int, d: int, n_train: i
     draw = (lambda m: rng.standard_normal((m, d))) if dof is None else (lambda m: sample_t(rng, m, d, dof))
     if n_train == 0:
         test = draw(n)
-        return test if prior == "gaussian" else stats.norm.cdf(test)
+        return get_prior(prior).from_normal(test)
     train, test = draw(n_train), draw(n)
     return standardise_like_train(train, {"z": test}, None, prior)["z"]
 

@@ -32,10 +32,12 @@ def on_prior_support(run, prior: str, law: str = "train") -> dict[str, np.ndarra
     z = {name: e[name].astype(np.float64) for name in ("z_train", "z_test", "z_test_view")}
     if law == "running" and cfg.head != "plain":
         return z
-    squash = None
     normalised = cfg.head in ("nine", "normalise") or (cfg.head == "adversarial" and cfg.adv_head == "normalise")
-    if cfg.prior == "uniform" and normalised:
-        squash = "normal"  # NINE's head ends with Φ
-    elif cfg.prior == "uniform" and cfg.head == "adversarial":
-        squash = "logistic"
+    if normalised:
+        squash = "head"  # NINE's head: undo the prior's map (Φ for the uniform prior, none for the Gaussian)
+    elif cfg.head == "adversarial":
+        squash = cfg.law.adversary_squash  # the sigmoid ("logistic") for the uniform prior, else the identity
+        squash = None if squash == "identity" else squash
+    else:
+        squash = None
     return standardise_like_train(z["z_train"], z, squash, prior)

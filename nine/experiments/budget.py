@@ -21,12 +21,13 @@ import math
 import numpy as np
 
 from nine.config import RunConfig, make_config
+from nine.priors import get as get_prior
 from nine.store import RunError
 
 D = 16
 LONG_EPOCHS = 600
 SNAPSHOTS = (60, 120, 240, 360, 480, 960)
-LONG_LEVELS = {"gaussian": ("sigma", (0.5, 1.0, 2.0)), "uniform": ("eps", (0.2, 0.5))}
+LONG_LEVELS = {"gaussian": (0.5, 1.0, 2.0), "uniform": (0.2, 0.5)}
 LONG_SEEDS = (0, 1)
 LIMIT_EPOCHS = 240  # at n_train = 4000 and N = 512: 7 steps an epoch, 1,680 steps
 SMOKE = dict(long_epochs=4, snapshots=(2,), limit_epochs=2, continued_epochs=8, continued_snapshots=(6,))
@@ -50,8 +51,8 @@ def long_configs(profile: str = "cpu", **overrides) -> list[RunConfig]:
     epochs = SMOKE["long_epochs"] if profile == "smoke" else LONG_EPOCHS
     d = 2 if profile == "smoke" else D
     seeds = LONG_SEEDS[:1] if profile == "smoke" else LONG_SEEDS
-    return [make_config(profile, prior=prior, d=d, seed=seed, epochs=epochs, **{field: level}, **overrides)
-            for seed in seeds for prior, (field, levels) in LONG_LEVELS.items() for level in levels]
+    return [make_config(profile, prior=prior, d=d, seed=seed, epochs=epochs, **{get_prior(prior).level: level}, **overrides)
+            for seed in seeds for prior, levels in LONG_LEVELS.items() for level in levels]
 
 
 def continued_configs(profile: str = "cpu", **overrides) -> list[RunConfig]:
@@ -192,7 +193,7 @@ def trajectory_table(long: list[RunConfig], permutations: int = 200):
 
 
 def noise_of(cfg: RunConfig) -> float:
-    return cfg.sigma if cfg.prior == "gaussian" else cfg.eps
+    return cfg.noise_level
 
 
 def budget_verdicts(table, floors: dict[str, float], column: str = "kl_knn"):

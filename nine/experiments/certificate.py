@@ -10,16 +10,15 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
+from nine.priors import get as get_prior
 from nine.store import load_run
 
 
 def testable_levels(prior: str, d: int, log_n: float, levels) -> list[float]:
     """The noise levels whose capacity is at most log N: where InfoNCE can reach the capacity, so that
     the capacity argument (and not the estimator's ceiling) shapes what training does."""
-    from nine.theory import capacity_gaussian, capacity_uniform
-
-    capacity = capacity_gaussian if prior == "gaussian" else capacity_uniform
-    return [level for level in levels if float(capacity(level, d)) <= log_n]
+    law = get_prior(prior)
+    return [level for level in levels if law.capacity(level, d) <= log_n]
 
 
 def certificate_row(run, draws: int = 3) -> dict[str, Any]:
@@ -32,7 +31,7 @@ def certificate_row(run, draws: int = 3) -> dict[str, Any]:
     if cfg.head != "nine":
         raise ValueError(f"run {run.hash} has head={cfg.head!r}: the certificate needs the NINE channel")
     u = run.embeddings["z_test_view"].astype(np.float64)  # eval mode: BatchNorm's running statistics
-    noise = cfg.sigma if cfg.prior == "gaussian" else cfg.eps
+    noise = cfg.noise_level
     floor, floor_std = smoothed_kl_floor(cfg.prior, noise, len(u), cfg.d, draws=3)
     return {
         "run": run.hash, "d": cfg.d, "noise": noise, "seed": cfg.seed,
@@ -40,7 +39,8 @@ def certificate_row(run, draws: int = 3) -> dict[str, Any]:
         "certificate_se": m["infonce_test_std"] / math.sqrt(10),  # 10 held-out draws (Objective.estimate)
         "kl_estimate": smoothed_kl(u, cfg.prior, noise, draws=draws),
         "kl_floor": floor, "kl_floor_std": floor_std,
-        "second_moment": float((u**2).sum(1).mean() / cfg.d) if cfg.prior == "gaussian" else np.nan,
+        "second_moment": (float((cfg.law.to_normal(u) ** 2).sum(1).mean() / cfg.d) if cfg.law.channel == "gaussian"
+                          else np.nan),
         "saturated": m["capacity"] > m["log_n"],
     }
 

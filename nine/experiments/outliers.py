@@ -18,23 +18,25 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from scipy import stats
 
 from nine.core.train import embed
 from nine.data import IMAGE_SHAPES, check_images, dsprites, evaluation_view, load_digits8, to_images
-from nine.eval.metrics import as_matrix, prior_cdf
+from nine.eval.metrics import as_matrix
+from nine.priors import get as get_prior
 
 
 def prior_score(z: np.ndarray, prior: str) -> np.ndarray:
-    """Negative log-density of the prior at z, up to a constant (see the module docstring)."""
-    prior_cdf(prior)
+    """½‖t‖² of the standard normal coordinates t of z (:meth:`nine.priors.Prior.to_normal`): the negative
+    log-density up to a constant for the Gaussian prior, its normal score for the others (module docstring)."""
+    law = get_prior(prior)
     z = as_matrix(z, min_rows=1)
-    if prior == "uniform":
-        if z.min() < 0 or z.max() > 1:
-            raise ValueError(f"embeddings in [{z.min():.3g}, {z.max():.3g}] are not allowed for prior='uniform': "
-                             "need values in [0, 1] (a uniform-head NINE embedding)")
-        z = stats.norm.ppf(np.clip(z, 1e-7, 1 - 1e-7))
-    return 0.5 * (z**2).sum(1)
+    low, high = law.marginal.support()
+    if np.isfinite(low) or np.isfinite(high):  # a bounded prior (the uniform one): its normal scores
+        if z.min() < low or z.max() > high:
+            raise ValueError(f"embeddings in [{z.min():.3g}, {z.max():.3g}] are not allowed for prior={prior!r}: "
+                             f"need values in [{low:g}, {high:g}] (a NINE embedding of that prior)")
+        z = np.clip(z, low + 1e-7, high - 1e-7)
+    return 0.5 * (law.to_normal(z) ** 2).sum(1)
 
 
 def mahalanobis_score(z_train: np.ndarray, z: np.ndarray) -> np.ndarray:

@@ -25,9 +25,8 @@ from nine.config import RunConfig, check_choice, make_config
 from nine.core.objectives import make_objective
 from nine.eval.metrics import dm_statistics
 from nine.eval.support import on_prior_support
+from nine.priors import get as get_prior
 from nine.store import load_run
-
-NOISE_FIELD = {"gaussian": "sigma", "uniform": "eps"}
 
 
 @dataclass(frozen=True)
@@ -46,12 +45,18 @@ class Grid:
 GRIDS = {
     "gaussian": Grid("gaussian", levels=(0.1, 0.3, 0.5, 1.0, 2.0), dims=(2, 16), seeds=(0, 1, 2)),
     "uniform": Grid("uniform", levels=(0.02, 0.05, 0.1, 0.2, 0.5), dims=(2, 16), seeds=(0, 1, 2)),
+    # the third prior, a bijection of the Gaussian one (nine.priors): one level of the Gaussian grid, its
+    # references are the Gaussian sweep's (the theory page, §5)
+    "laplace": Grid("laplace", levels=(0.5,), dims=(2, 16), seeds=(0, 1, 2), references=()),
 }
 # The smoke profile's grids: two levels, d = 2, one seed, so a notebook runs in under a minute.
 SMOKE_GRIDS = {
     "gaussian": Grid("gaussian", levels=(0.3, 1.0), dims=(2,), seeds=(0,)),
     "uniform": Grid("uniform", levels=(0.1, 0.5), dims=(2,), seeds=(0,)),
+    "laplace": Grid("laplace", levels=(0.3,), dims=(2,), seeds=(0,), references=()),
 }
+# the page whose recipe (numerics, τ rate) a prior's sweep is trained with (nine.book.rerun.notebook_defaults)
+RECIPE_PAGES = {"gaussian": "02_gaussian_matching", "uniform": "03_uniform_matching", "laplace": "02_gaussian_matching"}
 
 
 def grid_for(prior: str, profile: str) -> Grid:
@@ -66,7 +71,7 @@ def configs(grid: Grid, profile: str = "cpu", **overrides: Any) -> list[RunConfi
     The plain reference has no prior; it is listed with the Gaussian prior (its default) in both sweeps,
     so the two notebooks share those runs.
     """
-    field = NOISE_FIELD[grid.prior]
+    field = get_prior(grid.prior).level
     out: list[RunConfig] = []
     for seed in grid.seeds:
         for d in grid.dims:
@@ -97,7 +102,7 @@ def table_row(path: Path, prior: str, permutations: int = 200) -> dict[str, Any]
         "method": method_label(cfg),
         "head": cfg.head,
         "d": cfg.d,
-        "noise": {"gaussian": cfg.sigma, "uniform": cfg.eps}[cfg.prior] if cfg.head == "nine" else np.nan,
+        "noise": cfg.noise_level if cfg.head == "nine" else np.nan,
         "seed": cfg.seed,
         **dm_statistics(z["z_test"], z["z_test_view"], prior, permutations),
         "probe_acc": m["linear_probe_acc"],

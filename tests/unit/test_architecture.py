@@ -1,6 +1,6 @@
 """The package's layers, read from its imports: a lower layer never imports a higher one.
 
-config → data → core → theory → eval → store → experiments → book → cli. ``core`` is the method
+priors → config → data → core → theory → eval → store → experiments → book → cli. ``core`` is the method
 (models, critics, losses, objectives, training); nothing below ``cli`` imports ``cli``, and nothing
 in the package imports ``book`` except ``book`` itself and ``cli``. Private names (``_x``) are not
 imported across modules.
@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parents[2] / "nine"
-LAYERS = ("config", "data", "core", "theory", "eval", "store", "experiments", "book", "cli")
+LAYERS = ("priors", "config", "data", "core", "theory", "eval", "store", "experiments", "book", "cli")
 
 
 def layer_of(module: str) -> str | None:

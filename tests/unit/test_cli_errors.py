@@ -37,7 +37,7 @@ def test_missing_data_folder():
 
 
 def test_unknown_prior_of_a_sweep():
-    one_line_error(nine("sweep", "laplace", "--profile", "smoke"), "ConfigError: prior='laplace' is not allowed")
+    one_line_error(nine("sweep", "cauchy", "--profile", "smoke"), "ConfigError: prior='cauchy' is not allowed")
 
 
 def test_corrupt_run_on_reproduce(tmp_path):

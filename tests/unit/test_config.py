@@ -15,7 +15,7 @@ from nine.config import FIELDS, PROFILES, ConfigError, RunConfig, make_config
         ("eps", 0.7, "eps=0.7 is not allowed"),
         ("d", 0, "d=0 is not allowed: must be an integer >= 1"),
         ("d", 2.5, "d=2.5 is not allowed"),
-        ("prior", "laplace", "prior='laplace' is not allowed: must be one of gaussian, uniform"),
+        ("prior", "cauchy", "prior='cauchy' is not allowed: must be one of gaussian, uniform, laplace"),
         ("dataset", "cifar", "dataset='cifar' is not allowed: must be one of mnist5k, mnist, digits"),
         ("critic", "bilinear", "critic='bilinear' is not allowed: must be one of quadratic, mlp"),
         ("batch_size", 1, "batch_size=1 is not allowed: must be an integer >= 2"),

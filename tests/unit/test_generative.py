@@ -27,8 +27,8 @@ def test_config_validates_and_keys_differ_by_setting():
     assert cfg.key.startswith("cgan-") and cfg.key != GenConfig("cgan", "abc", "gaussian", 4, seed=1).key
     with pytest.raises(ConfigError, match="kind='vae' is not allowed"):
         GenConfig("vae", "abc", "gaussian", 4)
-    with pytest.raises(ConfigError, match="prior='laplace' is not allowed"):
-        GenConfig("cgan", "abc", "laplace", 4)
+    with pytest.raises(ConfigError, match="prior='cauchy' is not allowed"):
+        GenConfig("cgan", "abc", "cauchy", 4)
 
 
 def test_conditions_of_another_dimension_or_prior_are_refused():

@@ -30,8 +30,8 @@ def test_grid_is_seed_major_with_references_and_shares_the_plain_runs():
     plain = lambda cs: {c for c in cs if c.head == "plain"}  # noqa: E731
     assert plain(cfgs) == plain(uniform)  # the same runs serve both notebooks
     assert grid_for("gaussian", "smoke").seeds == (0,)
-    with pytest.raises(ConfigError, match="prior='laplace' is not allowed"):
-        grid_for("laplace", "cpu")
+    with pytest.raises(ConfigError, match="prior='cauchy' is not allowed"):
+        grid_for("cauchy", "cpu")
 
 
 @pytest.fixture(scope="module")
@@ -101,8 +101,8 @@ def test_sweep_trains_only_what_is_missing(tiny_sweep, monkeypatch, capsys):
 def test_cli_sweep_refuses_an_unknown_prior(capsys):
     from nine.cli import main
 
-    assert main(["sweep", "laplace", "--profile", "smoke"]) == 2
-    assert "prior='laplace' is not allowed: must be one of gaussian, uniform" in capsys.readouterr().err
+    assert main(["sweep", "cauchy", "--profile", "smoke"]) == 2
+    assert "prior='cauchy' is not allowed: must be one of gaussian, uniform, laplace" in capsys.readouterr().err
 
 
 def test_findings_state_the_table_numbers():
