@@ -20,7 +20,16 @@ book: $(STAMP)
 	$(BIN)/python -m nine downloads
 	@echo "The book is at file://$(CURDIR)/_build/html/index.html"
 
-test: unit notebooks reproduce book book-check
+# Each stage in turn, stopping at the first that fails; the time of each is printed at the end.
+TEST_STAGES := unit notebooks reproduce book book-check
+test: $(STAMP)
+	@start=$$(date +%s); times=""; \
+	for stage in $(TEST_STAGES); do \
+		began=$$(date +%s); \
+		$(MAKE) --no-print-directory $$stage || { echo "make test: stage $$stage failed"; exit 1; }; \
+		times="$$times  $$stage $$(( $$(date +%s) - began )) s\n"; \
+	done; \
+	printf "make test: every stage passed; seconds per stage:\n$$times  total $$(( $$(date +%s) - start )) s\n"
 
 unit: $(STAMP)
 	$(BIN)/ruff check nine tests notebooks benchmarks

@@ -82,7 +82,7 @@ class Prior:
     def noise(self, scale: float, shape: torch.Size, device: torch.device,
               generator: torch.Generator | None = None) -> torch.Tensor:
         """A sample of the channel noise Z with ``scale`` σ (Gaussian) or ε (uniform)."""
-        if self.channel == "gaussian":
+        if self.gaussian_channel:
             return scale * torch.randn(shape, device=device, generator=generator)
         return scale * (2.0 * torch.rand(shape, device=device, generator=generator) - 1.0)
 
@@ -95,16 +95,21 @@ class Prior:
         """The channel's capacity in nats at noise level ``level`` (σ or ε) in d dimensions: C_G = (d/2)·log(1 + 1/σ²)
         or C_U = d·log(1 + 1/(2ε)) (the expressions of :mod:`nine.core.capacity`, operation for operation)."""
         level, d = np.asarray(level, dtype=float), np.asarray(d, dtype=float)
-        if self.channel == "gaussian":
+        if self.gaussian_channel:
             return float(0.5 * d * np.log1p(1.0 / level**2))
         return float(d * np.log1p(1.0 / (2.0 * level)))
 
     def noise_std(self, level: float) -> float:
         """Standard deviation of one noise coordinate (U(−ε, ε) has ε/√3)."""
-        return level if self.channel == "gaussian" else level / math.sqrt(3.0)
+        return level if self.gaussian_channel else level / math.sqrt(3.0)
 
     def label(self, level: float) -> str:
         return f"{self.symbol}={level:g}"
+
+    @property
+    def gaussian_channel(self) -> bool:
+        """Whether the channel's noise is Gaussian (the Gaussian prior and the priors derived from it)."""
+        return self.channel == "gaussian"
 
     def __repr__(self) -> str:
         return f"Prior({self.name!r})"

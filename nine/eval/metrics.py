@@ -272,7 +272,7 @@ def smoothed_prior_sample(prior: str, noise: float, n: int, d: int, seed: int = 
     """n samples of the smoothed prior of the prior's channel: N(0, (1 + σ²) I) (a Gaussian channel, noise = σ)
     or U[−ε, 1 + ε]^d (the uniform channel, noise = ε)."""
     rng = np.random.default_rng(seed)
-    if get_prior(prior).channel == "gaussian":
+    if get_prior(prior).gaussian_channel:
         return math.sqrt(1 + noise**2) * rng.standard_normal((n, d))
     return rng.uniform(-noise, 1 + noise, size=(n, d))
 
@@ -290,13 +290,13 @@ def smoothed_kl(u: np.ndarray, prior: str, noise: float, draws: int = 3, seed: i
     """
     law = get_prior(prior)
     u = as_matrix(u).astype(np.float64)
-    if law.channel == "gaussian":
+    if law.gaussian_channel:
         u = law.to_normal(u)
     n, d = u.shape
     rng = np.random.default_rng(seed)
     values = []
     for draw in range(draws):
-        if law.channel == "gaussian":
+        if law.gaussian_channel:
             y = u + noise * rng.standard_normal(u.shape)
             sq = (y**2).sum(1)[:, None] + (u**2).sum(1)[None, :] - 2 * y @ u.T  # ‖y_i − u_j‖²
             logits = -np.maximum(sq, 0) / (2 * noise**2)

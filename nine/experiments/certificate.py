@@ -39,7 +39,7 @@ def certificate_row(run, draws: int = 3) -> dict[str, Any]:
         "certificate_se": m["infonce_test_std"] / math.sqrt(10),  # 10 held-out draws (Objective.estimate)
         "kl_estimate": smoothed_kl(u, cfg.prior, noise, draws=draws),
         "kl_floor": floor, "kl_floor_std": floor_std,
-        "second_moment": (float((cfg.law.to_normal(u) ** 2).sum(1).mean() / cfg.d) if cfg.law.channel == "gaussian"
+        "second_moment": (float((cfg.law.to_normal(u) ** 2).sum(1).mean() / cfg.d) if cfg.law.gaussian_channel
                           else np.nan),
         "saturated": m["capacity"] > m["log_n"],
     }
