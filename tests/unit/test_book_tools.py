@@ -48,6 +48,7 @@ def test_rerun_refuses_unknown_notebooks_and_parameters(capsys):
 
 def test_rerun_writes_only_into_its_own_folder(monkeypatch, tmp_path, capsys):
     monkeypatch.setattr("nine.book.rerun.RUNS_DIR", tmp_path)
+    monkeypatch.setenv("NINE_RUNS_DIR", str(tmp_path / "runs"))  # the runs the notebook trains (its kernel reads it)
     published = {p: p.stat().st_mtime_ns for p in (ROOT / "book").rglob("*") if p.is_file()}
     assert main(["rerun", "01_theory", "-p", "profile", "smoke", "-p", "sigma_channel", "0.7"]) == 0
     out = capsys.readouterr().out

@@ -111,15 +111,17 @@ def test_the_evaluation_classifier_is_stored_like_a_run_and_never_trained_by_the
 
 
 def test_two_processes_asking_for_one_generator_train_it_once(tmp_path):
+    import os
     import subprocess
     import sys
 
     code = ("import sys, torch; from nine.experiments.generative import GenConfig, get_or_train_generator;"
             "torch.manual_seed(0); x = (torch.rand(64, 1, 28, 28) > 0.7).float(); c = torch.randn(64, 3).numpy();"
-            "cfg = GenConfig('cgan', 'abc', 'gaussian', 3, epochs=150, batch_size=16);"
+            "cfg = GenConfig('cgan', 'abc', 'gaussian', 3, epochs=60, batch_size=16);"
             "get_or_train_generator(cfg, c, x, sys.argv[1]); print('done', flush=True)")
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
     start = lambda: subprocess.Popen([sys.executable, "-c", code, str(tmp_path)], stdout=subprocess.PIPE,  # noqa: E731
-                                     stderr=subprocess.STDOUT, text=True)
+                                     stderr=subprocess.STDOUT, text=True, env=env)
     first = start()
     assert "training cgan" in first.stdout.readline()
     second = start()

@@ -30,12 +30,12 @@ def test_gaussian_head_standardises_each_coordinate():
 def test_uniform_head_maps_into_cube_and_noise_is_bounded():
     u = Normalise(2, "uniform").train()(torch.randn(4096, 2) * 3)
     assert u.min() >= 0 and u.max() <= 1 and abs(u.mean().item() - 0.5) < 0.01
-    z = ChannelNoise("uniform", sigma=1.0, eps=0.1).sample(torch.Size([4096, 2]), torch.device("cpu"))
+    z = ChannelNoise("uniform", 0.1).sample(torch.Size([4096, 2]), torch.device("cpu"))
     assert z.abs().max() <= 0.1 + 1e-6 and z.abs().max() > 0.09
 
 
 def test_gaussian_noise_has_std_sigma_and_follows_its_generator():
-    noise = ChannelNoise("gaussian", sigma=0.5, eps=0.1)
+    noise = ChannelNoise("gaussian", 0.5)
     z = noise.sample(torch.Size([8192, 2]), torch.device("cpu"), torch.Generator().manual_seed(3))
     assert float(z.std()) == pytest.approx(0.5, rel=0.05)
     again = noise.sample(torch.Size([8192, 2]), torch.device("cpu"), torch.Generator().manual_seed(3))

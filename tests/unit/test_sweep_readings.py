@@ -7,6 +7,7 @@ from types import SimpleNamespace
 import numpy as np
 import pandas as pd
 import pytest
+from scipy import stats
 
 from nine.book.tables import failure_attribution
 from nine.config import make_config
@@ -96,3 +97,42 @@ def test_a_failing_claim_carries_its_reason_into_the_ledger():
     ledger.explain("d", "never shown: d passes")
     html = render_rows(list(ledger.claims.values()), link=None)
     assert "a plateau below C in 3</small>" in html and "never shown" not in html
+
+
+def test_the_smoothed_kl_estimates_bracket_an_exact_kl():
+    """Rademacher input (unit power): KL(P_Y ‖ N(0, (1 + σ²) I)) is d times a one-dimensional integral. The
+    leave-one-out estimate reads at most it and the resubstitution one at least it, up to their Monte-Carlo error."""
+    from scipy import integrate
+
+    from nine.eval.metrics import smoothed_kl
+
+    d, sigma = 2, 0.5
+    p = lambda y: 0.5 * (stats.norm.pdf(y, 1, sigma) + stats.norm.pdf(y, -1, sigma))  # noqa: E731
+    q = stats.norm(scale=np.sqrt(1 + sigma**2)).pdf
+    exact = d * integrate.quad(lambda y: p(y) * np.log(p(y) / q(y)), -12, 12, limit=200)[0]
+    u = np.random.default_rng(0).choice([-1.0, 1.0], size=(2000, d))
+    low, high = smoothed_kl(u, "gaussian", sigma), smoothed_kl(u, "gaussian", sigma, leave_out=False)
+    assert low <= high and low - 0.005 <= exact <= high + 0.005
+    # a sample of the prior itself: KL 0, the bracket straddles it
+    z = np.random.default_rng(1).standard_normal((1000, 16))
+    assert smoothed_kl(z, "gaussian", 1.0) < 0 < smoothed_kl(z, "gaussian", 1.0, leave_out=False)
+
+
+def test_a_uniform_sample_is_a_known_distance_from_the_box_and_the_knn_estimate_finds_it():
+    from nine.eval.metrics import smoothed_kl_floor, smoothed_prior_kl
+
+    assert smoothed_prior_kl("gaussian", 0.5, 16) == 0.0
+    for eps in (0.1, 0.5):
+        exact = smoothed_prior_kl("uniform", eps, 2)
+        assert exact == pytest.approx(2 * (np.log(1 + 2 * eps) - eps))
+        mean, spread = smoothed_kl_floor("uniform", eps, 1000, 2, draws=5)
+        assert abs(mean - exact) < 0.03
+
+
+def test_certificate_violations_count_every_run_above_two_standard_errors():
+    import pandas as pd
+
+    from nine.experiments.certificate import certificate_violations
+
+    cert = pd.DataFrame({"certificate": [1.0, 1.0, 1.0], "certificate_se": [0.1, 0.1, 0.1], "kl_estimate": [0.5, 1.19, 1.3]})
+    assert certificate_violations(cert) == 1
