@@ -111,9 +111,10 @@ def findings(claims, results: Path) -> list[str]:
             hit = pred[(pred["prior"] == FIRST_PRIOR) & (pred["noise"] == row["noise"]) & pred["measured (kNN KL)"].notna()]
             if len(hit):
                 sentence += f" and {hit.iloc[0]['measured (kNN KL)']:.2f} after 2,000"
-        sentence += (f", against {row['prior sample']:.3f} for a sample of the prior"
-                     + (f"; the energy test rejects {rejected} of {len(nine)} d = 16 runs" if rejected is not None else "")
-                     + f" ({_link('08_budget', 'budget study')}).")
+        sentence += (f", against {row['prior sample']:.3f} for a sample of the prior ({_link('08_budget', 'budget study')}, "
+                     f"mean of its seeds)"
+                     + (f"; at 60 epochs the energy test rejects {rejected} of the {len(nine)} NINE runs at d = 16 of the "
+                        f"{_link('02_gaussian_matching', 'Gaussian sweep')}" if rejected is not None else "") + ".")
         out.append(sentence)
     trade = [(prior, _claim(claims, f"{prior}-moderate-tradeoff")) for prior in ("gaussian", "uniform")]
     trade = [(prior, c) for prior, c in trade if c is not None and math.isfinite(c.measured)]

@@ -45,7 +45,7 @@ def test_findings_state_the_numbers_of_the_tables(tmp_path):
     assert "does not reject 2 of 3 gaussian-prior runs" in text[0]
     assert "but does not reach it" in text[1]
     assert "falls from 4.75 nats after 60 epochs to 1.38 after 600, against 0.006" in text[1]
-    assert "rejects 2 of 2 d = 16 runs" in text[1]
+    assert "rejects 2 of the 2 NINE runs at d = 16" in text[1]
     assert "keeps 97% (gaussian)" in text[2] and "MLP" not in text[2]  # no readout rows: nothing said of them
     more = CLAIMS + [claim("gaussian-moderate-tradeoff-mlp", 1.0, 0.9, "ge"), claim("gaussian-moderate-tradeoff-knn", 0.8, 0.9, "ge")]
     assert "of the MLP-probe and 5-NN rows 1 of 2 pass" in findings(more, tmp_path)[2]
