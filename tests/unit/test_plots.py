@@ -6,7 +6,7 @@ matplotlib.use("Agg")
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from nine.book import plots  # noqa: E402
+from nine.book import plots, sweep_plots  # noqa: E402
 
 
 def _table():
@@ -23,9 +23,9 @@ def _table():
 
 def test_sweep_figures_have_one_panel_per_metric_and_mark_the_levels():
     table = _table()
-    fig = plots.metric_vs_noise(table, {"kl_knn": "KL", "probe_acc": "acc"}, "gaussian", {2: {"kl_knn": 0.01}, 16: {}})
+    fig = sweep_plots.metric_vs_noise(table, {"kl_knn": "KL", "probe_acc": "acc"}, "gaussian", {2: {"kl_knn": 0.01}, 16: {}})
     assert len(fig.axes) == 2 and fig.axes[0].get_xscale() == "log"
-    fig = plots.tradeoff(table[table["d"] == 16], "kl_knn", "KL", "uniform", calibration=0.01)
+    fig = sweep_plots.tradeoff(table[table["d"] == 16], "kl_knn", "KL", "uniform", calibration=0.01)
     legend = fig.axes[0].get_legend()
     assert [t.get_text() for t in legend.get_texts()][:2] == ["NINE, ε = 0.3", "NINE, ε = 1"]
     assert not fig.axes[0].texts  # levels are named in the legend, not written over the points
@@ -42,17 +42,17 @@ def test_infinite_kl_is_marked_at_the_top_without_warnings():
     table.loc[table["head"] == "normalise", "kl_knn"] = np.inf
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        fig = plots.metric_vs_noise(table, {"kl_knn": "KL"}, "uniform", {})
-        plots.tradeoff(table[table["d"] == 2], "kl_knn", "KL", "uniform")
+        fig = sweep_plots.metric_vs_noise(table, {"kl_knn": "KL"}, "uniform", {})
+        sweep_plots.tradeoff(table[table["d"] == 2], "kl_knn", "KL", "uniform")
     assert [t.get_text() for t in fig.axes[0].texts] == ["∞", "∞", "∞"]  # NINE at ε=0.3 (d=2), normalise at d=2 and d=16
 
 
 def test_embedding_and_qq_grids_and_images():
     rng = np.random.default_rng(0)
     z, labels = rng.uniform(size=(50, 2)), rng.integers(0, 10, 50)
-    fig = plots.embedding_grid([("a", z, labels), ("prior", z, None)], "uniform")
+    fig = sweep_plots.embedding_grid([("a", z, labels), ("prior", z, None)], "uniform")
     assert len(fig.axes) == 2 and fig.axes[0].get_xlim() == (-0.05, 1.05)
-    fig = plots.qq_grid([("a", rng.standard_normal((40, 3)))], "gaussian")
+    fig = sweep_plots.qq_grid([("a", rng.standard_normal((40, 3)))], "gaussian")
     assert len(fig.axes[0].lines) == 3 + 1  # one line per coordinate and the diagonal
     fig = plots.image_grid({"x": rng.uniform(size=(3, 1, 28, 28)), "y": rng.uniform(size=(8, 1, 28, 28))})
     assert len(fig.axes) == 16 and fig.axes[0].get_ylabel() == "x"
