@@ -143,9 +143,6 @@ class Gaussian(Prior):
     def sample(self, n: int, d: int, seed: int = 0) -> np.ndarray:
         return np.random.default_rng(seed).standard_normal((n, d))
 
-    def cdf(self, z: np.ndarray) -> np.ndarray:
-        return stats.norm.cdf(z)
-
     def from_normal(self, h: np.ndarray) -> np.ndarray:
         return h
 
@@ -166,9 +163,6 @@ class Uniform(Prior):
 
     def sample(self, n: int, d: int, seed: int = 0) -> np.ndarray:
         return np.random.default_rng(seed).uniform(size=(n, d))
-
-    def cdf(self, z: np.ndarray) -> np.ndarray:
-        return stats.uniform.cdf(z)
 
     def from_normal(self, h: np.ndarray) -> np.ndarray:
         return stats.norm.cdf(h)

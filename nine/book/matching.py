@@ -8,7 +8,7 @@ of the page shows beside them.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from nine.experiments.calibration import (
@@ -42,7 +42,6 @@ class SweepReading:
     relations: dict[str, str]  # … → the relation of their p-value to ALPHA
     sensitivity: Any  # the headline verdicts on each evaluation path (calibration.path_sensitivity)
     rules: Any  # the decision rules' size and power (calibration.rule_table)
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def sweep_claims(page, prior: str, table, runs: dict, grid, n: int, n_train: int, profile: str = "cpu") -> SweepReading:
