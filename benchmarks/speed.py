@@ -12,7 +12,13 @@ Three parts, one figure per line, all written to results/bench.json under "speed
 2. **The views**: two MNIST crops of 512 digits, and SimCLR views of 512 colour images, batched
    against torchvision's per-image transforms (the previous implementation).
 3. **Whole runs** (training, evaluation and saving, `nine.store.execute`), each in a fresh one-thread
-   process as a sweep worker runs them: wall time and peak resident memory, fp32 against bf16.
+   process as a sweep worker runs them, for each CPU class this machine can stand in for: the previous
+   release's trainer (`fp32`, the allocator as glibc leaves it) against today's default (`numerics="auto"`,
+   resolved in that process, with :func:`nine.store.memory.keep_freed_memory`): wall time, peak resident
+   memory, the resolved numerics, the CPU class as torch's kernels saw it, and the run's headline metrics.
+   The classes: the machine as it is; oneDNN limited to AVX-512 without its bf16 units
+   (`ONEDNN_MAX_CPU_ISA=AVX512_CORE`, where the CPU has AVX-512); and AVX2 (`ONEDNN_MAX_CPU_ISA=AVX2`,
+   `ATEN_CPU_CAPABILITY=avx2`). A CPU with AMX thus measures both classes; which one was real is recorded.
 
 Last, the matching statistics of the committed fp32 and bf16 runs (three seeds each) side by side: the
 check that the faster numerics leave the results within the seed spread.
@@ -38,6 +44,14 @@ from nine.data import random_view, simclr_view, training_view
 
 MIB = 2**20
 RUN = dict(d=16, prior="gaussian", sigma=1.0)  # the configuration the issue of speed is measured on
+# the CPU classes whole runs are timed in: name -> (environment of the run's process, CPU flag it needs)
+CLASSES = {
+    "as is": ({}, None),
+    "AVX-512, bf16 units hidden": ({"ONEDNN_MAX_CPU_ISA": "AVX512_CORE"}, "avx512f"),
+    "AVX2": ({"ONEDNN_MAX_CPU_ISA": "AVX2", "ATEN_CPU_CAPABILITY": "avx2"}, "avx2"),
+}
+TARGETS = {True: 2.5, False: 2.0}  # whole-run speed-up over the previous trainer, with / without bf16 units
+HEADLINE = ("infonce_test", "linear_probe_acc", "knn_acc", "ks_view_mean", "tau")
 
 
 def step_of(numerics: str, x: torch.Tensor, threads: int, compiled: bool = False):
@@ -82,27 +96,65 @@ def torchvision_simclr(x: torch.Tensor) -> torch.Tensor:
     return torch.stack([augment(image) for image in x])
 
 
-def whole_run(numerics: str, epochs: int) -> dict:
-    """Train, evaluate and save one cpu-profile run in this (fresh, one-thread) process."""
+def whole_run(trainer: str, epochs: int, profile: str = "cpu") -> dict:
+    """Train, evaluate and save one cpu-profile run in this (fresh, one-thread) process: ``trainer``
+    "previous" is the previous release's (float32, glibc's allocator untouched), "default" today's.
+    ``profile`` "smoke" makes it a seconds-long run (for the tests of this script)."""
+    import nine.store.store as store_module
+    from nine.config import native_bf16
     from nine.store import execute
+    from nine.store.provenance import cpu_class
 
-    cfg = make_config("cpu", numerics=numerics, epochs=epochs, **RUN)
+    if trainer == "previous":
+        store_module.keep_freed_memory = lambda: False
+    cfg = make_config(profile, epochs=epochs, **RUN, **({"numerics": "fp32"} if trainer == "previous" else {}))
     with tempfile.TemporaryDirectory() as store:
         start = time.perf_counter()
-        execute(cfg, store=__import__("pathlib").Path(store), resume=False, replace=True)
+        run = execute(cfg, store=__import__("pathlib").Path(store), resume=False, replace=True)
         wall = time.perf_counter() - start
-    return {"wall_s": wall, "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+        metrics = json.loads((run / "metrics.json").read_text())
+    return {"wall_s": wall, "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+            "numerics": cfg.numerics, "cpu": cpu_class(), "bf16_units": native_bf16("cpu"),
+            "metrics": {name: metrics[name] for name in HEADLINE}}
+
+
+def whole_runs(epochs: int, classes: list[str]) -> dict:
+    """The previous trainer against the default, in fresh one-thread processes, in each CPU class."""
+    from nine.config import cpu_flags
+
+    flags, out = cpu_flags(), {}
+    for name in classes:
+        env, needs = CLASSES[name]
+        if needs is not None and needs not in flags:
+            print(f"run, {name}: not measured (this CPU has no {needs})")
+            continue
+        runs = {}
+        for trainer in ("previous", "default"):
+            child = {**os.environ, "OMP_NUM_THREADS": "1", **env}
+            command = [sys.executable, __file__, "--worker", trainer, "--run-epochs", str(epochs)]
+            runs[trainer] = json.loads(subprocess.run(command, check=True, capture_output=True, text=True,
+                                                      env=child).stdout.strip().splitlines()[-1])
+        speedup = runs["previous"]["wall_s"] / runs["default"]["wall_s"]
+        units = runs["default"]["bf16_units"]
+        out[name] = {**runs, "environment": env, "speedup": speedup, "target": TARGETS[units]}
+        print(f"run, {name} ({runs['default']['cpu']['class']}; torch kernels {runs['default']['cpu']['torch_isa']}): "
+              f"previous fp32 {runs['previous']['wall_s'] / 60:.2f} min, default ({runs['default']['numerics']}) "
+              f"{runs['default']['wall_s'] / 60:.2f} min: {speedup:.2f}× faster (target >= {TARGETS[units]:g})")
+    return out
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeats", type=int, default=8, help="rounds of the interleaved step timing")
     parser.add_argument("--run-epochs", type=int, default=60, help="epochs of each whole run (the cpu profile: 60)")
-    parser.add_argument("--worker", help=argparse.SUPPRESS)  # numerics of one whole run in this process
+    parser.add_argument("--classes", nargs="+", choices=tuple(CLASSES), default=list(CLASSES),
+                        help="CPU classes to time whole runs in (default: all this CPU can stand in for)")
+    parser.add_argument("--worker", help=argparse.SUPPRESS)  # the trainer of one whole run in this process
+    parser.add_argument("--worker-profile", default="cpu", help=argparse.SUPPRESS)  # "smoke" in the tests
     args = parser.parse_args()
     if args.worker:
         torch.set_num_threads(1)
-        print(json.dumps(whole_run(args.worker, args.run_epochs)))
+        print(json.dumps(whole_run(args.worker, args.run_epochs, args.worker_profile)))
         return
 
     x = cpu_batch()
@@ -151,17 +203,8 @@ def main() -> None:
     figures["views"]["simclr_speedup"] = figures["views"]["SimCLR views of 512, torchvision per image"]["ms"] / batched
     print(f"views, SimCLR batched against per image: {figures['views']['simclr_speedup']:.0f}× faster")
 
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    for numerics in ("fp32", "bf16"):
-        out = subprocess.run([sys.executable, __file__, "--worker", numerics, "--run-epochs", str(args.run_epochs)],
-                             check=True, capture_output=True, text=True, env=env).stdout
-        figures["runs"][numerics] = json.loads(out.strip().splitlines()[-1])
-        run = figures["runs"][numerics]
-        print(f"run, {numerics} ({args.run_epochs} epochs, one thread): {run['wall_s'] / 60:.2f} min, "
-              f"peak RSS {run['peak_rss_mb']:.0f} MiB")
-    figures["run_speedup"] = figures["runs"]["fp32"]["wall_s"] / figures["runs"]["bf16"]["wall_s"]
+    figures["runs"] = whole_runs(args.run_epochs, args.classes)
     figures["run_epochs"] = args.run_epochs
-    print(f"run, bf16 against fp32: {figures['run_speedup']:.2f}× faster (target >= 2)")
     record("speed", figures)
     print_metric_table()
 

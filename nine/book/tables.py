@@ -103,6 +103,36 @@ def numerics_table(prior: str, level: float, d: int = 16, numerics: tuple[str, s
     return pd.DataFrame(rows).set_index("statistic")
 
 
+def speed_table(runs: dict):
+    """The whole-run timings of ``benchmarks/speed.py`` (bench.json's ``speed.runs``), one row per CPU class:
+    the class it stood in for, how torch's kernels saw the CPU, the previous fp32 trainer's and today's
+    default's wall time, the default's numerics, the speed-up and its target."""
+    import pandas as pd
+
+    rows = []
+    for name, run in runs.items():
+        previous, default = run["previous"], run["default"]
+        rows.append({"timed as": name, "CPU class seen": default["cpu"]["class"],
+                     "torch kernels": default["cpu"]["torch_isa"],
+                     "previous fp32 (min)": f"{previous['wall_s'] / 60:.2f}", "default": f"`{default['numerics']}`",
+                     "default (min)": f"{default['wall_s'] / 60:.2f}", "× faster": f"{run['speedup']:.2f}",
+                     "target": f"≥ {run['target']:g}", "met": "yes" if run["speedup"] >= run["target"] else "**no**"})
+    return pd.DataFrame(rows).set_index("timed as")
+
+
+def speed_agreement(runs: dict):
+    """The headline metrics of the two runs timed in each class (same config and seed): what the faster
+    trainer changes in one run, beside the seed spread the numerics table shows."""
+    import pandas as pd
+
+    rows = {}
+    for name, run in runs.items():
+        for trainer in ("previous", "default"):
+            label = f"{name}: {'previous fp32' if trainer == 'previous' else run[trainer]['numerics']}"
+            rows[label] = {metric: round(value, 4) for metric, value in run[trainer]["metrics"].items()}
+    return pd.DataFrame(rows).T
+
+
 def failure_attribution(claims, scopes: dict[str, tuple[int, list[float]]], table, runs: dict):
     """For every failing claim among ``claims`` (a ledger's :class:`~nine.book.claims.Claim` objects) that
     ``scopes`` names, what limits the NINE runs it rests on (:func:`limiting_factor`), counted over the

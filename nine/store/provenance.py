@@ -20,6 +20,7 @@ from typing import Any
 import torch
 
 import nine
+from nine.config import native_bf16
 from nine.store.paths import ROOT
 
 NUMERICAL_CODE = ("nine/config.py", "nine/core", "nine/data", "nine/eval")
@@ -59,7 +60,9 @@ BF16_FLAGS = ("avx512f", "avx512_bf16", "amx_bf16", "amx_tile")
 
 def cpu_class(cpuinfo: str | None = None) -> dict:
     """The CPU a run or a figure was made on: its model, the flags that decide whether bf16 pays (native bf16
-    units: AMX or AVX-512 BF16; elsewhere bf16 is emulated), and the instruction set torch's kernels use."""
+    units: AMX or AVX-512 BF16; elsewhere bf16 is emulated), the limit ``ONEDNN_MAX_CPU_ISA`` puts on oneDNN's
+    kernels (it can hide the bf16 units, making the machine one of the other class) and the instruction set
+    torch's own kernels use."""
     if cpuinfo is None:
         try:
             cpuinfo = Path("/proc/cpuinfo").read_text()
@@ -68,10 +71,14 @@ def cpu_class(cpuinfo: str | None = None) -> dict:
     fields = dict(line.split(":", 1) for line in cpuinfo.splitlines() if ":" in line)
     fields = {k.strip(): v.strip() for k, v in fields.items()}
     flags = set(fields.get("flags", "").split())
-    native = bool({"avx512_bf16", "amx_bf16"} & flags)
+    limit = os.environ.get("ONEDNN_MAX_CPU_ISA", "")
+    native = native_bf16("cpu", flags=flags, max_isa=limit)
+    hidden = bool({"avx512_bf16", "amx_bf16"} & flags) and not native
     return {"model": fields.get("model name", platform.processor() or platform.machine()),
             "flags": {flag: flag in flags for flag in BF16_FLAGS},
-            "class": "bf16 units (AMX / AVX-512 BF16)" if native else "no bf16 units (bf16 emulated)",
+            "class": "bf16 units (AMX / AVX-512 BF16)" if native else
+                     f"no bf16 units (hidden by ONEDNN_MAX_CPU_ISA={limit})" if hidden else "no bf16 units (bf16 emulated)",
+            "onednn_max_isa": limit or "all",
             "torch_isa": torch.backends.cpu.get_cpu_capability()}
 
 

@@ -13,29 +13,55 @@ from nine.store.paths import RESULTS_DIR
 from nine.store.store import UNHASHED, RunError, execute, load_run, read_config, read_json
 
 # Allowed |committed − recomputed| per metric family (first matching substring wins), used only for a
-# run without at least two committed siblings (the same config at other seeds); metrics not listed must
-# match exactly. With siblings, each metric's tolerance is twice its spread over the seeds instead
-# (:func:`seed_tolerances`). On the same kind of machine a rerun is bit-identical, the stronger check.
+# run without at least three committed siblings (the same config at other seeds); metrics not listed must
+# match exactly. With siblings, the rules of :func:`seed_references` apply instead. On the same kind of
+# machine a rerun is bit-identical, the stronger check.
 TOLERANCES = (("pvalue", 0.5), ("ks", 0.02), ("_acc", 0.03), ("infonce", 0.05), ("tau", 0.02), ("embedding", 0.05))
+PREDICTION = 0.95  # a recomputed value must lie in this prediction interval for one more seed
+
+
+@dataclass(frozen=True)
+class Reference:
+    """Where a recomputed metric must fall: within ``tolerance`` of ``centre`` (a value; ``centre`` None:
+    of the committed value), or, for a per-coordinate statistic (``set``), its sorted values within
+    ``tolerance`` of the committed run's in mean absolute difference."""
+
+    tolerance: float
+    centre: float | None = None
+    set: bool = False
 
 
 @dataclass(frozen=True)
 class Comparison:
+    """One metric of a recomputed run against the committed one. ``distance`` is what the tolerance bounds:
+    |recomputed − centre| for a value, the distance of the sorted values for a set (then ``committed`` and
+    ``recomputed`` are the sets' means, shown for orientation)."""
+
     metric: str
     committed: float
     recomputed: float
     tolerance: float
+    distance: float
+    identical: bool
+    rule: str  # "value" (centre: the committed value), "seeds" (centre: the seeds' mean) or "set"
 
     @property
     def ok(self) -> bool:
-        return self.committed == self.recomputed or abs(self.committed - self.recomputed) <= self.tolerance
+        return self.identical or self.distance <= self.tolerance
+
+
+def set_distance(a: list[float], b: list[float]) -> float:
+    """Mean absolute difference of the sorted values: the 1-Wasserstein distance of two sets of equally many
+    per-coordinate statistics (coordinate k of one run and of another are not the same quantity; the i-th
+    smallest statistic is); NaN when their sizes differ."""
+    if len(a) != len(b) or not a:
+        return math.nan
+    return sum(abs(x - y) for x, y in zip(sorted(a), sorted(b))) / len(a)
 
 
 def _flatten(metrics: dict[str, Any]) -> dict[str, float]:
-    """Every metric as one number. A per-coordinate statistic (a list, one value per coordinate) is compared
-    as a set: its values in increasing order, named ``key[sorted i]`` (the i-th smallest). Coordinate k of
-    one run and coordinate k of another are not the same quantity; the i-th smallest KS statistic of a run
-    is, and its spread over seeds is the tolerance."""
+    """Every metric as one number, a per-coordinate statistic (a list) as its values in increasing order,
+    named ``key[sorted i]`` (the fallback comparison, without committed seeds)."""
     flat = {}
     for key, value in metrics.items():
         if isinstance(value, list):
@@ -57,17 +83,30 @@ def made_on(provenance: dict[str, Any]) -> str:
 
 
 def compare_metrics(committed: dict[str, Any], recomputed: dict[str, Any],
-                    tolerances: dict[str, float] | None = None) -> list[Comparison]:
-    """Every metric of two runs side by side with its tolerance (from ``tolerances`` when given, else
-    :data:`TOLERANCES`); a missing metric compares as NaN."""
-    a, b = _flatten(committed), _flatten(recomputed)
+                    references: dict[str, Reference] | None = None) -> list[Comparison]:
+    """Every metric of two runs side by side with the rule it is held to: ``references`` (from the committed
+    seeds, :func:`seed_references`) when given, else :data:`TOLERANCES` on every value and on every sorted
+    value of a per-coordinate statistic. A metric missing on either side compares as NaN (a mismatch)."""
+    if references is None:
+        a, b = _flatten(committed), _flatten(recomputed)
+        return [Comparison(key, a.get(key, math.nan), b.get(key, math.nan),
+                           next((t for part, t in TOLERANCES if part in key), 0.0),
+                           abs(a.get(key, math.nan) - b.get(key, math.nan)), a.get(key) == b.get(key), "value")
+                for key in sorted(set(a) | set(b))]
     rows = []
-    for key in sorted(set(a) | set(b)):
-        if tolerances is not None:
-            tol = tolerances.get(key, 0.0)
-        else:
-            tol = next((t for part, t in TOLERANCES if part in key), 0.0)
-        rows.append(Comparison(key, a.get(key, math.nan), b.get(key, math.nan), tol))
+    for key in sorted(set(committed) | set(recomputed)):
+        a, b = committed.get(key), recomputed.get(key)
+        reference = references.get(key, Reference(0.0))
+        if isinstance(a, list) or isinstance(b, list):
+            a, b = [float(x) for x in a or []], [float(x) for x in b or []]
+            mean = lambda values: sum(values) / len(values) if values else math.nan  # noqa: E731
+            rows.append(Comparison(f"{key} (set of {len(a)})", mean(a), mean(b), reference.tolerance,
+                                   set_distance(a, b), a == b, "set"))
+            continue
+        a, b = (math.nan if v is None else float(v) for v in (a, b))
+        centre = a if reference.centre is None else reference.centre
+        rows.append(Comparison(key, a, b, reference.tolerance, abs(b - centre), a == b,
+                               "value" if reference.centre is None else "seeds"))
     return rows
 
 
@@ -83,21 +122,38 @@ def siblings(path: Path) -> list[Path]:
                   and key(p) == mine)
 
 
-def seed_tolerances(path: Path) -> tuple[dict[str, float] | None, int]:
-    """Twice the standard deviation over the seeds of each metric of the run at ``path``, computed from
-    its committed siblings, and their number; (None, n) with fewer than three runs to compute it from."""
+def seed_references(path: Path) -> tuple[dict[str, Reference] | None, int]:
+    """What each metric of the run at ``path`` is held to, from its committed siblings (n ≥ 3 seeds of its
+    configuration), and n; (None, n) with fewer.
+
+    A recomputation on another machine is, numerically, one more seed: a value must lie in the 95 %
+    prediction interval of one more draw, the seeds' mean ± t(n − 1) · s · √(1 + 1/n) (s their standard
+    deviation; exact where they agree, e.g. n_test). A per-coordinate statistic is compared as a set: its
+    sorted values may be no farther from the committed run's than the farthest two committed seeds' are
+    from each other.
+    """
+    from scipy import stats
+
     runs = siblings(path)
     if len(runs) < 3:
         return None, len(runs)
-    flat = [_flatten(read_json(p / "metrics.json")) for p in runs]
-    keys = set().union(*flat)
-    tolerances = {}
-    for key in keys:
-        values = [f[key] for f in flat if key in f and math.isfinite(f[key])]
+    metrics = [read_json(p / "metrics.json") for p in runs]
+    quantile = float(stats.t.ppf((1 + PREDICTION) / 2, len(runs) - 1)) * math.sqrt(1 + 1 / len(runs))
+    references = {}
+    for key in set().union(*metrics):
+        values = [m[key] for m in metrics if key in m]
+        if len(values) < 3:
+            continue
+        if isinstance(values[0], list):
+            references[key] = Reference(max(set_distance(x, y) for i, x in enumerate(values) for y in values[i + 1:]),
+                                        set=True)
+            continue
+        values = [float(v) for v in values if math.isfinite(float(v))]
         if len(values) >= 3:
             mean = sum(values) / len(values)
-            tolerances[key] = 2 * math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1))
-    return tolerances, len(runs)
+            spread = math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1))
+            references[key] = Reference(quantile * spread, centre=mean)
+    return references, len(runs)
 
 
 def cheapest_committed_run() -> Path:
@@ -118,12 +174,12 @@ def cheapest_committed_run() -> Path:
 
 
 def reproduce(path: Path, store: Path) -> tuple[list[Comparison], int, tuple[str, str]]:
-    """Retrain the run at ``path`` from scratch into ``store`` and compare every metric, each within
-    twice its seed spread (:func:`seed_tolerances`; the fixed :data:`TOLERANCES` when the run has fewer
-    than two committed siblings). Returns the comparisons, the number of runs the spread came from
-    (0 for the fixed table), and the machines that made the committed run and the recomputed one."""
+    """Retrain the run at ``path`` from scratch into ``store`` and compare every metric by the rules of
+    :func:`seed_references` (the fixed :data:`TOLERANCES` when the run has fewer than three committed seeds).
+    Returns the comparisons, the number of runs the references came from (0 for the fixed table), and the
+    machines that made the committed run and the recomputed one."""
     committed = load_run(Path(path))
-    tolerances, n_runs = seed_tolerances(Path(path))
+    references, n_runs = seed_references(Path(path))
     recomputed = load_run(execute(committed.config, Path(store), resume=False, replace=True))
     machines = made_on(committed.provenance), made_on(recomputed.provenance)
-    return compare_metrics(committed.metrics, recomputed.metrics, tolerances), (n_runs if tolerances else 0), machines
+    return compare_metrics(committed.metrics, recomputed.metrics, references), (n_runs if references else 0), machines

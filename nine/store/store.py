@@ -46,6 +46,7 @@ from nine.core.objectives import make_objective
 from nine.core.train import Start, TrainResult, train
 from nine.data import IMAGE_SHAPES, Split, check_images, load_split
 from nine.eval.report import evaluate_run
+from nine.store.memory import keep_freed_memory
 from nine.store.paths import RESULTS_DIR, RUNS_DIR, shown
 from nine.store.provenance import code_status, code_summary, provenance
 
@@ -321,6 +322,7 @@ def find_run_by_hash(key: str, stores: tuple[Path, ...] | None = None) -> Path |
 def _train_and_save(cfg: RunConfig, store: Path, partial: Path, started: float, snapshots: tuple[int, ...] = ()) -> None:
     """Train (or resume) in ``partial`` and write every file of a finished run there (and, on rank 0,
     the runs of ``cfg`` with each of ``snapshots`` epochs into ``store`` on the way)."""
+    keep_freed_memory()
     split = load_split(cfg)
     check_images(split.x_test, "x_test", IMAGE_SHAPES[cfg.dataset])
     main = distributed.is_main()

@@ -70,3 +70,25 @@ def test_cpu_class_names_whether_bf16_has_units():
     assert amx["class"].startswith("bf16 units") and amx["flags"]["amx_tile"] and amx["model"] == "Xeon"
     assert plain["class"].startswith("no bf16 units") and not any(plain["flags"].values())
     assert cpu_class()["torch_isa"]  # this machine's, whatever it is
+
+
+def test_whole_run_worker_resolves_the_default_in_the_class_it_stands_in_for():
+    """benchmarks/speed.py times the previous trainer against today's default in fresh processes; under
+    oneDNN's AVX2 limit the default must resolve to channels-last and say the class it ran in."""
+    import json
+    import os
+    import subprocess
+
+    root = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "ONEDNN_MAX_CPU_ISA": "AVX2", "ATEN_CPU_CAPABILITY": "avx2"}
+    seen = {}
+    for trainer in ("previous", "default"):
+        out = subprocess.run([sys.executable, "speed.py", "--worker", trainer, "--run-epochs", "1", "--worker-profile", "smoke"], cwd=root / "benchmarks",
+                             env=env, capture_output=True, text=True, check=True).stdout
+        seen[trainer] = json.loads(out.strip().splitlines()[-1])
+    assert seen["previous"]["numerics"] == "fp32" and seen["default"]["numerics"] == "channels_last"
+    for run in seen.values():
+        assert run["cpu"]["onednn_max_isa"] == "AVX2" and run["cpu"]["torch_isa"] == "AVX2" and not run["bf16_units"]
+        assert run["wall_s"] > 0 and set(run["metrics"]) == {"infonce_test", "linear_probe_acc", "knn_acc", "ks_view_mean", "tau"}
+    # one epoch of the same seed: the layouts compute the same function, so the runs agree closely
+    assert abs(seen["previous"]["metrics"]["infonce_test"] - seen["default"]["metrics"]["infonce_test"]) < 0.01

@@ -73,3 +73,30 @@ def test_auto_numerics_is_bf16_only_on_bf16_units_and_is_stored_resolved(monkeyp
     monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX2")
     assert make_config("cpu", d=4, device="cpu").numerics == "channels_last"
     assert make_config("cpu", d=4, numerics="bf16").numerics == "bf16"  # a named value is kept as it is
+
+
+def test_cpu_class_names_bf16_units_hidden_by_the_onednn_limit(monkeypatch):
+    from nine.store.provenance import cpu_class
+
+    amx = "model name : Some Xeon\nflags : fpu avx2 avx512f avx512_bf16 amx_bf16 amx_tile\n"
+    plain = "model name : Some laptop\nflags : fpu avx2 fma\n"
+    monkeypatch.delenv("ONEDNN_MAX_CPU_ISA", raising=False)
+    seen = cpu_class(amx)
+    assert seen["class"].startswith("bf16 units") and seen["onednn_max_isa"] == "all"
+    assert seen["model"] == "Some Xeon" and seen["flags"] == dict.fromkeys(("avx512f", "avx512_bf16", "amx_bf16", "amx_tile"), True)
+    assert cpu_class(plain)["class"] == "no bf16 units (bf16 emulated)"
+    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX512_CORE")
+    hidden = cpu_class(amx)
+    assert hidden["class"] == "no bf16 units (hidden by ONEDNN_MAX_CPU_ISA=AVX512_CORE)"
+    assert hidden["onednn_max_isa"] == "AVX512_CORE" and hidden["flags"]["amx_bf16"]  # the flags stay what the CPU has
+
+
+def test_keeping_freed_memory_is_applied_under_glibc_and_outside_the_numerical_code():
+    import platform
+
+    from nine.store.memory import keep_freed_memory
+    from nine.store.provenance import NUMERICAL_CODE
+
+    applied = keep_freed_memory()
+    assert applied == (platform.system() == "Linux" and platform.libc_ver()[0] == "glibc")
+    assert not any("nine/store".startswith(path) for path in NUMERICAL_CODE)  # runs stay "made by this code"

@@ -205,11 +205,14 @@ def test_get_or_train_all_keeps_order_trains_missing_and_says_loaded_runs_in_one
         runs.get_or_train_all([tiny_cfg, tiny_cfg.replace(seed=2)])
 
 
-def test_reproduce_tolerances_come_from_the_seed_spread(tmp_path, monkeypatch):
-    """Each metric may differ by twice its standard deviation over the committed seeds of the same
-    configuration; a run with fewer than three such seeds falls back to the fixed table."""
+def test_reproduce_references_come_from_the_committed_seeds(tmp_path, monkeypatch):
+    """A value must lie in the 95 % prediction interval of one more seed; a per-coordinate statistic is a
+    set, no farther from the committed one than two committed seeds are; fewer than three seeds fall back
+    to the fixed table."""
     import json
     import math
+
+    from scipy import stats
 
     from nine.config import make_config
     from nine.store import reproduce as runs
@@ -224,17 +227,25 @@ def test_reproduce_tolerances_come_from_the_seed_spread(tmp_path, monkeypatch):
     (other / "config.json").write_text(json.dumps(make_config("cpu", d=8).to_dict()))
     monkeypatch.setattr(runs, "RESULTS_DIR", tmp_path)
     assert [p.name for p in runs.siblings(tmp_path / "run1")] == ["run0", "run1", "run2"]
-    tolerances, n = runs.seed_tolerances(tmp_path / "run0")
-    assert n == 3 and math.isclose(tolerances["knn_acc"], 0.04) and tolerances["n_test"] == 0
-    assert math.isclose(tolerances["ks[sorted 1]"], 0.02) and tolerances["ks[sorted 0]"] < 1e-12
-    rows = {r.metric: r for r in runs.compare_metrics({"knn_acc": 0.80}, {"knn_acc": 0.83}, tolerances)}
-    assert rows["knn_acc"].ok and not runs.compare_metrics({"knn_acc": 0.8}, {"knn_acc": 0.85}, tolerances)[0].ok
-    assert runs.seed_tolerances(other) == (None, 1)
-    # per-coordinate statistics are a set: the same values in another coordinate order match exactly,
-    # a shifted value does not
-    swapped = runs.compare_metrics({"ks": [0.1, 0.12]}, {"ks": [0.12, 0.1]}, tolerances)
-    assert all(r.ok and r.committed == r.recomputed for r in swapped)
-    assert not all(r.ok for r in runs.compare_metrics({"ks": [0.1, 0.12]}, {"ks": [0.1, 0.2]}, tolerances))
+    references, n = runs.seed_references(tmp_path / "run0")
+    half_width = stats.t.ppf(0.975, 2) * 0.02 * math.sqrt(4 / 3)  # s = 0.02 over the three seeds
+    assert n == 3 and math.isclose(references["knn_acc"].centre, 0.82)
+    assert math.isclose(references["knn_acc"].tolerance, half_width) and references["n_test"].tolerance == 0
+    assert math.isclose(references["ks"].tolerance, 0.01)  # seeds 0 and 2: sorted values differ by 0.02 and 0
+    near, far = 0.82 + 0.9 * half_width, 0.82 + 1.1 * half_width
+    assert runs.compare_metrics({"knn_acc": 0.80}, {"knn_acc": near}, references)[0].ok
+    assert not runs.compare_metrics({"knn_acc": 0.80}, {"knn_acc": far}, references)[0].ok
+    assert not runs.compare_metrics({"n_test": 1000}, {"n_test": 999}, references)[0].ok
+    assert runs.seed_references(other) == (None, 1)
+    # per-coordinate statistics are a set: the same values in another coordinate order are at distance 0
+    # (but not bit-identical), a value moved farther than the seeds' sets differ is a mismatch
+    swapped = runs.compare_metrics({"ks": [0.1, 0.12]}, {"ks": [0.12, 0.1]}, references)[0]
+    assert swapped.ok and swapped.distance == 0 and not swapped.identical and swapped.metric == "ks (set of 2)"
+    assert not runs.compare_metrics({"ks": [0.1, 0.12]}, {"ks": [0.1, 0.2]}, references)[0].ok
+    assert not runs.compare_metrics({"ks": [0.1, 0.12]}, {"ks": [0.1]}, references)[0].ok  # sizes differ
+    # without seeds, the fixed table holds each sorted value
+    fixed = {r.metric: r for r in runs.compare_metrics({"ks": [0.1, 0.12]}, {"ks": [0.12, 0.13]})}
+    assert fixed["ks[sorted 1]"].ok and math.isclose(fixed["ks[sorted 1]"].distance, 0.01)
 
 
 def test_reproduce_names_the_machines():
