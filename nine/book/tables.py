@@ -110,7 +110,7 @@ def speed_table(runs: dict):
     import pandas as pd
 
     rows = []
-    for name, run in runs.items():
+    for name, run in sorted(runs.items(), key=lambda item: -item[1]["speedup"]):  # the machine as it is first
         previous, default = run["previous"], run["default"]
         rows.append({"timed as": name, "CPU class seen": default["cpu"]["class"],
                      "torch kernels": default["cpu"]["torch_isa"],
