@@ -14,8 +14,10 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 # The book shows committed runs only (NINE_NO_TRAINING: a run missing from results/ is an error, not
-# hours of training). The download button serves _sources/: the executed notebooks replace the stripped ones.
+# hours of training). The pages are executed first, one per core, into the cache the build reads
+# (nine/book/execute.py). The download button serves _sources/: the executed notebooks replace the stripped ones.
 book: $(STAMP)
+	NINE_NO_TRAINING=1 $(BIN)/python -m nine.book.execute
 	NINE_NO_TRAINING=1 $(BIN)/jupyter-book build . --all -W -n --keep-going
 	$(BIN)/python -m nine downloads
 	@echo "The book is at file://$(CURDIR)/_build/html/index.html"

@@ -153,3 +153,33 @@ def test_a_glued_markdown_block_is_written_out_in_the_downloaded_notebook():
     text = "## Findings\n\n```{glue:md} findings\n:format: myst\n```\n\nAfter."
     nb = nbformat.v4.new_notebook(cells=[glue_cell, nbformat.v4.new_markdown_cell(text)])
     assert readable(nb).cells[1].source == "## Findings\n\n- first\n- second\n\nAfter."
+
+
+def test_pages_are_executed_in_parallel_into_the_cache_the_build_reads(tmp_path):
+    """nine.book.execute: the notebook pages of _toc.yml (an .md page only with a kernelspec), executed into
+    _build/.jupyter_cache, where myst-nb's lookup (match_cache_notebook on the page as the build reads it)
+    finds them with their outputs; a failing page is reported and counted."""
+    import json
+
+    import nbformat
+    from jupyter_cache import get_cache
+    from myst_nb.core.read import read_myst_markdown_notebook
+
+    from nine.book.execute import CACHE, execute_pages, pages
+
+    kernel = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    (tmp_path / "_toc.yml").write_text("format: jb-book\nroot: intro\nchapters:\n- file: page\n- file: prose\n- file: broken\n")
+    (tmp_path / "intro.md").write_text(
+        "---\njupytext:\n  text_representation:\n    format_name: myst\nkernelspec:\n  name: python3\n"
+        "  display_name: Python 3\n---\n# Intro\n\n```{code-cell} ipython3\nprint(6 * 7)\n```\n")
+    (tmp_path / "prose.md").write_text("# Prose only\n\nNo code.\n")
+    for name, source in (("page", "x = 2 ** 10\nprint(x)"), ("broken", "raise ValueError('page broken on purpose')")):
+        nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(source)], metadata={"kernelspec": kernel})
+        nbformat.write(nb, tmp_path / f"{name}.ipynb")
+    assert [p.name for p in pages(tmp_path)] == ["intro.md", "page.ipynb", "broken.ipynb"]
+    assert execute_pages(tmp_path) == 1  # the broken page
+    cache = get_cache(str(tmp_path / CACHE))
+    page = cache.match_cache_notebook(nbformat.read(tmp_path / "page.ipynb", as_version=4))
+    assert "1024" in json.dumps(cache.get_cache_bundle(page.pk).nb.cells[0].outputs)
+    intro = read_myst_markdown_notebook((tmp_path / "intro.md").read_text(), add_source_map=True, path=str(tmp_path / "intro.md"))
+    assert "42" in json.dumps(cache.get_cache_bundle(cache.match_cache_notebook(intro).pk).nb.cells[0].outputs)
