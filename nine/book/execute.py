@@ -27,7 +27,9 @@ MYST_READER = {"name": "myst_nb_md", "type": "plugin"}  # how myst-nb reads (and
 
 
 def pages(root: Path = ROOT) -> list[Path]:
-    """The pages of ``_toc.yml`` that are notebooks: every ``.ipynb``, and each ``.md`` with a kernelspec."""
+    """The pages of ``_toc.yml`` the build takes from the cache: every ``.ipynb``, and each ``.md`` with a
+    kernelspec unless its front matter has the build execute it anyway (``execution_mode: force``: pages
+    computed from files the cache cannot see, such as the claims ledger)."""
     toc = yaml.safe_load((root / "_toc.yml").read_text())
     names = [toc["root"], *(entry["file"] for entry in toc.get("chapters", []))]
     found = []
@@ -35,8 +37,10 @@ def pages(root: Path = ROOT) -> list[Path]:
         notebook, markdown = root / f"{name}.ipynb", root / f"{name}.md"
         if notebook.is_file():
             found.append(notebook)
-        elif markdown.is_file() and "\nkernelspec:" in markdown.read_text().split("\n---", 1)[0]:
-            found.append(markdown)
+        elif markdown.is_file():
+            front = markdown.read_text().split("\n---", 1)[0]
+            if "\nkernelspec:" in front and "execution_mode: force" not in front:
+                found.append(markdown)
     return found
 
 

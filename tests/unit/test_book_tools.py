@@ -156,7 +156,8 @@ def test_a_glued_markdown_block_is_written_out_in_the_downloaded_notebook():
 
 
 def test_pages_are_executed_in_parallel_into_the_cache_the_build_reads(tmp_path):
-    """nine.book.execute: the notebook pages of _toc.yml (an .md page only with a kernelspec), executed into
+    """nine.book.execute: the notebook pages of _toc.yml (an .md page only with a kernelspec and not forced to
+    execute in the build), executed into
     _build/.jupyter_cache, where myst-nb's lookup (match_cache_notebook on the page as the build reads it)
     finds them with their outputs; a failing page is reported and counted."""
     import json
@@ -168,11 +169,12 @@ def test_pages_are_executed_in_parallel_into_the_cache_the_build_reads(tmp_path)
     from nine.book.execute import CACHE, execute_pages, pages
 
     kernel = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    (tmp_path / "_toc.yml").write_text("format: jb-book\nroot: intro\nchapters:\n- file: page\n- file: prose\n- file: broken\n")
+    (tmp_path / "_toc.yml").write_text("format: jb-book\nroot: intro\nchapters:\n- file: page\n- file: prose\n- file: ledger\n- file: broken\n")
     (tmp_path / "intro.md").write_text(
         "---\njupytext:\n  text_representation:\n    format_name: myst\nkernelspec:\n  name: python3\n"
         "  display_name: Python 3\n---\n# Intro\n\n```{code-cell} ipython3\nprint(6 * 7)\n```\n")
     (tmp_path / "prose.md").write_text("# Prose only\n\nNo code.\n")
+    (tmp_path / "ledger.md").write_text("---\nmystnb:\n  execution_mode: force\nkernelspec:\n  name: python3\n---\n# Ledger\n")
     for name, source in (("page", "x = 2 ** 10\nprint(x)"), ("broken", "raise ValueError('page broken on purpose')")):
         nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(source)], metadata={"kernelspec": kernel})
         nbformat.write(nb, tmp_path / f"{name}.ipynb")
