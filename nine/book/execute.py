@@ -46,7 +46,8 @@ def pages(root: Path = ROOT) -> list[Path]:
 
 def execute_pages(root: Path = ROOT, serial: bool = False) -> int:
     """Execute every page missing from the cache, one per CPU core at a time (``serial``: one at a time).
-    Returns the number of pages that failed (each named on stderr with its traceback)."""
+    A page that fails in parallel is run once more on its own. Returns the number of pages that failed
+    (each named on stderr with its traceback)."""
     from jupyter_cache import get_cache
     from jupyter_cache.executors import load_executor
 
@@ -57,16 +58,21 @@ def execute_pages(root: Path = ROOT, serial: bool = False) -> int:
         else:
             cache.add_nb_to_project(str(page))
     logger = logging.getLogger("nine.book.execute")
-    logger.addHandler(logging.StreamHandler(sys.stdout))
+    if not logger.handlers:
+        logger.addHandler(logging.StreamHandler(sys.stdout))
     logger.setLevel(logging.INFO)
     executor = load_executor("local-serial" if serial else "local-parallel", cache=cache, logger=logger)
     started = time.perf_counter()
     result = executor.run_and_cache(timeout=TIMEOUT_S, allow_errors=False)
-    failed = [*result.errored, *result.excepted]
+    succeeded, failed = list(result.succeeded), [*result.errored, *result.excepted]
+    if failed and not serial:  # once more, alone: kernels started side by side can collide on a port
+        again = load_executor("local-serial", cache=cache, logger=logger).run_and_cache(
+            filter_uris=failed, timeout=TIMEOUT_S, allow_errors=False)
+        succeeded, failed = succeeded + list(again.succeeded), [*again.errored, *again.excepted]
     for uri in failed:
         record = cache.get_project_record(uri)
         print(f"page {Path(uri).relative_to(root)} failed:\n{record.traceback or 'no traceback recorded'}", file=sys.stderr)
-    print(f"{len(result.succeeded)} page(s) executed into {CACHE} in {time.perf_counter() - started:.0f} s"
+    print(f"{len(succeeded)} page(s) executed into {CACHE} in {time.perf_counter() - started:.0f} s"
           f"{f'; {len(failed)} failed' if failed else ''}")
     return len(failed)
 

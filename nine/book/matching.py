@@ -57,6 +57,12 @@ def sweep_claims(page, prior: str, table, runs: dict, grid, n: int, n_train: int
     def too_few(dim: int) -> str:
         return "" if len(testable[dim]) >= 2 else f"fewer than two of the levels {list(grid.levels)} have C ≤ log N at d = {dim}"
 
+    def over_levels(dim: int, result: str) -> str:
+        """How a Spearman claim names its levels, and its ``result`` where there are enough of them."""
+        if too_few(dim):
+            return "over the levels with C ≤ log N: not computed, there are too few"
+        return f"over the levels with C ≤ log N ({', '.join(f'{v:g}' for v in testable[dim])}): {result}"
+
     claims = []
     for dim in grid.dims:
         part = table[(table["d"] == dim) & ((table["head"] != "nine") | table["noise"].isin(testable[dim]))]
@@ -65,10 +71,8 @@ def sweep_claims(page, prior: str, table, runs: dict, grid, n: int, n_train: int
             f"{prior}-dm-improves-with-noise-d{dim}",
             f"Where InfoNCE can reach the capacity (C ≤ log N), distribution matching improves as the noise grows "
             f"(MNIST, {prior} prior, d = {dim})",
-            f"one-sided Spearman test of kNN KL(embedding ‖ prior) decreasing with {symbol} over the levels with "
-            f"C ≤ log N" + (f" ({', '.join(f'{v:g}' for v in testable[dim])}): ρ = {rho:.2f} over "
-                           f"{int((part['head'] == 'nine').sum())} runs; p-value vs {ALPHA:g}" if not too_few(dim)
-                           else ": not computed, there are too few"),
+            f"one-sided Spearman test of kNN KL(embedding ‖ prior) decreasing with {symbol} "
+            + over_levels(dim, f"ρ = {rho:.2f} over {int((part['head'] == 'nine').sum())} runs; p-value vs {ALPHA:g}"),
             measured=p, expected=ALPHA, relation="le", inconclusive=too_few(dim),
         )
         claims.append(f"{prior}-dm-improves-with-noise-d{dim}")
@@ -84,9 +88,8 @@ def sweep_claims(page, prior: str, table, runs: dict, grid, n: int, n_train: int
             f"{prior}-accuracy-decreases-with-noise{suffix}",
             (f"Where InfoNCE can reach the capacity, downstream accuracy decreases as the noise grows (MNIST, {prior} "
              f"prior, d = {top_d})") if first else f"… and so does the {readout}'s accuracy (MNIST, {prior} prior, d = {top_d})",
-            f"one-sided Spearman test of {'linear-probe' if first else readout} accuracy decreasing with {symbol} over "
-            f"the levels with C ≤ log N" + (f" ({', '.join(f'{v:g}' for v in testable[top_d])}): ρ = {rho:.2f}; "
-                                            f"p-value vs {ALPHA:g}" if not too_few(top_d) else ": not computed, there are too few"),
+            f"one-sided Spearman test of {'linear-probe' if first else readout} accuracy decreasing with {symbol} "
+            + over_levels(top_d, f"ρ = {rho:.2f}; p-value vs {ALPHA:g}"),
             measured=p, expected=ALPHA, relation="le", inconclusive=too_few(top_d),
         )
         page.check(

@@ -103,6 +103,11 @@ def numerics_table(prior: str, level: float, d: int = 16, numerics: tuple[str, s
     return pd.DataFrame(rows).set_index("statistic")
 
 
+def _fastest_first(runs: dict) -> list[tuple[str, dict]]:
+    """bench.json's whole runs per CPU class, the largest speed-up (the machine as it is) first."""
+    return sorted(runs.items(), key=lambda item: -item[1]["speedup"])
+
+
 def speed_table(runs: dict):
     """The whole-run timings of ``benchmarks/speed.py`` (bench.json's ``speed.runs``), one row per CPU class
     (the fastest first): whether oneDNN could use bf16 units, torch's kernel ISA, the previous fp32 trainer's
@@ -110,7 +115,7 @@ def speed_table(runs: dict):
     import pandas as pd
 
     rows = []
-    for name, run in sorted(runs.items(), key=lambda item: -item[1]["speedup"]):  # the machine as it is first
+    for name, run in _fastest_first(runs):
         previous, default = run["previous"], run["default"]
         cpu = default["cpu"]
         units = ("yes" if default["bf16_units"] else
@@ -132,7 +137,7 @@ def speed_agreement(runs: dict):
     import pandas as pd
 
     rows = {}
-    for name, run in sorted(runs.items(), key=lambda item: -item[1]["speedup"]):
+    for name, run in _fastest_first(runs):
         for trainer in ("previous", "default"):
             label = f"{name}: {'previous fp32' if trainer == 'previous' else run[trainer]['numerics']}"
             rows[label] = {SPEED_METRICS.get(metric, metric): f"{value:.3f}" for metric, value in run[trainer]["metrics"].items()}

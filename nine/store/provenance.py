@@ -20,7 +20,7 @@ from typing import Any
 import torch
 
 import nine
-from nine.config import native_bf16
+from nine.config import BF16_UNITS, native_bf16
 from nine.store.paths import ROOT
 
 NUMERICAL_CODE = ("nine/config.py", "nine/core", "nine/data", "nine/eval")
@@ -73,7 +73,7 @@ def cpu_class(cpuinfo: str | None = None) -> dict:
     flags = set(fields.get("flags", "").split())
     limit = os.environ.get("ONEDNN_MAX_CPU_ISA", "")
     native = native_bf16("cpu", flags=flags, max_isa=limit)
-    hidden = bool({"avx512_bf16", "amx_bf16"} & flags) and not native
+    hidden = bool(set(BF16_UNITS) & flags) and not native
     return {"model": fields.get("model name", platform.processor() or platform.machine()),
             "flags": {flag: flag in flags for flag in BF16_FLAGS},
             "class": "bf16 units (AMX / AVX-512 BF16)" if native else

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
 import math
+import statistics
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,13 +24,12 @@ PREDICTION = 0.95  # a recomputed value must lie in this prediction interval for
 
 @dataclass(frozen=True)
 class Reference:
-    """Where a recomputed metric must fall: within ``tolerance`` of ``centre`` (a value; ``centre`` None:
-    of the committed value), or, for a per-coordinate statistic (``set``), its sorted values within
-    ``tolerance`` of the committed run's in mean absolute difference."""
+    """Where a recomputed metric must fall: within ``tolerance`` of ``centre`` (``centre`` None: of the
+    committed value), or, for a per-coordinate statistic, its sorted values within ``tolerance`` of the
+    committed run's in mean absolute difference (:func:`set_distance`)."""
 
     tolerance: float
     centre: float | None = None
-    set: bool = False
 
 
 @dataclass(frozen=True)
@@ -99,8 +100,8 @@ def compare_metrics(committed: dict[str, Any], recomputed: dict[str, Any],
         reference = references.get(key, Reference(0.0))
         if isinstance(a, list) or isinstance(b, list):
             a, b = [float(x) for x in a or []], [float(x) for x in b or []]
-            mean = lambda values: sum(values) / len(values) if values else math.nan  # noqa: E731
-            rows.append(Comparison(f"{key} (set of {len(a)})", mean(a), mean(b), reference.tolerance,
+            rows.append(Comparison(f"{key} (set of {len(a)})", statistics.fmean(a) if a else math.nan,
+                                   statistics.fmean(b) if b else math.nan, reference.tolerance,
                                    set_distance(a, b), a == b, "set"))
             continue
         a, b = (math.nan if v is None else float(v) for v in (a, b))
@@ -145,14 +146,11 @@ def seed_references(path: Path) -> tuple[dict[str, Reference] | None, int]:
         if len(values) < 3:
             continue
         if isinstance(values[0], list):
-            references[key] = Reference(max(set_distance(x, y) for i, x in enumerate(values) for y in values[i + 1:]),
-                                        set=True)
+            references[key] = Reference(max(set_distance(x, y) for x, y in itertools.combinations(values, 2)))
             continue
         values = [float(v) for v in values if math.isfinite(float(v))]
         if len(values) >= 3:
-            mean = sum(values) / len(values)
-            spread = math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1))
-            references[key] = Reference(quantile * spread, centre=mean)
+            references[key] = Reference(quantile * statistics.stdev(values), centre=statistics.fmean(values))
     return references, len(runs)
 
 
