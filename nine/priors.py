@@ -42,7 +42,7 @@ class Prior:
     the maps that are not the identity."""
 
     name: ClassVar[str]
-    title: ClassVar[str]  # as a page writes it, e.g. "N(0, I)"
+    title: ClassVar[str]  # as a page or a figure writes it, e.g. "N(0, I)", "U[0, 1]ᵈ" (no TeX: it is plain text)
     marginal: ClassVar  # the law of one coordinate (a frozen scipy.stats distribution)
     channel: ClassVar[str]  # the law of the channel noise Z, one of CHANNELS
     level: ClassVar[str]  # the RunConfig field that holds the noise level ("sigma" or "eps")
@@ -155,7 +155,7 @@ class Gaussian(Prior):
 
 @register
 class Uniform(Prior):
-    name, title = "uniform", "U[0, 1]^d"
+    name, title = "uniform", "U[0, 1]ᵈ"
     marginal = stats.uniform()
     channel, level, symbol = "uniform", "eps", "ε"
     view = (-0.05, 1.05)
@@ -185,7 +185,7 @@ class Laplace(Prior):
     """Laplace(0, 1/√2)^d through T = F⁻¹∘Φ of the Gaussian prior. T is computed through log Φ(−|h|),
     so it stays finite in the tails: T(h) = −sign(h)·b·(log 2 + log Φ(−|h|))."""
 
-    name, title = "laplace", "Laplace(0, 1/√2)^d"
+    name, title = "laplace", "Laplace(0, 1/√2)ᵈ"
     marginal = stats.laplace(scale=LAPLACE_SCALE)
     channel, level, symbol = "gaussian", "sigma", "σ"
     view = (-4.5, 4.5)

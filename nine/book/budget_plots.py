@@ -58,7 +58,8 @@ def trajectories(table, floors: dict[str, dict[str, float]]) -> Figure:
 
 def statistic_against_gap(table, column: str, title: str, fits, gap: str = "reachable_gap") -> Figure:
     """``column`` against the reachable gap min(C, log N) − InfoNCE for every snapshot of every long
-    run, one colour per configuration, with its least-squares line from ``fits``; one panel per prior."""
+    run, one colour per configuration, with its least-squares line from ``fits`` over the gaps measured (not
+    extrapolated: the page reads the intercepts, with their intervals, in its text); one panel per prior."""
     priors = list(dict.fromkeys(table["prior"]))
     fig, axes = panel_grid(len(priors), 4.6, 3.6, columns=2)
     configurations = list(table.groupby(["prior", "noise"], sort=False).groups)
@@ -70,8 +71,8 @@ def statistic_against_gap(table, column: str, title: str, fits, gap: str = "reac
             fit = fits[(fits["prior"] == law) & (fits["noise"] == noise)].iloc[0]
             ax.scatter(part[gap], part[column], color=f"C{k}", s=14 + 6 * np.log2(part["epochs"] / part["epochs"].min()),
                        label=f"{PRIOR_NAMES[law][0]} = {noise:g} (r = {fit['Pearson r']:.2f})")
-            x = np.linspace(0, part[gap].max() * 1.05, 50)
-            ax.plot(x, fit["intercept"] + fit["slope"] * x, color=f"C{k}", lw=1)
+            x = np.linspace(part[gap].min(), part[gap].max(), 50)  # over the data only: a KL line drawn on to
+            ax.plot(x, fit["intercept"] + fit["slope"] * x, color=f"C{k}", lw=1)  # zero gap can fall below zero
         ax.set(title=f"{PRIOR_NAMES[prior][1]} prior", xlabel="min(C, log N) − InfoNCE on test digits (nats)", ylabel=title)
         ax.set_xlim(left=0)
         ax.legend(fontsize=8, loc="lower right", title="larger points: more epochs", title_fontsize=7)

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import nine
+from nine.book.numbers import fmt
 from nine.book.rerun import publish_dir
 from nine.store.provenance import git
 
@@ -57,7 +58,22 @@ class Claim:
     @property
     def criterion(self) -> str:
         symbol = {"approx": "≈", "le": "≤", "ge": "≥"}[self.relation]
-        return f"{symbol} {_fmt(self.expected)}" + (f" ± {_fmt(self.tolerance)}" if self.tolerance else "")
+        digits = self._digits()
+        return f"{symbol} {fmt(self.expected, digits)}" + (f" ± {fmt(self.tolerance)}" if self.tolerance else "")
+
+    @property
+    def measured_text(self) -> str:
+        """The measured value as the ledger prints it: a dash when nothing could be measured."""
+        return fmt(self.measured, self._digits())
+
+    def _digits(self) -> int:
+        """As many significant digits (3 to 6) as it takes for the measured value and the threshold to print
+        differently: 0.04285 against 0.04278 reads "0.04285" and "≤ 0.04278", never "0.0428" and "≤ 0.0428"."""
+        bound = self.expected + {"approx": 0.0, "le": self.tolerance, "ge": -self.tolerance}[self.relation]
+        for digits in range(3, 7):
+            if fmt(self.measured, digits) != fmt(bound, digits) or self.measured == bound:
+                return digits
+        return 6
 
     @property
     def verdict(self) -> str:
@@ -66,10 +82,6 @@ class Claim:
 
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "passed": self.passed, "verdict": self.verdict}
-
-
-def _fmt(x: float) -> str:
-    return f"{x:.3g}" if abs(x) >= 1e-3 or x == 0 else f"{x:.1e}"
 
 
 class Ledger:
@@ -174,7 +186,7 @@ def render_rows(claims: list[Claim], link: str | None, page_column: bool = True)
         anchor = "" if link is not None else f' id="claim-{c.id}"'
         rows.append(
             f"<tr{anchor}>{page}<td>{name}<br><code>{c.id}</code></td><td>{html.escape(c.check)}</td>"
-            f"<td>{_fmt(c.measured)}</td><td>{html.escape(c.criterion)}</td>"
+            f"<td>{html.escape(c.measured_text)}</td><td>{html.escape(c.criterion)}</td>"
             f'<td class="claim-status" style="color:{colour};font-weight:bold">{status}</td></tr>'
         )
     return f'<table class="claims-ledger"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>'

@@ -60,6 +60,11 @@ class Page:
         """A row of the claims ledger (see :meth:`nine.book.claims.Ledger.check`)."""
         return self.ledger.check(id, statement, check, measured, expected, tolerance, relation, inconclusive)
 
+    def explain(self, id: str, reason: str) -> Claim:
+        """The one-line reason the claim ``id`` fails, shown under its verdict here and in the ledger
+        (see :meth:`nine.book.claims.Ledger.explain`)."""
+        return self.ledger.explain(id, reason)
+
     def claims(self, ids: list[str] | None = None) -> HTMLTable:
         """The page's claims ``ids`` (all when None) as an HTML table."""
         return self.ledger.table(ids)

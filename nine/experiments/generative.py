@@ -365,11 +365,12 @@ def load_generator(folder: Path) -> tuple[GenConfig, Generator, dict]:
 
 
 def get_or_train_generator(
-    cfg: GenConfig, c_train: np.ndarray, x_train: torch.Tensor, store: Path | None = None
+    cfg: GenConfig, c_train: np.ndarray, x_train: torch.Tensor, store: Path | None = None, quiet: bool = False
 ) -> tuple[Generator, dict]:
     """Load the generator of ``cfg`` from ``results/generative``, ``runs/generative`` or ``store``,
     else train it into ``store`` (default ``runs/generative``, i.e. ``$NINE_RUNS_DIR/generative``) under
-    the run store's lock (:func:`nine.store.artifacts.get_or_make`)."""
+    the run store's lock (:func:`nine.store.artifacts.get_or_make`). ``quiet``: say nothing when it is only
+    loaded (a page that loads many says so once); training is always reported."""
 
     def make(folder: Path) -> None:
         print(f"training {cfg.kind} {cfg.key} on the embeddings of run {cfg.encoder_run} ({cfg.epochs} epochs)")
@@ -382,6 +383,6 @@ def get_or_train_generator(
 
     folder, made = get_or_make(cfg.key, _places(store), _target(store), FILES, make, "generator")
     _, g, metrics = load_generator(folder)
-    if not made:
+    if not made and not quiet:
         print(f"loaded {cfg.kind} {cfg.key} from {shown(folder.parent)}")
     return g, metrics

@@ -47,12 +47,9 @@ def selection_score(run) -> float:
 def best_setting(prior: str, profile: str = "cpu", **overrides) -> tuple[dict[str, object], list]:
     """The tuned fields of the setting with the lowest :func:`selection_score`, and every tuning run
     with its score (runs that are not trained yet raise :class:`nine.store.RunError` on loading)."""
-    from nine.store import get_or_train
+    from nine.store import get_or_train_all
 
-    scored = []
-    for cfg in tuning_configs(prior, profile, **overrides):
-        run = get_or_train(cfg)
-        scored.append((selection_score(run), run))
+    scored = [(selection_score(run), run) for run in get_or_train_all(tuning_configs(prior, profile, **overrides))]
     best = min(scored, key=lambda pair: pair[0])[1]
     return setting(best.config), scored
 

@@ -1,6 +1,7 @@
 """Checks over the built book in _build/html (run after `jupyter-book build`)."""
 
 import json
+import re
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -248,3 +249,29 @@ def test_the_intro_opens_with_what_the_book_found(pages):
     total = first.select_one("table.claims-glance tr.glance-total").find_all("td")[-1].get_text(strip=True)
     ledger = sum(len(json.loads(p.read_text())["claims"]) for p in (ROOT / "book" / "claims").glob("*.json"))
     assert int(total) == ledger
+
+
+NUMBER = re.compile(r"[-−]?\d[\d,]*(\.\d+)?(e[-+]?\d+)?")
+TABLE_CLASSES = {"nine-table", "claims-ledger", "claims-glance"}
+
+
+@pytest.mark.parametrize("name", PAGES)
+def test_tables_print_numbers_one_way(pages, name):
+    """Every table a page shows goes through one format (nine.book.numbers): the book's table class, no
+    nan, no trailing zeros (0.500000, 2429.0), no six-decimal float dumps, no cell cut short with "…"."""
+    for table in pages[name].select(".cell_output table, table.claims-ledger, table.claims-glance"):
+        assert TABLE_CLASSES & set(table.get("class", [])), f"{name}: a table without the book's format: {table.get_text(' ', strip=True)[:120]}"
+        for cell in table.find_all(["td", "th"]):
+            text = cell.get_text(" ", strip=True)
+            assert not re.search(r"\b(nan|NaN|<NA>|None)\b", text), f"{name}: {text!r}"
+            assert not re.search(r"\d\.\d{6,}", text), f"{name}: {text!r}"
+            assert not text.endswith(("…", "...")), f"{name}: a cell cut short: {text!r}"
+            if NUMBER.fullmatch(text) and "." in text and "e" not in text:
+                assert not text.endswith("0"), f"{name}: trailing zero in {text!r}"
+
+
+@pytest.mark.parametrize("name", PAGES)
+def test_loading_runs_is_said_once_per_cell(pages, name):
+    """A page that loads many committed runs says so in one line per cell, not one line per run."""
+    for output in pages[name].select(".cell_output .output.stream"):
+        assert output.get_text().count("loaded finished run") <= 1, f"{name}: {output.get_text()[:200]}"

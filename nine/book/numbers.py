@@ -1,0 +1,87 @@
+"""One number format for every table of the book.
+
+    from nine.book.numbers import fmt, styled
+    fmt(0.500000)        # "0.5"
+    fmt(2429.0)          # "2,429"
+    fmt(5.195844e-14)    # "5.2e-14"
+    fmt(0.000999)        # "1e-03"
+    fmt(float("nan"))    # "—"
+    styled(df)           # a pandas Styler: every number and index value through fmt, one CSS class
+
+A number keeps ``digits`` significant digits and no trailing zeros; a whole number prints as one, and from 1,000
+on with a thousands separator and no decimals; a value below 0.001 in size prints in scientific notation; a missing or
+undefined value prints as a dash, never as ``nan``. Text passes through unchanged, so a column of
+"mean ± std" strings is left as it was made.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+
+DASH = "—"
+TABLE_CLASS = "nine-table"  # styled in _static/nine.css like the claims tables
+PROSE_CHARS = 40  # a text column with a longer cell is prose: it wraps instead of widening the table
+
+
+def fmt(value, digits: int = 3) -> str:
+    """``value`` as the book prints a number (see the module's docstring); anything else as ``str``."""
+    if value is None:
+        return DASH
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, numbers.Integral):
+        return f"{int(value):,}"
+    if not isinstance(value, numbers.Real):
+        return DASH if _is_missing(value) else str(value)
+    x = float(value)
+    if math.isnan(x):
+        return DASH
+    if math.isinf(x):
+        return "∞" if x > 0 else "−∞"
+    if x == 0:
+        return "0"
+    if x.is_integer() and abs(x) < 1e15:
+        return fmt(int(x), digits)
+    if abs(x) < 1e-3:
+        mantissa, exponent = f"{x:.{max(digits - 2, 1)}e}".split("e")
+        return f"{mantissa.rstrip('0').rstrip('.')}e{exponent}"
+    if abs(x) >= 1000:  # whole units, or as many decimals as the digits leave
+        decimals = max(digits - len(str(int(abs(x)))), 0)
+        text = f"{x:,.{decimals}f}"
+        return text.rstrip("0").rstrip(".") if decimals else text
+    return f"{x:.{digits}g}"
+
+
+def _is_missing(value) -> bool:
+    """pandas' NA / NaT, without importing pandas for every number."""
+    try:
+        import pandas as pd
+
+        return bool(pd.isna(value))
+    except (TypeError, ValueError, ImportError):
+        return False
+
+
+def mean_std(mean: float, std: float, digits: int = 3) -> str:
+    """"mean ± std", each through :func:`fmt`; the mean alone when the spread is not defined."""
+    return fmt(mean, digits) if std is None or not math.isfinite(std) else f"{fmt(mean, digits)} ± {fmt(std, digits)}"
+
+
+def styled(frame, digits: int = 3, columns: dict[str, int] | None = None):
+    """``frame`` (a DataFrame or Series) as a pandas Styler whose cells and index values all go through
+    :func:`fmt` (``columns``: other significant digits for some columns), with the book's table class."""
+    import pandas as pd
+
+    if isinstance(frame, pd.Series):
+        frame = frame.to_frame()
+    styler = frame.style.format(lambda v: fmt(v, digits))
+    for column, column_digits in (columns or {}).items():
+        if column not in frame.columns:
+            raise KeyError(f"columns: {column!r} is not a column of the table ({', '.join(map(str, frame.columns))})")
+        styler = styler.format(lambda v, k=column_digits: fmt(v, k), subset=[column])
+    styler = styler.format_index(lambda v: fmt(v, digits), axis=0).format_index(lambda v: fmt(v, digits), axis=1)
+    prose = [c for c in frame.columns if frame[c].map(lambda v: isinstance(v, str) and len(v) > PROSE_CHARS).any()]
+    if prose:  # a column of sentences wraps and reads from the left, whole (pandas' own HTML cuts it with "…")
+        styler = styler.set_properties(subset=prose, **{"white-space": "normal", "text-align": "left", "min-width": "16em"})
+    return styler.set_table_attributes(f'class="{TABLE_CLASS}"')
