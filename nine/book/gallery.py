@@ -124,12 +124,28 @@ def serve_executed_notebooks(build: Path | None = None) -> list[Path]:
 GLUE_FIGURE = re.compile(r"```\{glue:figure\}\s+(\S+)\n(.*?)```", re.S)
 GLUE_MD = re.compile(r"```\{glue:md\}\s+(\S+)\n(?::[^\n]*\n)*```")  # a glued Markdown block (lists, paragraphs)
 GLUE_ROLE = re.compile(r"\{glue:(?:text|md)\}`([^`:]+)(?::([^`]*))?`")
+# a cross-reference or citation of the book, which Jupyter would show as raw MyST: text <target> or target
+BOOK_ROLE = re.compile(r"\{(ref|doc|numref|eq|cite:p|cite:t|cite)\}`([^`<]*?)\s*(?:<([^`>]+)>)?`")
+
+
+def _plain_role(match: re.Match) -> str:
+    """A book role as plain text: its own text (with the figure or section it names), a citation in brackets."""
+    kind, text, target = match.group(1), match.group(2).strip(), match.group(3)
+    if kind.startswith("cite"):
+        return f"[{text}]"
+    if kind == "numref":
+        return text.replace("%s", target.removeprefix("fig-")) if target else text
+    if not target:
+        return text
+    if kind == "ref" and target.startswith(("figure-", "fig-")):
+        return f"{text} ({target.split('-', 1)[1]})"
+    return text
 
 
 def readable(nb):
     """An executed notebook as Jupyter and Colab show it: every ``{glue:figure}`` directive of the
-    markdown becomes the figure itself (a cell attachment) with its caption, and every ``{glue:text}``
-    or ``{glue:md}`` role the value it stands for. The glued values are read from the notebook's own
+    markdown becomes the figure itself (a cell attachment) with its caption, every ``{glue:text}``
+    or ``{glue:md}`` role the value it stands for, and every cross-reference or citation role its text. The glued values are read from the notebook's own
     outputs, which MyST-NB displays but plain Jupyter does not."""
     glued: dict[str, dict] = {}
     for cell in nb.cells:
@@ -173,7 +189,7 @@ def readable(nb):
             return str(data["text/markdown"]).strip() if "text/markdown" in data else match.group(0)
 
         text = GLUE_MD.sub(block, GLUE_FIGURE.sub(figure, cell.source))
-        cell.source = GLUE_ROLE.sub(value, text)
+        cell.source = BOOK_ROLE.sub(_plain_role, GLUE_ROLE.sub(value, text))
         if attachments:
             cell["attachments"] = attachments
     return nb

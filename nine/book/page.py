@@ -1,6 +1,6 @@
 """The bookkeeping of one notebook page in one object, so that a notebook reads as the experiment.
 
-    page = Page("02_gaussian_matching", parameters, publish, profile)
+    page = Page.of("02_gaussian_matching", globals(), epochs=cfg.epochs)   # parameters read from the notebook
     page.figure(fig, "fig_embedding", "gaussian-embedding", runs=[run.hash])
     page.number("ks_max", max(m["ks"]))
     page.check("gaussian-mnist-clean-match-prior", statement, how, measured=..., expected=..., relation="le")
@@ -21,9 +21,34 @@ from matplotlib.figure import Figure
 from nine.book.claims import Claim, HTMLTable, Ledger
 from nine.book.plots import export_figure, figure_note
 
+# parameters that say how a page runs, not what it computes: never part of the command that regenerates it
+RUN_CONTROLS = ("publish", "data_dir", "sweep_training", "continued_training")
+# the recipe of a page's committed runs: named in a command only where it differs from the page's default
+RECIPE = ("numerics", "tau_lr")
+
 
 class Page:
     """One notebook's figures, glued numbers and claims; ``publish`` writes the citable copies."""
+
+    @classmethod
+    def of(cls, notebook: str, namespace: dict[str, Any], **resolved: Any) -> Page:
+        """The page of ``notebook`` with its parameters read from ``namespace`` (the notebook's globals after
+        its parameter cell): every parameter of the parameter cell, in its order, except :data:`RUN_CONTROLS`
+        and the :data:`RECIPE` parameters left at their defaults, with ``resolved`` values for those the page
+        works out itself (``epochs=None`` → the profile's number). So a figure's "Regenerate:" command names
+        every value that made it, and no notebook lists them by hand."""
+        from nine.book.rerun import notebook_defaults
+
+        unknown = sorted(set(resolved) - set(notebook_defaults(notebook)))
+        if unknown:
+            raise ValueError(f"resolved parameter {unknown[0]!r} is not a parameter of {notebook}")
+        parameters = {}
+        for name, default in notebook_defaults(notebook).items():
+            value = resolved.get(name, namespace[name])
+            if name in RUN_CONTROLS or (name in RECIPE and value == default):
+                continue
+            parameters[name] = list(value) if isinstance(value, tuple) else value
+        return cls(notebook, parameters, namespace["publish"], namespace["profile"])
 
     def __init__(self, notebook: str, parameters: dict[str, Any], publish: bool, profile: str) -> None:
         self.notebook, self.parameters, self.publish = notebook, dict(parameters), publish

@@ -197,8 +197,9 @@ def test_download_buttons_serve_executed_notebooks():
         cells = json.loads(source.read_text())["cells"]
         assert any(c.get("outputs") for c in cells if c["cell_type"] == "code"), f"{source.name} has no outputs"
         markdown = [c for c in cells if c["cell_type"] == "markdown"]
-        left = [line for c in markdown for line in "".join(c["source"]).splitlines() if "{glue:" in line]
-        assert not left, f"{source.name} still shows glue roles: {left[:2]}"
+        left = [line for c in markdown for line in "".join(c["source"]).splitlines()
+                if "{glue:" in line or re.search(r"\{(ref|doc|numref|cite|cite:p|cite:t)\}`", line)]
+        assert not left, f"{source.name} still shows MyST roles: {left[:2]}"
         figures = "".join("".join(c["source"]) for c in json.loads((ROOT / "notebooks" / source.name).read_text())["cells"]
                           if c["cell_type"] == "markdown").count("{glue:figure}")
         attached = sum(len(c.get("attachments", {})) for c in markdown)

@@ -155,6 +155,18 @@ def test_a_glued_markdown_block_is_written_out_in_the_downloaded_notebook():
     assert readable(nb).cells[1].source == "## Findings\n\n- first\n- second\n\nAfter."
 
 
+def test_the_downloaded_notebook_shows_cross_references_and_citations_as_text():
+    import nbformat
+
+    from nine.book.gallery import readable
+
+    text = ("See the {doc}`claims ledger <../book/claims>`, the {ref}`gallery entry <figure-capacity>`, "
+            "{numref}`Fig. %s <fig-gaussian-sweep-embeddings>` and {cite:p}`butakov2025nine`; {ref}`rules-gaussian`.")
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell(text)])
+    assert readable(nb).cells[0].source == ("See the claims ledger, the gallery entry (capacity), "
+                                            "Fig. gaussian-sweep-embeddings and [butakov2025nine]; rules-gaussian.")
+
+
 def test_pages_are_executed_in_parallel_into_the_cache_the_build_reads(tmp_path):
     """nine.book.execute: the notebook pages of _toc.yml (an .md page only with a kernelspec and not forced to
     execute in the build), executed into
@@ -185,3 +197,42 @@ def test_pages_are_executed_in_parallel_into_the_cache_the_build_reads(tmp_path)
     assert "1024" in json.dumps(cache.get_cache_bundle(page.pk).nb.cells[0].outputs)
     intro = read_myst_markdown_notebook((tmp_path / "intro.md").read_text(), add_source_map=True, path=str(tmp_path / "intro.md"))
     assert "42" in json.dumps(cache.get_cache_bundle(cache.match_cache_notebook(intro).pk).nb.cells[0].outputs)
+
+
+def test_a_page_reads_its_parameters_from_the_notebook():
+    """Page.of: every parameter of the parameter cell in its order, without the run controls, the recipe
+    (numerics, tau_lr) only where it differs from the page's default, values the page resolves itself."""
+    import pytest
+
+    from nine.book.page import Page
+    from nine.book.rerun import notebook_defaults
+
+    defaults = notebook_defaults("06_outliers")
+    page = Page.of("06_outliers", {**defaults, "publish": False})
+    assert list(page.parameters) == ["profile", "held_out", "sigma", "eps", "n_outliers"] and not page.publish
+    changed = Page.of("06_outliers", {**defaults, "publish": True, "numerics": "bf16", "held_out": (3,)})
+    assert changed.parameters["numerics"] == "bf16" and "tau_lr" not in changed.parameters
+    assert changed.parameters["held_out"] == [3] and changed.publish
+    assert Page.of("02_gaussian_matching", {**notebook_defaults("02_gaussian_matching"), "publish": False},
+                   epochs=60).parameters["epochs"] == 60
+    with pytest.raises(ValueError, match="'epoch' is not a parameter of 06_outliers"):
+        Page.of("06_outliers", {**defaults, "publish": False}, epoch=3)
+
+
+def test_every_committed_figure_records_the_parameters_its_page_derives():
+    """The rerun command of each committed figure is the one Page.of derives from its notebook's parameter cell
+    (with the values the page resolved itself), so pages and committed figures cannot drift apart."""
+    import json
+
+    from nine.book.page import Page
+    from nine.book.rerun import notebook_defaults
+    from nine.store.paths import ROOT
+
+    sidecars = [json.loads(p.read_text()) for p in sorted((ROOT / "book" / "figures").glob("*.json"))]
+    assert sidecars
+    for sidecar in sidecars:
+        defaults = notebook_defaults(sidecar["notebook"])
+        recorded = sidecar["notebook_parameters"]
+        resolved = {k: v for k, v in recorded.items() if defaults.get(k) is None and v is not None}
+        namespace = {**defaults, **{k: v for k, v in recorded.items() if k not in resolved}, "publish": True}
+        assert Page.of(sidecar["notebook"], namespace, **resolved).parameters == recorded, sidecar["label"]
