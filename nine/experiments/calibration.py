@@ -28,7 +28,7 @@ from nine.eval.metrics import ks_critical_value, ks_per_coordinate
 from nine.eval.rules import REFERENCE_SEED, REFERENCE_SIZE, EnergyToReference, rates, simulate, simulated_pvalue
 from nine.store.artifacts import get_or_make
 from nine.store.paths import RESULTS_DIR, RUNS_DIR
-from nine.store.store import RUN_FORMAT, write_json
+from nine.store.runs import RUN_FORMAT, write_json
 
 STATISTICS = ("energy", "max_ks")
 FILES = ("simulation.json", "values.csv", "manifest.json")

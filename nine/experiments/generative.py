@@ -39,7 +39,7 @@ from nine.eval.support import on_prior_support
 from nine.store.artifacts import get_or_make
 from nine.store.paths import RESULTS_DIR, RUNS_DIR, shown
 from nine.store.provenance import provenance
-from nine.store.store import RUN_FORMAT, RunError, read_json_object, verify, write_json
+from nine.store.runs import RUN_FORMAT, RunError, read_json_object, verify, write_json
 
 KINDS = ("cgan", "decoder")
 NOISE_DIM = 32

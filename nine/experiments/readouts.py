@@ -16,7 +16,7 @@ from pathlib import Path
 from nine.eval.metrics import MLP_PROBE, mlp_probe_accuracy
 from nine.store.artifacts import get_or_make
 from nine.store.paths import RESULTS_DIR, RUNS_DIR
-from nine.store.store import RUN_FORMAT, read_json_object, write_json
+from nine.store.runs import RUN_FORMAT, read_json_object, write_json
 
 READOUTS = {"probe_acc": "linear probe", "mlp_acc": "MLP probe", "knn_acc": "5-NN"}
 FILES = ("readout.json", "manifest.json")

@@ -15,7 +15,8 @@ import shutil
 from pathlib import Path
 from typing import Callable
 
-from nine.store.store import RunError, exclusive, sha256, verify, write_json
+from nine.store.runs import RunError, sha256, verify, write_json
+from nine.store.store import exclusive
 
 
 def find_artifact(key: str, places: tuple[Path, ...], files: tuple[str, ...]) -> Path | None:

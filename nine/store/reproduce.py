@@ -11,8 +11,9 @@ from typing import Any
 
 import torch
 
-from nine.store.paths import RESULTS_DIR
-from nine.store.store import UNHASHED, RunError, execute, load_run, read_config, read_json
+from nine.store import paths
+from nine.store.runs import UNHASHED, RunError, load_run, read_config, read_json
+from nine.store.store import execute
 
 # Allowed |committed − recomputed| per metric family (first matching substring wins), used only for a
 # run without at least three committed siblings (the same config at other seeds); metrics not listed must
@@ -119,7 +120,7 @@ def siblings(path: Path) -> list[Path]:
         return {k: v for k, v in config.items() if k not in UNHASHED and k != "seed"}
 
     mine = key(Path(path))
-    return sorted(p for p in RESULTS_DIR.iterdir() if (p / "config.json").is_file() and not p.name.startswith(".")
+    return sorted(p for p in paths.RESULTS_DIR.iterdir() if (p / "config.json").is_file() and not p.name.startswith(".")
                   and key(p) == mine)
 
 
@@ -159,9 +160,9 @@ def cheapest_committed_run() -> Path:
     kernels may round differently with another number, so only then can the check be bit-identical
     and its tolerances tight), then the cheapest to train (epochs × train images), then the shortest
     wall time."""
-    candidates = [p for p in RESULTS_DIR.iterdir() if (p / "config.json").is_file() and not p.name.startswith(".")]
+    candidates = [p for p in paths.RESULTS_DIR.iterdir() if (p / "config.json").is_file() and not p.name.startswith(".")]
     if not candidates:
-        raise RunError(f"{RESULTS_DIR} holds no finished runs")
+        raise RunError(f"{paths.RESULTS_DIR} holds no finished runs")
 
     def cost(path: Path) -> tuple[bool, float, float]:
         config, prov = read_json(path / "config.json"), read_json(path / "provenance.json")

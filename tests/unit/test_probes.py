@@ -32,8 +32,8 @@ def tiny(**changes):
 def stores(tmp_path, monkeypatch):
     """results/ and runs/ of their own, one run finished in results/."""
     results, runs = tmp_path / "results", tmp_path / "runs"
-    monkeypatch.setattr("nine.store.store.RESULTS_DIR", results)
-    monkeypatch.setattr("nine.store.store.RUNS_DIR", runs)
+    monkeypatch.setattr("nine.store.paths.RESULTS_DIR", results)
+    monkeypatch.setattr("nine.store.paths.RUNS_DIR", runs)
     execute(tiny(), results)
     return results, runs
 

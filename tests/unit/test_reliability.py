@@ -113,8 +113,8 @@ def test_corrupt_or_truncated_file_is_named(cfg, tmp_path, name):
 
 
 def test_retrain_replaces_a_corrupt_run_only_when_done(cfg, tmp_path, monkeypatch):
-    monkeypatch.setattr(runs, "RESULTS_DIR", tmp_path / "results")
-    monkeypatch.setattr(runs, "RUNS_DIR", tmp_path / "runs")
+    monkeypatch.setattr("nine.store.paths.RESULTS_DIR", tmp_path / "results")
+    monkeypatch.setattr("nine.store.paths.RUNS_DIR", tmp_path / "runs")
     small = cfg.replace(epochs=1)
     path = get_or_train(small).path
     (path / "model.pt").write_bytes(b"garbage")

@@ -12,7 +12,7 @@ import nine
 from nine.config import config_from_dict, make_config
 from nine.experiments.generative import ClassifierConfig, GenConfig
 from nine.store.paths import RESULTS_DIR
-from nine.store.store import RUN_FORMAT, read_config, run_hash
+from nine.store.runs import RUN_FORMAT, read_config, run_hash
 
 RUNS = sorted(p.parent for p in Path(RESULTS_DIR).glob("*/config.json") if re.fullmatch("[0-9a-f]{12}", p.parent.name))
 STORED = sorted(p.parent for p in (Path(RESULTS_DIR) / "generative").glob("*/config.json") if not p.parent.name.startswith("."))
@@ -48,7 +48,7 @@ def test_a_release_does_not_change_a_hash(monkeypatch):
 def test_the_run_format_changes_every_hash(monkeypatch):
     cfg = make_config("cpu", d=16, sigma=0.5)
     before = run_hash(cfg)
-    monkeypatch.setattr("nine.store.store.RUN_FORMAT", "2")
+    monkeypatch.setattr("nine.store.runs.RUN_FORMAT", "2")
     assert run_hash(cfg) != before
 
 

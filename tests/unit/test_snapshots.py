@@ -23,8 +23,8 @@ def _same_weights(a, b):
 
 def test_snapshot_is_the_run_trained_for_that_long(tmp_path, monkeypatch):
     alone, long = tmp_path / "alone", tmp_path / "long"
-    monkeypatch.setattr("nine.store.store.RESULTS_DIR", tmp_path / "none")
-    monkeypatch.setattr("nine.store.store.RUNS_DIR", tmp_path / "none")
+    monkeypatch.setattr("nine.store.paths.RESULTS_DIR", tmp_path / "none")
+    monkeypatch.setattr("nine.store.paths.RUNS_DIR", tmp_path / "none")
     reference = execute(_cfg(3), alone)
     final = execute(_cfg(5), long, snapshots=(3, 5))
     snapshot = long / run_hash(_cfg(3))
@@ -45,8 +45,8 @@ def test_snapshot_is_the_run_trained_for_that_long(tmp_path, monkeypatch):
 
 def test_existing_snapshot_is_compared_not_rewritten(tmp_path, monkeypatch, capsys):
     store = tmp_path / "store"
-    monkeypatch.setattr("nine.store.store.RESULTS_DIR", store)
-    monkeypatch.setattr("nine.store.store.RUNS_DIR", tmp_path / "none")
+    monkeypatch.setattr("nine.store.paths.RESULTS_DIR", store)
+    monkeypatch.setattr("nine.store.paths.RUNS_DIR", tmp_path / "none")
     first = execute(_cfg(2), store)
     before = (first / "manifest.json").read_text()
     run_sweep([_cfg(4)], store, snapshots=(2,))
@@ -56,8 +56,8 @@ def test_existing_snapshot_is_compared_not_rewritten(tmp_path, monkeypatch, caps
 
 
 def test_same_views_differ_from_two_views(tmp_path, monkeypatch):
-    monkeypatch.setattr("nine.store.store.RESULTS_DIR", tmp_path / "none")
-    monkeypatch.setattr("nine.store.store.RUNS_DIR", tmp_path / "none")
+    monkeypatch.setattr("nine.store.paths.RESULTS_DIR", tmp_path / "none")
+    monkeypatch.setattr("nine.store.paths.RUNS_DIR", tmp_path / "none")
     two = execute(_cfg(2), tmp_path / "a")
     same = execute(_cfg(2).replace(views="same"), tmp_path / "a")
     assert two.name == run_hash(_cfg(2)) != same.name
@@ -68,8 +68,8 @@ def test_same_views_differ_from_two_views(tmp_path, monkeypatch):
 
 def test_continued_run_starts_from_the_shorter_run(tmp_path, monkeypatch):
     store = tmp_path / "store"
-    monkeypatch.setattr("nine.store.store.RESULTS_DIR", store)
-    monkeypatch.setattr("nine.store.store.RUNS_DIR", tmp_path / "none")
+    monkeypatch.setattr("nine.store.paths.RESULTS_DIR", store)
+    monkeypatch.setattr("nine.store.paths.RUNS_DIR", tmp_path / "none")
     short = load_run(execute(_cfg(2), store))
     cont = _cfg(4).replace(continues=short.hash, numerics="channels_last")
     final = load_run(execute(cont, store, snapshots=(3,)))
@@ -80,7 +80,7 @@ def test_continued_run_starts_from_the_shorter_run(tmp_path, monkeypatch):
     assert [r["epoch"] for r in on_the_way.log] == [1, 2, 3]
     # trained again elsewhere, the continuation gives the same weights (it is deterministic)
     again = tmp_path / "again"
-    monkeypatch.setattr("nine.store.store.RUNS_DIR", again)
+    monkeypatch.setattr("nine.store.paths.RUNS_DIR", again)
     assert _same_weights(execute(cont, again), final.path)
 
 
@@ -91,8 +91,8 @@ def test_continuation_must_continue_a_shorter_run_of_its_config(tmp_path, monkey
     from nine.store.store import continued_from
 
     store = tmp_path / "store"
-    monkeypatch.setattr("nine.store.store.RESULTS_DIR", store)
-    monkeypatch.setattr("nine.store.store.RUNS_DIR", tmp_path / "none")
+    monkeypatch.setattr("nine.store.paths.RESULTS_DIR", store)
+    monkeypatch.setattr("nine.store.paths.RUNS_DIR", tmp_path / "none")
     short = load_run(execute(_cfg(2), store))
     with pytest.raises(RunError, match="differs in sigma"):
         continued_from(_cfg(4).replace(sigma=0.7, continues=short.hash))

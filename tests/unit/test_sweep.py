@@ -86,7 +86,7 @@ def test_a_run_is_not_evaluated_against_another_prior(tiny_sweep):
 
 def test_sweep_trains_only_what_is_missing(tiny_sweep, monkeypatch, capsys):
     _, cfgs, paths, store, uniform_cfg = tiny_sweep
-    monkeypatch.setattr("nine.store.store.RUNS_DIR", store)
+    monkeypatch.setattr("nine.store.paths.RUNS_DIR", store)
     done = run_sweep(cfgs[:3], store)
     assert done == paths[:3] and "3 finished, 0 to train" in capsys.readouterr().out
     with pytest.raises(ConfigError, match="workers=0 is not allowed"):
@@ -223,8 +223,8 @@ def test_require_trained_stops_with_one_line_unless_allowed(tmp_path, monkeypatc
     from nine.config import ConfigError, make_config
     from nine.experiments.runner import require_trained
 
-    monkeypatch.setattr("nine.store.store.RESULTS_DIR", tmp_path / "a")
-    monkeypatch.setattr("nine.store.store.RUNS_DIR", tmp_path / "b")
+    monkeypatch.setattr("nine.store.paths.RESULTS_DIR", tmp_path / "a")
+    monkeypatch.setattr("nine.store.paths.RUNS_DIR", tmp_path / "b")
     cfgs = [make_config("cpu", seed=s) for s in range(3)]
     with pytest.raises(ConfigError) as info:
         require_trained(cfgs, "cpu", False, "the sweep", minutes_each=2)

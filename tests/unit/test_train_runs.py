@@ -86,10 +86,9 @@ def test_same_seed_same_metrics_other_seed_differs(tiny_cfg, tmp_path):
 
 
 def test_run_store_roundtrip_and_hash(tiny_cfg, tmp_path, monkeypatch):
-    import nine.store.store as runs
 
-    monkeypatch.setattr(runs, "RESULTS_DIR", tmp_path / "results")
-    monkeypatch.setattr(runs, "RUNS_DIR", tmp_path / "runs")
+    monkeypatch.setattr("nine.store.paths.RESULTS_DIR", tmp_path / "results")
+    monkeypatch.setattr("nine.store.paths.RUNS_DIR", tmp_path / "runs")
     run = get_or_train(tiny_cfg)
     assert run.path == tmp_path / "runs" / run_hash(tiny_cfg)
     assert not list((tmp_path / "runs").glob(".partial-*"))
@@ -108,10 +107,9 @@ def test_run_store_roundtrip_and_hash(tiny_cfg, tmp_path, monkeypatch):
 
 
 def test_no_training_flag_refuses_a_missing_run_and_still_loads_a_finished_one(tiny_cfg, tmp_path, monkeypatch):
-    import nine.store.store as runs
 
-    monkeypatch.setattr(runs, "RESULTS_DIR", tmp_path / "results")
-    monkeypatch.setattr(runs, "RUNS_DIR", tmp_path / "runs")
+    monkeypatch.setattr("nine.store.paths.RESULTS_DIR", tmp_path / "results")
+    monkeypatch.setattr("nine.store.paths.RUNS_DIR", tmp_path / "runs")
     monkeypatch.setenv("NINE_NO_TRAINING", "1")
     with pytest.raises(RunError, match=f"run {run_hash(tiny_cfg)} .* NINE_NO_TRAINING is set"):
         get_or_train(tiny_cfg)
@@ -163,7 +161,7 @@ def test_cheapest_committed_run_prefers_this_thread_count_then_small_budgets(tmp
     fake("small", 2, 512, here, 50.0)
     fake("tiny_other_threads", 1, 128, here + 1, 1.0)  # cheaper, but its rounding cannot be matched here
     (tmp_path / ".partial-x").mkdir()
-    monkeypatch.setattr(runs, "RESULTS_DIR", tmp_path)
+    monkeypatch.setattr("nine.store.paths.RESULTS_DIR", tmp_path)
     assert runs.cheapest_committed_run().name == "small"
 
 
@@ -190,8 +188,8 @@ def test_code_summary_counts_current_older_unrecorded_and_unknown_runs(monkeypat
 def test_get_or_train_all_keeps_order_trains_missing_and_says_loaded_runs_in_one_line(tiny_cfg, tmp_path, monkeypatch, capsys):
     import nine.store.store as runs
 
-    monkeypatch.setattr(runs, "RESULTS_DIR", tmp_path / "results")
-    monkeypatch.setattr(runs, "RUNS_DIR", tmp_path / "runs")
+    monkeypatch.setattr("nine.store.paths.RESULTS_DIR", tmp_path / "results")
+    monkeypatch.setattr("nine.store.paths.RUNS_DIR", tmp_path / "runs")
     other = tiny_cfg.replace(seed=1)
     first = get_or_train(tiny_cfg)
     capsys.readouterr()
@@ -225,7 +223,7 @@ def test_reproduce_references_come_from_the_committed_seeds(tmp_path, monkeypatc
     other = tmp_path / "other"
     other.mkdir()
     (other / "config.json").write_text(json.dumps(make_config("cpu", d=8).to_dict()))
-    monkeypatch.setattr(runs, "RESULTS_DIR", tmp_path)
+    monkeypatch.setattr("nine.store.paths.RESULTS_DIR", tmp_path)
     assert [p.name for p in runs.siblings(tmp_path / "run1")] == ["run0", "run1", "run2"]
     references, n = runs.seed_references(tmp_path / "run0")
     half_width = stats.t.ppf(0.975, 2) * 0.02 * math.sqrt(4 / 3)  # s = 0.02 over the three seeds

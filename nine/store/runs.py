@@ -1,0 +1,212 @@
+"""A finished run on disk: its format and key (:func:`run_hash`), its files and their manifest, and
+reading it back (:func:`load_run`, :func:`find_run`). Training and writing runs is :mod:`nine.store.store`.
+
+A finished run directory ``<store>/<hash>/`` holds
+
+- ``config.json``      the full :class:`~nine.config.RunConfig`
+- ``metrics.json``     the figures of :func:`nine.eval.report.evaluate_run` (matching statistics of the
+  clean test embeddings, KS on the augmented test views, probes, InfoNCE; no timings)
+- ``log.jsonl``        one line per epoch
+- ``embeddings.npz``   clean train and test embeddings, and test embeddings of one augmented view
+  per digit (``z_test_view``: the law the objective acts on), float32 (float16 in runs saved before
+  30 Nov 2026), with their labels
+- ``model.pt``         weights of the encoder and of the objective's networks (key ``critic``; load
+  with ``weights_only=True``)
+- ``provenance.json``  git commit, the identity of the numerical code (:mod:`nine.store.provenance`),
+  package versions, device, start/end, wall time, training throughput
+- ``manifest.json``    SHA-256 of every other file; loading verifies them
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from nine.config import NineError, RunConfig, config_from_dict, first_line
+from nine.core.models import Encoder
+from nine.core.objectives import make_objective
+from nine.store import paths
+from nine.store.paths import shown
+from nine.store.provenance import code_status
+
+FILES = ("config.json", "metrics.json", "log.jsonl", "embeddings.npz", "model.pt", "provenance.json", "manifest.json")
+UNHASHED = ("profile", "device", "data_dir", "download", "checkpoint_every")  # bookkeeping: they do not change what a run computes
+
+
+class RunError(NineError, RuntimeError):
+    """A run directory that is missing files or cannot be read."""
+
+
+# Fields added after runs were committed: left out of the hash while at their default, so that
+# every earlier run keeps its hash (its behaviour is exactly that default's).
+# A config.json written before a field existed lacks it and is read with the value given here.
+ADDED_LATER = {
+    "encoder": "mnist-cnn", "head": "nine", "held_out": (), "adv_weight": 1.0, "beta": 1.0, "numerics": "fp32", "tau_lr": 1e-3,
+    "views": "two", "adv_head": "squash", "adv_gp": 0.0, "adv_lr_ratio": 1.0,
+    "continues": None,
+}
+
+
+# The format of a stored run: bumped only when what a run directory holds changes, never with a release,
+# so that a new version of the package finds every run it has already trained. Hashed under the key
+# runs were first hashed with ("nine_version"), holding the version those runs were made by.
+RUN_FORMAT = "0.1.0"
+
+
+def run_hash(cfg: RunConfig) -> str:
+    """12 hex digits of SHA-256 over the config (less bookkeeping fields) and :data:`RUN_FORMAT`."""
+    key = {
+        k: v for k, v in cfg.to_dict().items()
+        if k not in UNHASHED and not (k in ADDED_LATER and v == ADDED_LATER[k])
+    }
+    key["nine_version"] = RUN_FORMAT
+    return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:12]
+
+
+def write_json(path: Path, obj: Any) -> None:
+    """Write ``obj`` as indented, key-sorted JSON (the format of every JSON file of a run)."""
+    path.write_text(json.dumps(obj, indent=2, sort_keys=True) + "\n")
+
+
+def read_json(path: Path) -> Any:
+    """Read a JSON file of a run; :class:`RunError` names the file when it cannot be read."""
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as err:  # ValueError: also a file that is not UTF-8
+        raise unreadable(path, err) from err
+
+
+def read_json_object(path: Path) -> dict[str, Any]:
+    """:func:`read_json` of a file that must hold a JSON object (a run's manifest, config, metrics)."""
+    value = read_json(path)
+    if not isinstance(value, dict):
+        raise RunError(f"{path} is corrupt (it holds a JSON {type(value).__name__}, not an object); "
+                       f"{_retrain_hint(path.parent)}")
+    return value
+
+
+@dataclass
+class Run:
+    """A finished run read from disk; embeddings and model load on first use."""
+
+    path: Path
+    config: RunConfig
+    metrics: dict[str, Any]
+    provenance: dict[str, Any]
+
+    @property
+    def hash(self) -> str:
+        return self.path.name
+
+    @cached_property
+    def log(self) -> list[dict[str, Any]]:
+        with open(self.path / "log.jsonl") as f:
+            return [json.loads(line) for line in f if line.strip()]
+
+    @cached_property
+    def embeddings(self) -> dict[str, np.ndarray]:
+        """z_train, y_train, z_test, y_test (z as float32)."""
+        try:
+            with np.load(self.path / "embeddings.npz") as data:
+                return {k: data[k].astype(np.float32) if k.startswith("z") else data[k] for k in data.files}
+        except Exception as err:  # noqa: BLE001 (a damaged zip raises BadZipFile, zlib.error, EOFError, ...)
+            raise unreadable(self.path / "embeddings.npz", err) from err
+
+    def code_status(self) -> str:
+        """Whether this run was made by the current numerical code of ``nine/``, as a sentence."""
+        return code_status(self.provenance)
+
+    def load_model(self) -> tuple[Encoder, torch.nn.Module]:
+        """The trained encoder and the objective's networks (e.g. the critic), in eval mode, on the CPU."""
+        try:
+            state = torch.load(self.path / "model.pt", map_location="cpu", weights_only=True)
+        except Exception as err:
+            raise unreadable(self.path / "model.pt", err) from err
+        encoder, networks = make_objective(self.config).build()
+        encoder.load_state_dict(without_unused_norm(state["encoder"], encoder))
+        networks.load_state_dict(state["critic"])
+        return encoder.eval(), networks.eval()
+
+
+# Runs made while every method shared one head class stored that head's BatchNorm statistics even
+# where the method does not normalise (plain InfoNCE, adversarial matching, VAE); they are unused.
+SHARED_HEAD_KEYS = ("head.norm.running_mean", "head.norm.running_var", "head.norm.num_batches_tracked")
+
+
+def without_unused_norm(state: dict[str, torch.Tensor], encoder: Encoder) -> dict[str, torch.Tensor]:
+    """``state`` less the head statistics of :data:`SHARED_HEAD_KEYS` that ``encoder`` does not have."""
+    expected = encoder.state_dict()
+    return {k: v for k, v in state.items() if k in expected or k not in SHARED_HEAD_KEYS}
+
+
+def sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _retrain_hint(path: Path) -> str:
+    """The remedy for a damaged run at ``path``: retrain it into the store it is in (a retrained run
+    elsewhere would leave the damaged one to be found first)."""
+    store = shown(path.parent)
+    return (f"retrain it into its own store: `python -m nine train --retrain --store {store} ...` with its config, "
+            f"or get_or_train(cfg, store='{store}', retrain=True) (run {path.name})")
+
+
+def unreadable(path: Path, err: Exception) -> RunError:
+    """The error for a file of a run that cannot be read; the remedy is the same as for a corrupt one."""
+    return RunError(f"{path} cannot be read ({first_line(err)}); {_retrain_hint(path.parent)}")
+
+
+def verify(path: Path, files: tuple[str, ...] = FILES) -> None:
+    """Check that every file of a finished run (or other stored artifact with ``files``) exists and
+    matches the SHA-256 in its manifest."""
+    missing = [name for name in files if not (path / name).is_file()]
+    if missing:
+        raise RunError(f"{path} is missing {', '.join(missing)}; {_retrain_hint(path)}")
+    manifest = read_json_object(path / "manifest.json")
+    for name in files:
+        if name != "manifest.json" and manifest.get(name) != sha256(path / name):
+            raise RunError(f"{path / name} is corrupt (its SHA-256 does not match manifest.json); {_retrain_hint(path)}")
+
+
+def read_config(path: Path) -> dict[str, Any]:
+    """The config of the run at ``path`` as a dict, every field a config written before it existed
+    lacks filled with its value of :data:`ADDED_LATER` (what that run computed with)."""
+    return {**ADDED_LATER, **read_json_object(Path(path) / "config.json")}
+
+
+def load_run(path: Path) -> Run:
+    """Read a finished run directory after verifying its files; :class:`RunError` names any bad file."""
+    path = Path(path)
+    verify(path)
+    try:
+        cfg = config_from_dict(read_config(path))
+    except NineError as err:
+        raise RunError(f"{path / 'config.json'} is not a valid config ({first_line(err)}); {_retrain_hint(path)}") from err
+    if run_hash(cfg) != path.name:
+        raise RunError(f"{path / 'config.json'} does not hash to its folder's name ({run_hash(cfg)}): it was "
+                       f"edited after the run; {_retrain_hint(path)}")
+    return Run(path, cfg, read_json_object(path / "metrics.json"), read_json_object(path / "provenance.json"))
+
+
+def find_run(cfg: RunConfig, stores: tuple[Path, ...] | None = None) -> Path | None:
+    """The finished run directory of ``cfg`` in the first store that has it, else None."""
+    return find_run_by_hash(run_hash(cfg), stores)
+
+
+def find_run_by_hash(key: str, stores: tuple[Path, ...] | None = None) -> Path | None:
+    """The finished run directory with hash ``key`` in the first store that has it, else None."""
+    for store in stores or (paths.RESULTS_DIR, paths.RUNS_DIR):
+        if (Path(store) / key).is_dir():
+            return Path(store) / key
+    return None
