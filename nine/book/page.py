@@ -19,7 +19,7 @@ import matplotlib.pyplot as plt
 from matplotlib.figure import Figure
 
 from nine.book.claims import Claim, HTMLTable, Ledger
-from nine.book.plots import export_figure, figure_note
+from nine.book.plots import check_legend_size, export_figure, figure_note
 
 # parameters that say how a page runs, not what it computes: never part of the command that regenerates it
 RUN_CONTROLS = ("publish", "data_dir", "sweep_training", "continued_training")
@@ -56,10 +56,12 @@ class Page:
 
     def figure(self, fig: Figure, name: str, label: str, runs: list[str] = (), details: dict | None = None) -> None:
         """Glue ``fig`` as ``name`` and its caption note as ``name + "_note"``; export it under the
-        stable ``label`` when publishing (drawn from the runs ``runs``); close it."""
+        stable ``label`` when publishing (drawn from the runs ``runs``); close it. A legend too small to read
+        in the book is refused (:func:`nine.book.plots.check_legend_size`)."""
         from IPython.display import Markdown
         from myst_nb import glue
 
+        check_legend_size(fig, name)
         glue(name, fig, display=False)
         glue(f"{name}_note", Markdown(figure_note(label, self.notebook, self.parameters)), display=False)
         if self.publish:

@@ -111,6 +111,33 @@ def training_curve(log: list[dict], capacity: float, log_n: float, test: float |
     return fig
 
 
+# The width of the book's text column in a 1400 px wide window (sphinx-book-theme; measured in Chromium):
+# a wider figure is scaled down to it, and its text with it.
+COLUMN_PX = 756
+MIN_LEGEND_PX = 8.0  # the smallest legend text a reader at that width can read
+
+
+def smallest_legend_px(fig: Figure, column_px: int = COLUMN_PX) -> float | None:
+    """The smallest legend text of ``fig`` (entries and titles) in screen pixels where the book shows it:
+    the figure as saved (tight box, ``savefig.dpi``), scaled down to ``column_px`` when wider. None
+    without a legend."""
+    renderer = fig.canvas.get_renderer()
+    dpi = float(plt.rcParams["savefig.dpi"]) if plt.rcParams["savefig.dpi"] != "figure" else fig.dpi
+    width_px = fig.get_tightbbox(renderer).width * dpi
+    scale = min(1.0, column_px / width_px)
+    legends = [*fig.legends, *(ax.get_legend() for ax in fig.axes if ax.get_legend() is not None)]
+    texts = [t for legend in legends for t in (*legend.get_texts(), legend.get_title()) if t.get_text() and t.get_visible()]
+    return min(t.get_fontsize() / 72 * dpi * scale for t in texts) if texts else None
+
+
+def check_legend_size(fig: Figure, name: str) -> None:
+    """ValueError when a legend of ``fig`` would be smaller than :data:`MIN_LEGEND_PX` in the book."""
+    px = smallest_legend_px(fig)
+    if px is not None and px < MIN_LEGEND_PX:
+        raise ValueError(f"figure {name}: its smallest legend text is {px:.1f} px in the book's {COLUMN_PX} px column; "
+                         f"at least {MIN_LEGEND_PX:g} px is allowed: raise the legend's fontsize or make the figure narrower")
+
+
 def export_figure(
     fig: Figure, label: str, notebook: str, parameters: dict, run_hashes: list[str], details: dict | None = None
 ) -> Path:
@@ -180,7 +207,7 @@ def score_histograms(scores: dict[str, np.ndarray], xlabel: str) -> Figure:
         style = dict(histtype="stepfilled", alpha=0.35, color="0.3") if k == 0 else dict(histtype="step", lw=1.3)
         ax.hist(np.clip(scores[name], 0, high), bins=bins, density=True, label=name, **style)
     ax.set(xlabel=xlabel, ylabel="density")
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=8)
     return fig
 
 

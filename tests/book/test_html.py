@@ -276,3 +276,11 @@ def test_loading_runs_is_said_once_per_cell(pages, name):
     """A page that loads many committed runs says so in one line per cell, not one line per run."""
     for output in pages[name].select(".cell_output .output.stream"):
         assert output.get_text().count("loaded finished run") <= 1, f"{name}: {output.get_text()[:200]}"
+
+
+@pytest.mark.parametrize("name", PAGES)
+def test_no_script_is_declared_twice(pages, name):
+    """An inline script twice on a page stops the browser ("Identifier 'THEBE_JS_URL' has already been declared")."""
+    bodies = [s.get_text() for s in pages[name].find_all("script") if not s.get("src") and s.get_text().strip()]
+    sources = [s["src"] for s in pages[name].find_all("script", src=True)]
+    assert len(bodies) == len(set(bodies)) and len(sources) == len(set(sources)), name

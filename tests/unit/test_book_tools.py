@@ -236,3 +236,14 @@ def test_every_committed_figure_records_the_parameters_its_page_derives():
         resolved = {k: v for k, v in recorded.items() if defaults.get(k) is None and v is not None}
         namespace = {**defaults, **{k: v for k, v in recorded.items() if k not in resolved}, "publish": True}
         assert Page.of(sidecar["notebook"], namespace, **resolved).parameters == recorded, sidecar["label"]
+
+
+def test_each_script_of_a_page_is_kept_once():
+    from sphinx.builders.html._assets import _JavaScript
+
+    from nine.book.sphinx_scripts import unique_scripts
+
+    scripts = [_JavaScript("a.js"), _JavaScript("", body="const X = 1"), _JavaScript("a.js"),
+               _JavaScript("", body="const X = 1"), _JavaScript("", body="const Y = 2"), _JavaScript("b.js", async_="async")]
+    kept = unique_scripts(scripts)
+    assert [(s.filename, s.attributes.get("body", "")) for s in kept] == [("a.js", ""), ("", "const X = 1"), ("", "const Y = 2"), ("b.js", "")]

@@ -67,3 +67,29 @@ def test_figure_note_names_label_gallery_and_command():
     assert note == (f"Cite as *nine {__version__}, figure `gaussian-tradeoff`* "
                     "({ref}`gallery entry <figure-gaussian-tradeoff>`). "
                     "Regenerate: `python -m nine rerun 02_gaussian_matching -p profile cpu -p sigma 0.3`.")
+
+
+def test_a_legend_too_small_to_read_in_the_book_is_refused():
+    """Legend text is measured where the book shows it: a figure wider than the column is scaled down with it."""
+    import matplotlib.pyplot as plt
+    import pytest
+
+    from nine.book.plots import COLUMN_PX, check_legend_size, smallest_legend_px, use_style
+
+    use_style()
+    narrow, ax = plt.subplots(figsize=(4, 3))
+    ax.plot([0, 1], label="a line")
+    ax.legend(fontsize=8)
+    assert smallest_legend_px(narrow) == pytest.approx(8 / 72 * 150)  # 600 px wide: shown at its own size
+    check_legend_size(narrow, "narrow")
+    wide, axes = plt.subplots(1, 3, figsize=(16, 3))
+    axes[0].plot([0, 1], label="a line")
+    axes[0].legend(fontsize=8, title="title", title_fontsize=8)
+    px = smallest_legend_px(wide)
+    assert px < 8 and px == pytest.approx(8 / 72 * 150 * COLUMN_PX / (wide.get_tightbbox(wide.canvas.get_renderer()).width * 150))
+    with pytest.raises(ValueError, match=r"figure wide: its smallest legend text is \d\.\d px"):
+        check_legend_size(wide, "wide")
+    blank, _ = plt.subplots()
+    assert smallest_legend_px(blank) is None
+    for fig in (narrow, wide, blank):
+        plt.close(fig)
