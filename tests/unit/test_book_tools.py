@@ -210,8 +210,8 @@ def test_a_page_reads_its_parameters_from_the_notebook():
     defaults = notebook_defaults("06_outliers")
     page = Page.of("06_outliers", {**defaults, "publish": False})
     assert list(page.parameters) == ["profile", "held_out", "sigma", "eps", "n_outliers"] and not page.publish
-    changed = Page.of("06_outliers", {**defaults, "publish": True, "numerics": "bf16", "held_out": (3,)})
-    assert changed.parameters["numerics"] == "bf16" and "tau_lr" not in changed.parameters
+    changed = Page.of("06_outliers", {**defaults, "publish": True, "numerics": "fp32", "held_out": (3,)})
+    assert changed.parameters["numerics"] == "fp32" and "tau_lr" not in changed.parameters
     assert changed.parameters["held_out"] == [3] and changed.publish
     assert Page.of("02_gaussian_matching", {**notebook_defaults("02_gaussian_matching"), "publish": False},
                    epochs=60).parameters["epochs"] == 60
