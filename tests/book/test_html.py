@@ -284,3 +284,17 @@ def test_no_script_is_declared_twice(pages, name):
     bodies = [s.get_text() for s in pages[name].find_all("script") if not s.get("src") and s.get_text().strip()]
     sources = [s["src"] for s in pages[name].find_all("script", src=True)]
     assert len(bodies) == len(set(bodies)) and len(sources) == len(set(sources)), name
+
+
+@pytest.mark.parametrize("name", PAGES)
+def test_no_raw_tex_or_myst_role_in_the_text(pages, name):
+    """What a reader sees outside formulas and code has no TeX source (\\text, \\mathcal) and no MyST role
+    left unrendered ({ref}, {numref}, {glue:md})."""
+    page = BeautifulSoup(str(pages[name].find("main") or pages[name]), "html.parser")
+    for tag in page.select("script, style, .math, mjx-container, code, pre, .highlight, .cell_input"):
+        tag.decompose()
+    text = " ".join(page.get_text(" ").split())
+    tex = re.search(r"\\(text|mathcal|mathbb|frac|sigma|varepsilon|operatorname)\b", text)
+    role = re.search(r"\{(ref|doc|numref|eq|glue:\w+|cite(:\w+)?)\}", text)
+    assert tex is None, f"{name}: raw TeX …{text[max(tex.start() - 60, 0):tex.end() + 40]}…" if tex else ""
+    assert role is None, f"{name}: raw MyST role …{text[max(role.start() - 60, 0):role.end() + 40]}…" if role else ""
