@@ -247,3 +247,21 @@ def test_each_script_of_a_page_is_kept_once():
                _JavaScript("", body="const X = 1"), _JavaScript("", body="const Y = 2"), _JavaScript("b.js", async_="async")]
     kept = unique_scripts(scripts)
     assert [(s.filename, s.attributes.get("body", "")) for s in kept] == [("a.js", ""), ("", "const X = 1"), ("", "const Y = 2"), ("b.js", "")]
+
+
+def test_display_equations_fit_a_page_line_by_line():
+    """A display equation is set line by line (gathered/aligned with \\\\): no rendered line of more than 120
+    characters of TeX, which in MathJax is wider than the text column and is cut with a scroll bar (two
+    equations side by side with \\qquad were)."""
+    import json
+    import re
+
+    from nine.store.paths import ROOT
+
+    texts = {p.name: "\n".join("".join(c["source"]) for c in json.loads(p.read_text())["cells"] if c["cell_type"] == "markdown")
+             for p in sorted((ROOT / "notebooks").glob("*.ipynb"))}
+    texts.update({p.name: p.read_text() for p in sorted((ROOT / "book").glob("*.md"))})
+    for name, text in texts.items():
+        for block in re.findall(r"\$\$(.*?)\$\$", text, re.S):
+            for line in (" ".join(re.sub(r"\\(begin|end)\{\w+\}", "", part).split()) for part in re.split(r"\\\\", block)):
+                assert len(line) <= 120, f"{name}: a display equation line of {len(line)} characters: {line[:80]}…"
