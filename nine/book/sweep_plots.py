@@ -6,6 +6,7 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter
 
 from nine.book.plots import DIGIT_COLOURS, panel_grid
 from nine.priors import PRIORS
@@ -99,7 +100,8 @@ def metric_vs_noise(table, metrics: dict[str, str], prior: str, calibration: dic
 def tradeoff(table, dm_column: str, dm_title: str, prior: str, calibration: float | None = None) -> Figure:
     """Linear-probe accuracy against a DM statistic: one point per noise level (mean ± std over
     seeds), coloured from weak to strong noise and named in the legend, joined in order of the level,
-    and the reference heads; lower-left is better matching with better accuracy."""
+    and the reference heads; lower-left is better matching with better accuracy. A prior sample's value
+    (``calibration``) is a dotted line, or, when it lies a decade below every point, named in the legend."""
     symbol = PRIOR_NAMES[prior][0]
     fig, ax = plt.subplots(figsize=(7.2, 3.8))
     x, x_std = _seed_spread(table, dm_column)
@@ -116,11 +118,19 @@ def tradeoff(table, dm_column: str, dm_title: str, prior: str, calibration: floa
                         xerr=_std(part[dm_column]), yerr=_std(part["probe_acc"]), mfc="white",
                         marker=marker, ms=7, color=colour, ls="none", capsize=3, label=name, zorder=3)
     if calibration is not None:
-        ax.axvline(calibration, color="0.4", ls=":", lw=1, label="a sample of the prior")
+        if calibration < float((x - x_std).min()) / 10:  # drawn, the floor would leave most of the axis empty
+            ax.plot([], [], ls="none", label=f"a sample of the prior: {calibration:.2g}\n(far left, off the axis)")
+        else:
+            ax.axvline(calibration, color="0.4", ls=":", lw=1, label="a sample of the prior")
     ax.set_xscale("log")
+    low, high = ax.get_xlim()
+    if high / low < 10:  # within a decade: plain numbers on the ticks, not 5×10⁰
+        plain = FuncFormatter(lambda value, _: f"{value:g}")
+        ax.xaxis.set_major_formatter(plain)
+        ax.xaxis.set_minor_formatter(plain)
     ax.set(xlabel=f"{dm_title} (log scale; lower = better matching)", ylabel="linear-probe accuracy")
     handles, names = ax.get_legend_handles_labels()
-    order = sorted(range(len(names)), key=lambda i: names[i] == "a sample of the prior")  # the floor last
+    order = sorted(range(len(names)), key=lambda i: names[i].startswith("a sample of the prior"))  # the floor last
     ax.legend([handles[i] for i in order], [names[i] for i in order], fontsize=8, loc="upper left",
               bbox_to_anchor=(1.01, 1))  # beside the axes: never over a point
     return fig
@@ -128,7 +138,8 @@ def tradeoff(table, dm_column: str, dm_title: str, prior: str, calibration: floa
 
 def qq_grid(panels: list[tuple[str, np.ndarray]], prior: str) -> Figure:
     """QQ plots against the prior's marginal, one panel per (title, z), every coordinate a line."""
-    fig, axes = panel_grid(len(panels), 3.0, 3.0, columns=3, sharey=True)
+    columns = 3
+    fig, axes = panel_grid(len(panels), 3.0, 3.0, columns=columns, sharey=True)
     for ax, (title, z) in zip(axes, panels):
         n = len(z)
         probabilities = (np.arange(1, n + 1) - 0.5) / n
@@ -138,7 +149,7 @@ def qq_grid(panels: list[tuple[str, np.ndarray]], prior: str) -> Figure:
         ends = (theoretical[0], theoretical[-1])
         ax.plot(ends, ends, color="k", lw=1, ls="--")
         ax.set(title=title, xlabel="prior quantile")
-    for ax in axes[:: min(4, len(axes))]:
+    for ax in axes[::columns]:  # the first panel of each row
         ax.set_ylabel("embedding quantile")
     fig.tight_layout()
     return fig
