@@ -265,3 +265,22 @@ def test_display_equations_fit_a_page_line_by_line():
         for block in re.findall(r"\$\$(.*?)\$\$", text, re.S):
             for line in (" ".join(re.sub(r"\\(begin|end)\{\w+\}", "", part).split()) for part in re.split(r"\\\\", block)):
                 assert len(line) <= 120, f"{name}: a display equation line of {len(line)} characters: {line[:80]}…"
+
+
+def test_the_ledger_has_a_section_per_page_with_claims():
+    """book/claims.md gives every page with claims its own section (the page's title, in book order), so the
+    ledger has a contents column and each section renders that page's rows."""
+    import json
+    import re
+
+    from nine.book.rerun import notebooks
+    from nine.store.paths import ROOT
+
+    text = (ROOT / "book" / "claims.md").read_text()
+    sections = re.findall(r'^## (.+)\n\n```\{code-cell\} ipython3\n:tags: \[remove-input\]\n\nledger\("(\w+)"\)\n```', text, re.M)
+    with_claims = [name for name in notebooks() if (ROOT / "book" / "claims" / f"{name}.json").is_file()
+                   and json.loads((ROOT / "book" / "claims" / f"{name}.json").read_text())["claims"]]
+    titles = {name: "".join(json.loads(path.read_text())["cells"][0]["source"]).splitlines()[0].lstrip("# ").strip()
+              for name, path in notebooks().items()}
+    assert [name for _, name in sections] == with_claims
+    assert all(title == titles[name] for title, name in sections)
