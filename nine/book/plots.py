@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -138,6 +139,40 @@ def check_legend_size(fig: Figure, name: str) -> None:
                          f"at least {MIN_LEGEND_PX:g} px is allowed: raise the legend's fontsize or make the figure narrower")
 
 
+MAX_POINTS = 5000  # per drawn series in a sidecar; a larger one (an embedding, a QQ line) is named, not copied
+
+
+def plotted_data(fig: Figure, max_points: int = MAX_POINTS) -> list[dict[str, Any]]:
+    """What each panel of ``fig`` draws, as data a citer can replot: its title and axis labels, and every
+    line (x, y) and scatter (the points' x, y) with its legend label; a series of more than ``max_points``
+    points is listed with its size only (the runs named in the sidecar hold it). Images are not copied."""
+    from matplotlib.collections import PathCollection
+    from matplotlib.lines import Line2D
+
+    def series(kind: str, label: str, xy: np.ndarray) -> dict[str, Any]:
+        entry: dict[str, Any] = {"kind": kind, "label": "" if label.startswith("_") else label, "points": len(xy)}
+        if len(xy) <= max_points:
+            entry["x"], entry["y"] = (np.round(xy[:, k].astype(float), 6).tolist() for k in (0, 1))
+        return entry
+
+    panels = []
+    for ax in fig.axes:
+        if not ax.get_visible() or not ax.axison:
+            continue
+        drawn = []
+        for artist in ax.get_children():
+            if isinstance(artist, Line2D) and artist.get_visible():
+                xy = np.column_stack([np.asarray(artist.get_xdata(), dtype=float), np.asarray(artist.get_ydata(), dtype=float)])
+                if len(xy):
+                    drawn.append(series("line", artist.get_label(), xy))
+            elif isinstance(artist, PathCollection) and artist.get_visible() and len(artist.get_offsets()):
+                drawn.append(series("points", artist.get_label(), np.asarray(artist.get_offsets(), dtype=float)))
+        if drawn:
+            panels.append({"title": ax.get_title(), "xlabel": ax.get_xlabel(), "ylabel": ax.get_ylabel(),
+                           "xscale": ax.get_xscale(), "yscale": ax.get_yscale(), "series": drawn})
+    return panels
+
+
 def export_figure(
     fig: Figure, label: str, notebook: str, parameters: dict, run_hashes: list[str], details: dict | None = None
 ) -> Path:
@@ -145,7 +180,8 @@ def export_figure(
 
     ``<figures>`` is ``book/figures`` (or the rerun folder's, see :func:`nine.book.rerun.publish_dir`). The
     sidecar records the notebook and the parameters it ran with (enough to rerun it), ``details`` of
-    what the figure shows (e.g. a sweep grid), the runs it was drawn from, the git commit and the date.
+    what the figure shows (e.g. a sweep grid), the runs it was drawn from, what each panel plots
+    (:func:`plotted_data`), the git commit and the date.
     """
     if not label.replace("-", "").replace("_", "").isalnum():
         raise ValueError(f"label={label!r} is not allowed: use letters, digits, '-' and '_' only")
@@ -160,6 +196,7 @@ def export_figure(
         "details": details or {},
         "rerun": rerun_command(notebook, parameters),
         "runs": run_hashes,
+        "plotted": plotted_data(fig),
         "git_commit": git("rev-parse", "HEAD"),
         "nine_version": nine.__version__,
         "date": datetime.now(timezone.utc).date().isoformat(),

@@ -298,3 +298,14 @@ def test_no_raw_tex_or_myst_role_in_the_text(pages, name):
     role = re.search(r"\{(ref|doc|numref|eq|glue:\w+|cite(:\w+)?)\}", text)
     assert tex is None, f"{name}: raw TeX …{text[max(tex.start() - 60, 0):tex.end() + 40]}…" if tex else ""
     assert role is None, f"{name}: raw MyST role …{text[max(role.start() - 60, 0):role.end() + 40]}…" if role else ""
+
+
+@pytest.mark.parametrize("sidecar", SIDECARS, ids=[s["label"] for s in SIDECARS])
+def test_every_figure_sidecar_holds_what_it_plots(sidecar):
+    """A citer can replot a figure from its JSON: every panel's series with labels and values (or, for a
+    series too large to copy, its size); figures that are image grids have no panels to list."""
+    assert "plotted" in sidecar, f"{sidecar['label']}: no plotted data (republish its page)"
+    for panel in sidecar["plotted"]:
+        assert panel["series"] and {"xlabel", "ylabel", "title"} <= set(panel)
+        for series in panel["series"]:
+            assert series["points"] > 0 and ("x" not in series or len(series["x"]) == len(series["y"]) == series["points"])

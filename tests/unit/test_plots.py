@@ -93,3 +93,28 @@ def test_a_legend_too_small_to_read_in_the_book_is_refused():
     assert smallest_legend_px(blank) is None
     for fig in (narrow, wide, blank):
         plt.close(fig)
+
+
+def test_a_sidecar_holds_what_each_panel_plots():
+    """plotted_data: lines and scatters with their labels and values, panel titles and axes; a series
+    larger than the limit is named with its size only; images are left out."""
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    from nine.book.plots import plotted_data
+
+    fig, (left, right, pictures) = plt.subplots(1, 3)
+    left.plot([1, 2, 3], [0.5, 0.25, 0.125], label="gap")
+    left.set(title="trajectory", xlabel="epochs", ylabel="nats", yscale="log")
+    right.scatter(np.arange(10), np.arange(10) ** 2, label="runs")
+    right.plot(np.arange(50), np.arange(50), label="_nolegend_")
+    pictures.imshow(np.zeros((4, 4)))
+    pictures.set_axis_off()
+    panels = plotted_data(fig, max_points=20)
+    assert len(panels) == 2
+    assert panels[0]["title"] == "trajectory" and panels[0]["yscale"] == "log"
+    assert panels[0]["series"] == [{"kind": "line", "label": "gap", "points": 3, "x": [1.0, 2.0, 3.0], "y": [0.5, 0.25, 0.125]}]
+    scatter, big = panels[1]["series"]
+    assert scatter["kind"] == "points" and scatter["label"] == "runs" and scatter["y"][3] == 9.0
+    assert big == {"kind": "line", "label": "", "points": 50}  # over the limit: its size only
+    plt.close(fig)
