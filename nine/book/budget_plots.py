@@ -75,7 +75,7 @@ def statistic_against_gap(table, column: str, title: str, fits, gap: str = "reac
             ax.plot(x, fit["intercept"] + fit["slope"] * x, color=f"C{k}", lw=1)  # zero gap can fall below zero
         ax.set(title=f"{PRIOR_NAMES[prior][1]} prior", xlabel="min(C, log N) − InfoNCE on test digits (nats)", ylabel=title)
         ax.set_xlim(left=0)
-        ax.legend(fontsize=8, loc="lower right", title="larger points: more epochs", title_fontsize=8)
+        ax.legend(fontsize=8, loc="best", title="larger points: more epochs", title_fontsize=8)
     fig.tight_layout()
     return fig
 
