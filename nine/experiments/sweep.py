@@ -104,6 +104,8 @@ def table_row(path: Path, prior: str, permutations: int = 200) -> dict[str, Any]
         "d": cfg.d,
         "noise": cfg.noise_level if cfg.head == "nine" else np.nan,
         "seed": cfg.seed,
+        "numerics": cfg.numerics,  # the recipe: how the run computed, and the critic's τ rate
+        "tau_lr": cfg.tau_lr,
         **dm_statistics(z["z_test"], z["z_test_view"], prior, permutations),
         "probe_acc": m["linear_probe_acc"],
         "knn_acc": m["knn_acc"],
