@@ -35,7 +35,7 @@ test: $(STAMP)
 
 unit: $(STAMP)
 	$(BIN)/ruff check nine tests notebooks benchmarks
-	$(BIN)/python -m pytest tests/unit -n 2
+	$(BIN)/python -m pytest tests/unit -n 2 --durations=15
 
 # Notebook tests: every notebook with the smoke profile, executed and checked by nbval.
 notebooks: $(STAMP)
@@ -43,7 +43,7 @@ notebooks: $(STAMP)
 	for nb in $(NOTEBOOKS); do \
 		$(BIN)/papermill --prepare-only -p profile smoke $$nb $(SMOKE)/$$(basename $$nb) || exit 1; \
 	done
-	cd $(SMOKE) && NINE_RUNS_DIR=$(CURDIR)/$(SMOKE)/runs ../../$(BIN)/python -m pytest --nbval-lax -n 2 --dist loadscope -p no:cacheprovider .
+	cd $(SMOKE) && NINE_RUNS_DIR=$(CURDIR)/$(SMOKE)/runs ../../$(BIN)/python -m pytest --nbval-lax -n 2 --dist loadscope -p no:cacheprovider --durations=20 .
 
 # Retrain the cheapest committed run from scratch and compare every metric with results/.
 reproduce: $(STAMP)
