@@ -139,21 +139,39 @@ def check_legend_size(fig: Figure, name: str) -> None:
                          f"at least {MIN_LEGEND_PX:g} px is allowed: raise the legend's fontsize or make the figure narrower")
 
 
-MAX_POINTS = 5000  # per drawn series in a sidecar; a larger one (an embedding, a QQ line) is named, not copied
+MAX_POINTS = 2000  # points of one scatter a sidecar copies; a larger one is named with its size only
+LINE_POINTS = 250  # a longer line (a QQ curve, a trajectory) is kept at this many evenly spaced points
+DIGITS = 4  # significant digits of every copied value
+
+
+def shrink_series(entry: dict[str, Any], max_points: int = MAX_POINTS) -> dict[str, Any]:
+    """A series as a sidecar keeps it: a line of more than :data:`LINE_POINTS` points thinned to that many,
+    evenly spaced, its first and last kept (``kept``; ``points`` stays the number drawn), a scatter over
+    ``max_points`` reduced to its size, values to :data:`DIGITS` significant digits."""
+    entry = dict(entry)
+    if "x" not in entry:
+        return entry
+    x, y = np.asarray(entry.pop("x"), dtype=float), np.asarray(entry.pop("y"), dtype=float)
+    if entry["kind"] == "line" and len(x) > LINE_POINTS:
+        keep = np.unique(np.linspace(0, len(x) - 1, LINE_POINTS).round().astype(int))
+        x, y, entry["kept"] = x[keep], y[keep], len(keep)
+    elif entry["kind"] == "points" and len(x) > max_points:
+        return entry
+    entry["x"], entry["y"] = ([float(f"{v:.{DIGITS}g}") for v in values] for values in (x, y))
+    return entry
 
 
 def plotted_data(fig: Figure, max_points: int = MAX_POINTS) -> list[dict[str, Any]]:
     """What each panel of ``fig`` draws, as data a citer can replot: its title and axis labels, and every
-    line (x, y) and scatter (the points' x, y) with its legend label; a series of more than ``max_points``
-    points is listed with its size only (the runs named in the sidecar hold it). Images are not copied."""
+    line (x, y) and scatter (the points' x, y) with its legend label, as :func:`shrink_series` keeps them (the
+    runs named in the sidecar hold the rest). Images are not copied."""
     from matplotlib.collections import PathCollection
     from matplotlib.lines import Line2D
 
     def series(kind: str, label: str, xy: np.ndarray) -> dict[str, Any]:
-        entry: dict[str, Any] = {"kind": kind, "label": "" if label.startswith("_") else label, "points": len(xy)}
-        if len(xy) <= max_points:
-            entry["x"], entry["y"] = (np.round(xy[:, k].astype(float), 6).tolist() for k in (0, 1))
-        return entry
+        entry = {"kind": kind, "label": "" if label.startswith("_") else label, "points": len(xy),
+                 "x": xy[:, 0].tolist(), "y": xy[:, 1].tolist()}
+        return shrink_series(entry, max_points)
 
     panels = []
     for ax in fig.axes:
@@ -171,6 +189,16 @@ def plotted_data(fig: Figure, max_points: int = MAX_POINTS) -> list[dict[str, An
             panels.append({"title": ax.get_title(), "xlabel": ax.get_xlabel(), "ylabel": ax.get_ylabel(),
                            "xscale": ax.get_xscale(), "yscale": ax.get_yscale(), "series": drawn})
     return panels
+
+
+def sidecar_text(sidecar: dict[str, Any]) -> str:
+    """A sidecar as JSON: its fields indented and key-sorted, the plotted data (``plotted``) last and compact,
+    so that the file stays readable and small."""
+    head = json.dumps({k: v for k, v in sidecar.items() if k != "plotted"}, indent=2, sort_keys=True, ensure_ascii=False)
+    if "plotted" not in sidecar:
+        return head + "\n"
+    data = json.dumps(sidecar["plotted"], ensure_ascii=False, separators=(",", ":"))
+    return head[:-2] + f',\n  "plotted": {data}\n}}\n'
 
 
 def export_figure(
@@ -201,7 +229,7 @@ def export_figure(
         "nine_version": nine.__version__,
         "date": datetime.now(timezone.utc).date().isoformat(),
     }
-    (folder / f"{label}.json").write_text(json.dumps(sidecar, indent=2, sort_keys=True, ensure_ascii=False) + "\n")
+    (folder / f"{label}.json").write_text(sidecar_text(sidecar))
     return folder / f"{label}.png"
 
 

@@ -98,23 +98,30 @@ def test_a_legend_too_small_to_read_in_the_book_is_refused():
 def test_a_sidecar_holds_what_each_panel_plots():
     """plotted_data: lines and scatters with their labels and values, panel titles and axes; a series
     larger than the limit is named with its size only; images are left out."""
+    import json
+
     import matplotlib.pyplot as plt
     import numpy as np
 
-    from nine.book.plots import plotted_data
+    from nine.book.plots import plotted_data, sidecar_text
 
     fig, (left, right, pictures) = plt.subplots(1, 3)
     left.plot([1, 2, 3], [0.5, 0.25, 0.125], label="gap")
     left.set(title="trajectory", xlabel="epochs", ylabel="nats", yscale="log")
     right.scatter(np.arange(10), np.arange(10) ** 2, label="runs")
-    right.plot(np.arange(50), np.arange(50), label="_nolegend_")
+    right.plot(np.arange(600), np.arange(600) / 3, label="_nolegend_")
+    right.scatter(np.arange(30), np.arange(30), label="many")
     pictures.imshow(np.zeros((4, 4)))
     pictures.set_axis_off()
     panels = plotted_data(fig, max_points=20)
+    assert json.loads(sidecar_text({"label": "a", "plotted": panels}))["plotted"] == panels
     assert len(panels) == 2
     assert panels[0]["title"] == "trajectory" and panels[0]["yscale"] == "log"
     assert panels[0]["series"] == [{"kind": "line", "label": "gap", "points": 3, "x": [1.0, 2.0, 3.0], "y": [0.5, 0.25, 0.125]}]
-    scatter, big = panels[1]["series"]
-    assert scatter["kind"] == "points" and scatter["label"] == "runs" and scatter["y"][3] == 9.0
-    assert big == {"kind": "line", "label": "", "points": 50}  # over the limit: its size only
+    kinds = {s["label"] or s["kind"]: s for s in panels[1]["series"]}
+    assert kinds["runs"]["kind"] == "points" and kinds["runs"]["y"][3] == 9.0
+    assert kinds["many"] == {"kind": "points", "label": "many", "points": 30}  # a scatter over the limit: its size only
+    thinned = kinds["line"]  # a long line: thinned to LINE_POINTS, first and last kept, 4 significant digits
+    assert thinned["points"] == 600 and thinned["kept"] == len(thinned["x"]) == 250
+    assert thinned["x"][0] == 0 and thinned["x"][-1] == 599 and thinned["y"][1] == 0.6667
     plt.close(fig)
