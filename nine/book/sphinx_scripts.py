@@ -15,7 +15,7 @@ def unique_scripts(scripts: list[Any]) -> list[Any]:
     seen, kept = set(), []
     for script in scripts:
         attributes = getattr(script, "attributes", {}) or {}
-        key = (getattr(script, "filename", str(script)), attributes.get("body", ""))
+        key = (getattr(script, "filename", str(script)) or "", attributes.get("body", ""))  # inline: None or ""
         if key not in seen:
             seen.add(key)
             kept.append(script)

@@ -8,6 +8,7 @@ import math
 import numpy as np
 from scipy import stats
 
+from nine.book.numbers import fmt, mean_std
 from nine.config import make_config
 from nine.experiments.certificate import limiting_factor
 from nine.experiments.sweep import sweep_table
@@ -29,18 +30,19 @@ def summary(table, calibration: dict[int, dict[str, float]], columns: dict[str, 
             reference = {"d": d, "method": "a sample of the prior", "seeds": "—"}
             for column, name in columns.items():
                 value = calibration[d].get(column)
-                reference[name] = "—" if value is None else f"{value:.3f}"
+                reference[name] = fmt(value)
             rows.append(reference)
     return pd.DataFrame(rows).set_index(["d", "method"])
 
 
 def _mean_std(values: np.ndarray) -> str:
-    """"mean ± std" over seeds; "∞" for an infinite value (a head without noise has no capacity)."""
+    """"mean ± std" over seeds in the book's number format; "∞" for an infinite value (a head without noise
+    has no capacity)."""
     if np.isinf(values).any():
         return "∞" if (values > 0).all() else "—"
     if len(values) == 1 or np.ptp(values) == 0:  # one seed, or a value no seed changes (a capacity)
-        return f"{values[0]:.3f}"
-    return f"{values.mean():.3f} ± {values.std(ddof=1):.3f}"
+        return fmt(values[0])
+    return mean_std(values.mean(), values.std(ddof=1))
 
 
 def findings(table, calibration: dict[int, dict[str, float]], prior: str, critical: dict[int, float]) -> str:
@@ -121,8 +123,8 @@ def speed_table(runs: dict):
         units = ("yes" if default["bf16_units"] else
                  f"hidden ({cpu['onednn_max_isa']})" if cpu["onednn_max_isa"] != "all" else "no")
         rows.append({"timed as": name, "bf16 units": units, "torch kernels": cpu["torch_isa"],
-                     "previous fp32 (min)": f"{previous['wall_s'] / 60:.2f}", "default": default["numerics"],
-                     "default (min)": f"{default['wall_s'] / 60:.2f}", "× faster": f"{run['speedup']:.2f}",
+                     "previous fp32 (min)": previous["wall_s"] / 60, "default": default["numerics"],
+                     "default (min)": default["wall_s"] / 60, "× faster": run["speedup"],
                      "target": f"≥ {run['target']:g}: {'met' if run['speedup'] >= run['target'] else 'not met'}"})
     return pd.DataFrame(rows).set_index("timed as")
 
@@ -140,7 +142,7 @@ def speed_agreement(runs: dict):
     for name, run in _fastest_first(runs):
         for trainer in ("previous", "default"):
             label = f"{name}: {'previous fp32' if trainer == 'previous' else run[trainer]['numerics']}"
-            rows[label] = {SPEED_METRICS.get(metric, metric): f"{value:.3f}" for metric, value in run[trainer]["metrics"].items()}
+            rows[label] = {SPEED_METRICS.get(metric, metric): value for metric, value in run[trainer]["metrics"].items()}
     return pd.DataFrame(rows).T[[label for label in SPEED_METRICS.values() if label in next(iter(rows.values()))]]
 
 

@@ -62,7 +62,7 @@ def test_table_has_one_row_per_run_and_sane_columns(tiny_sweep):
     rho, p = spearman_decrease(table, "kl_knn")
     assert -1 <= rho <= 1 and 0 <= p <= 1
     shown = summary(table, {2: {"ks_max": 0.05}}, {"ks_max": "max KS", "probe_acc": "probe"})
-    assert shown.loc[(2, "a sample of the prior"), "max KS"] == "0.050"
+    assert shown.loc[(2, "a sample of the prior"), "max KS"] == "0.05"  # the book's number format
     assert " ± " in shown.loc[(2, "NINE σ=0.3"), "max KS"]  # two seeds: mean ± std
 
 
@@ -121,7 +121,7 @@ def test_summary_shows_infinite_capacity_without_a_warning(recwarn):
     rows = [dict(d=2, method="plain InfoNCE", capacity=float("inf"), ks_max=0.1 + 0.01 * seed) for seed in range(3)]
     shown = summary(pd.DataFrame(rows), {}, {"capacity": "capacity", "ks_max": "max KS"})
     assert shown.loc[(2, "plain InfoNCE"), "capacity"] == "∞"
-    assert shown.loc[(2, "plain InfoNCE"), "max KS"] == "0.110 ± 0.010"
+    assert shown.loc[(2, "plain InfoNCE"), "max KS"] == "0.11 ± 0.01"
     assert not [w for w in recwarn if issubclass(w.category, RuntimeWarning)]
 
 
