@@ -14,7 +14,7 @@ from nine.store import load_run, run_hash
 def test_a_killed_job_resumes_when_the_sweep_is_submitted_again(tmp_path, tiny_cfg):
     import submitit
 
-    cfg = tiny_cfg.replace(epochs=40, checkpoint_every=1)
+    cfg = tiny_cfg.replace(epochs=200, checkpoint_every=1)  # long enough that the cancel lands mid-run on a loaded machine
     store = tmp_path / "store"
     partial = store / f".partial-{run_hash(cfg)}"
     executor = submitit.AutoExecutor(folder=job_folder(store), cluster="local")
@@ -26,7 +26,8 @@ def test_a_killed_job_resumes_when_the_sweep_is_submitted_again(tmp_path, tiny_c
     job.cancel()  # the job's process is killed mid-run
     while job.state not in ("CANCELLED", "FAILED", "DONE", "INTERRUPTED", "FINISHED", "UNKNOWN") and time.time() < deadline:
         time.sleep(0.2)
-    assert partial.is_dir() and not (store / run_hash(cfg)).exists()
+    assert not (store / run_hash(cfg)).exists(), "the job finished before the cancel reached it"
+    assert partial.is_dir(), "the killed job's partial run was removed"
     done_before = sum(1 for _ in (partial / "log.jsonl").open())
     assert 0 < done_before < cfg.epochs
 
