@@ -39,11 +39,12 @@ class Page:
         every value that made it, and no notebook lists them by hand."""
         from nine.book.rerun import notebook_defaults
 
-        unknown = sorted(set(resolved) - set(notebook_defaults(notebook)))
+        defaults = notebook_defaults(notebook)  # reads the notebook's parameter cell: once
+        unknown = sorted(set(resolved) - set(defaults))
         if unknown:
             raise ValueError(f"resolved parameter {unknown[0]!r} is not a parameter of {notebook}")
         parameters = {}
-        for name, default in notebook_defaults(notebook).items():
+        for name, default in defaults.items():
             value = resolved.get(name, namespace[name])
             if name in RUN_CONTROLS or (name in RECIPE and value == default):
                 continue
