@@ -43,6 +43,7 @@ class Claim:
     profile: str
     inconclusive: str = ""  # why the check cannot decide (its positive control fails, nothing to test): no verdict
     reason: str = ""  # for a FAIL: what the page found limits it, one line under the verdict
+    rule: str = ""  # the decision rule as an instrument: its name and its measured size and power (nine.eval.seed_rules)
 
     @property
     def passed(self) -> bool:
@@ -116,6 +117,13 @@ class Ledger:
         self.claims[id] = claim
         return claim
 
+    def name_rule(self, id: str, rule: str) -> Claim:
+        """Attach to the claim ``id`` its decision rule with the rule's measured size and power, and return it."""
+        from dataclasses import replace
+
+        self.claims[id] = replace(self.claims[id], rule=rule)
+        return self.claims[id]
+
     def explain(self, id: str, reason: str) -> Claim:
         """Attach to the claim ``id`` the one-line reason it fails (shown under a FAIL verdict) and return it."""
         from dataclasses import replace
@@ -184,8 +192,9 @@ def render_rows(claims: list[Claim], link: str | None, page_column: bool = True)
             if page_column:
                 page = f'<td><a href="{link}{c.notebook}.html">{html.escape(c.notebook)}</a></td>'
         anchor = "" if link is not None else f' id="claim-{c.id}"'
+        rule = f'<br><small class="claim-rule">rule: {html.escape(c.rule)}</small>' if c.rule else ""
         rows.append(
-            f"<tr{anchor}>{page}<td>{name}<br><code>{c.id}</code></td><td>{html.escape(c.check)}</td>"
+            f"<tr{anchor}>{page}<td>{name}<br><code>{c.id}</code></td><td>{html.escape(c.check)}{rule}</td>"
             f"<td>{html.escape(c.measured_text)}</td><td>{html.escape(c.criterion)}</td>"
             f'<td class="claim-status" style="color:{colour};font-weight:bold">{status}</td></tr>'
         )

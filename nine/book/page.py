@@ -16,6 +16,7 @@ from __future__ import annotations
 from typing import Any
 
 import matplotlib.pyplot as plt
+import numpy as np
 from matplotlib.figure import Figure
 
 from nine.book.claims import Claim, HTMLTable, Ledger
@@ -54,6 +55,7 @@ class Page:
     def __init__(self, notebook: str, parameters: dict[str, Any], publish: bool, profile: str) -> None:
         self.notebook, self.parameters, self.publish = notebook, dict(parameters), publish
         self.ledger = Ledger(notebook, profile)
+        self.instruments: dict[str, Any] = {}  # claim id → its rule's Instrument (nine.eval.seed_rules)
 
     def figure(self, fig: Figure, name: str, label: str, runs: list[str] = (), details: dict | None = None) -> None:
         """Glue ``fig`` as ``name`` and its caption note as ``name + "_note"``; export it under the
@@ -87,6 +89,72 @@ class Page:
               tolerance: float = 0.0, relation: str = "approx", inconclusive: str = "") -> Claim:
         """A row of the claims ledger (see :meth:`nine.book.claims.Ledger.check`)."""
         return self.ledger.check(id, statement, check, measured, expected, tolerance, relation, inconclusive)
+
+    def check_seeds(self, id: str, statement: str, check: str, values, threshold: float, relation: str,
+                    effect: float, inconclusive: str = "") -> Claim:
+        """A claim measured once per seed, decided by the interval rule (:func:`nine.eval.seed_rules.seed_interval`)
+        and measured as an instrument at these seeds' number and spread, with its power at ``effect`` (the value
+        on the claim's side that matters). The row shows the mean over seeds; it is inconclusive when the interval
+        contains the threshold or with fewer than two seeds. Either verdict is a significant finding (its false
+        rate is at most 2.5 %), so the power says how often the rule reaches one, not whether to trust it.
+        ``inconclusive``: a reason that overrides."""
+        from nine.eval.seed_rules import interval_instrument, seed_interval
+
+        reading = seed_interval(values, threshold, relation)
+        instrument = None
+        if reading.n >= 2 and float(np.std(values, ddof=1)) > 0:
+            instrument = interval_instrument(reading.n, float(np.std(values, ddof=1)), threshold, relation, effect)
+        claim = self.check(id, statement, check, reading.mean, threshold, relation=relation,
+                           inconclusive=inconclusive or reading.reason)
+        return self._with_rule(id, instrument) or claim
+
+    def check_welch(self, id: str, statement: str, check: str, a, others: list, effect: float,
+                    inconclusive: str = "") -> Claim:
+        """A claim that one method's per-seed values exceed each other method's, decided by
+        :func:`nine.eval.seed_rules.welch_all_greater` (measured: the largest one-sided p, ≤ α) and measured as an
+        instrument at these seeds (pooled spread) with its power at a difference of ``effect``. A p above α
+        fails the claim only where that power is at least :data:`~nine.eval.seed_rules.MIN_POWER`; below it the
+        claim is inconclusive (the rule could not have seen the effect)."""
+        from nine.eval.seed_rules import ALPHA, MIN_POWER, pooled_spread, welch_all_greater, welch_instrument
+
+        p = welch_all_greater(a, others)
+        spread, n = pooled_spread([a, *others]), min(len(a), *(len(o) for o in others))
+        instrument = welch_instrument(n, spread, effect, len(others)) if n >= 2 and spread > 0 else None
+        reason = inconclusive
+        if not reason and instrument is None:
+            reason = "fewer than 2 seeds per method, or no spread: no test"
+        elif not reason and not instrument.can_pass:
+            reason = (f"the rule's power at a difference of {effect:g} is {instrument.power:.0%} at this seed spread "
+                      f"(below {MIN_POWER:.0%}): it cannot tell")
+        claim = self.check(id, statement, check, p, ALPHA, relation="le", inconclusive=reason)
+        return self._with_rule(id, instrument) or claim
+
+    def name_rule(self, id: str, rule: str) -> Claim:
+        """Name the rule of a claim that no simulated instrument decides (a timing, a one-seed comparison)."""
+        return self.ledger.name_rule(id, rule)
+
+    def _with_rule(self, id: str, instrument) -> Claim | None:
+        if instrument is None:
+            return None
+        self.instruments[id] = instrument
+        return self.ledger.name_rule(id, instrument.text())
+
+    def instrument_table(self):
+        """The page's seed rules as instruments: one row per claim decided by one, as a styled table (a line
+        saying so when none is: with one seed no rule has an interval)."""
+        import pandas as pd
+        from IPython.display import Markdown
+
+        from nine.book.numbers import styled
+
+        if not self.instruments:
+            return Markdown("No claim here is decided over two or more seeds, so no seed rule is measured.")
+
+        rows = [{"claim": id, "rule": i.rule, "seeds": i.n, "seed spread": i.spread, "threshold": i.threshold,
+                 "false pass": i.false_pass, "false FAIL": i.false_fail, "size, heavy-tailed seeds": i.heavy_tailed_size,
+                 "effect that matters": i.effect, "power at it": i.power, "draws": i.draws}
+                for id, i in self.instruments.items()]
+        return styled(pd.DataFrame(rows).set_index("claim"))
 
     def explain(self, id: str, reason: str) -> Claim:
         """The one-line reason the claim ``id`` fails, shown under its verdict here and in the ledger

@@ -1,0 +1,191 @@
+"""Decision rules over seeds: the verdict of a claim measured as one number per seed (a FID ratio, an
+AUROC difference, a kNN KL difference, a MIG), and each rule's size and power as an instrument.
+
+:func:`seed_interval` is the rule of pages 04–07: the mean over seeds with its 95 % t-interval passes a
+claim when the whole interval lies on the claim's side of the threshold, fails it when the whole interval
+lies on the other side, and leaves it *inconclusive* when the interval contains the threshold.
+:func:`welch_all_greater` is the rule of a comparison of methods trained separately (05): one-sided Welch
+t-tests that one method's mean exceeds each other's, the claim passing when the largest p is at most α
+(an intersection–union test, whose size is at most α); a p above α fails it only where the rule has the
+power to see the effect that matters, else the claim is inconclusive.
+
+An instrument's figures come from simulated sets of seed values run through the same function at the
+same number of seeds (:func:`interval_instrument`, :func:`welch_instrument`): seed values are drawn
+normal with the spread the committed seeds show (and, for robustness, from a heavy-tailed t law with
+3 degrees of freedom at the same spread). **False pass**: the share of verdicts "pass" when the true mean
+sits exactly on the threshold; **false FAIL**: the share "FAIL" there (each at most 2.5 % by
+construction under normality). **Power**: the share "pass" when the true mean is the named effect that
+matters. A verdict of the interval rule is a significant finding either way (each false verdict at most
+2.5 %), so its power says how often it reaches a verdict at all; a Welch p above α is read as a FAIL only
+where the power at the effect that matters is at least 50 % (:data:`MIN_POWER`), else as inconclusive.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+from scipy import stats
+
+LEVEL = 0.95  # of the t-interval
+ALPHA = 0.05  # of a Welch test
+MIN_POWER = 0.5  # below it at the effect that matters, a pass is inconclusive
+DRAWS = 2000  # simulated seed sets per figure of an instrument
+RELATIONS = ("le", "ge")
+
+
+@dataclass(frozen=True)
+class SeedVerdict:
+    """The interval rule's reading of one claim: mean over ``n`` seeds, its interval, verdict and (when it
+    cannot decide) why."""
+
+    mean: float
+    low: float
+    high: float
+    n: int
+    verdict: str  # "pass" | "FAIL" | "inconclusive"
+    reason: str = ""
+
+
+def _check_relation(relation: str) -> None:
+    if relation not in RELATIONS:
+        raise ValueError(f"relation={relation!r} is not allowed: must be one of {', '.join(RELATIONS)}")
+
+
+def _interval(sets: np.ndarray, threshold: float, relation: str, level: float) -> tuple[np.ndarray, ...]:
+    """The interval rule on each row of ``sets`` (rows × seeds): mean, low, high, and the codes 1 pass,
+    -1 FAIL, 0 inconclusive. :func:`seed_interval` and the simulations share it."""
+    n = sets.shape[1]
+    mean = sets.mean(axis=1)
+    half = stats.t.ppf((1 + level) / 2, n - 1) * sets.std(axis=1, ddof=1) / math.sqrt(n)
+    low, high = mean - half, mean + half
+    holds, breaks = (high <= threshold, low > threshold) if relation == "le" else (low >= threshold, high < threshold)
+    return mean, low, high, np.where(holds, 1, np.where(breaks, -1, 0))
+
+
+def seed_interval(values, threshold: float, relation: str, level: float = LEVEL) -> SeedVerdict:
+    """The interval rule. ``relation`` "le": the claim holds when the mean is at most ``threshold``; "ge": at
+    least. Fewer than two values give no interval and no verdict."""
+    _check_relation(relation)
+    values = np.asarray(values, dtype=float).ravel()
+    if not np.all(np.isfinite(values)):
+        raise ValueError(f"values={values.tolist()} is not allowed: every seed's value must be finite")
+    n = len(values)
+    if n < 2:
+        mean = float(values.mean()) if n else float("nan")
+        return SeedVerdict(mean, float("nan"), float("nan"), n, "inconclusive",
+                           f"{n} seed{'s' if n != 1 else ''}: no interval (the rule needs at least 2)")
+    mean, low, high, code = (float(x[0]) for x in _interval(values[None, :], threshold, relation, level))
+    verdict = {1: "pass", -1: "FAIL", 0: "inconclusive"}[int(code)]
+    reason = "" if verdict != "inconclusive" else \
+        f"the {level:.0%} interval [{low:.3g}, {high:.3g}] over {n} seeds contains {threshold:g}"
+    return SeedVerdict(mean, low, high, n, verdict, reason)
+
+
+def _welch_p(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """One-sided Welch p-values of "mean of a > mean of b" for each row of a (rows × n) and b (rows × m)."""
+    n, m = a.shape[1], b.shape[1]
+    va, vb = a.var(axis=1, ddof=1) / n, b.var(axis=1, ddof=1) / m
+    t = (a.mean(axis=1) - b.mean(axis=1)) / np.sqrt(va + vb)
+    dof = (va + vb) ** 2 / (va**2 / (n - 1) + vb**2 / (m - 1))
+    return stats.t.sf(t, dof)
+
+
+def welch_all_greater(a, others: list) -> float:
+    """The largest one-sided Welch p-value of "the mean of ``a`` exceeds the mean of each of ``others``"
+    (NaN when a group has fewer than two values). The claim passes when it is at most :data:`ALPHA`."""
+    a = np.asarray(a, dtype=float)
+    if len(a) < 2 or any(len(o) < 2 for o in others):
+        return float("nan")
+    return max(float(_welch_p(a[None, :], np.asarray(o, float)[None, :])[0]) for o in others)
+
+
+@dataclass(frozen=True)
+class Instrument:
+    """A seed rule's figures at one claim's number of seeds and seed spread."""
+
+    rule: str
+    n: int
+    spread: float
+    threshold: float
+    effect: float
+    false_pass: float
+    false_fail: float  # interval rule: FAIL with the mean on the threshold; Welch rule: 1 − power
+    power: float
+    heavy_tailed_size: float  # with t(3) seed values: interval rule, the larger of false pass / FAIL; Welch, false pass
+    draws: int
+
+    @property
+    def can_pass(self) -> bool:
+        """Whether the rule detects the effect that matters at least :data:`MIN_POWER` of the time."""
+        return self.power >= MIN_POWER
+
+    def text(self) -> str:
+        """One line for the ledger: the rule and its measured figures."""
+        return (f"{self.rule}; simulated ({self.draws:,} seed sets of {self.n} at the seeds' spread "
+                f"{self.spread:.3g}): false pass {self.false_pass:.1%}, false FAIL {self.false_fail:.1%} at the "
+                f"threshold, power {self.power:.0%} at {self.effect:g}")
+
+
+def _seed_sets(rng: np.random.Generator, mean: float, spread: float, shape: tuple[int, ...], heavy: bool) -> np.ndarray:
+    if heavy:  # standardised t(3): unit variance
+        return mean + spread * rng.standard_t(3, size=shape) / math.sqrt(3.0)
+    return mean + spread * rng.standard_normal(shape)
+
+
+def interval_instrument(n: int, spread: float, threshold: float, relation: str, effect: float,
+                        draws: int = DRAWS, seed: int = 0) -> Instrument:
+    """Size and power of :func:`seed_interval` for ``n`` seeds whose values spread by ``spread`` (a standard
+    deviation): the verdicts of ``draws`` simulated seed sets with their mean on the threshold, and with
+    their mean at ``effect`` (a value on the claim's side)."""
+    _check_relation(relation)
+    if n < 2 or not spread > 0:
+        raise ValueError(f"n={n}, spread={spread!r} is not allowed: the rule needs n >= 2 seeds and a spread > 0")
+    if (relation == "le" and effect > threshold) or (relation == "ge" and effect < threshold):
+        raise ValueError(f"effect={effect!r} is not allowed: it must be on the claim's side of {threshold!r} ({relation})")
+    rng = np.random.default_rng(seed)
+
+    def shares(mean: float, heavy: bool) -> dict[str, float]:
+        code = _interval(_seed_sets(rng, mean, spread, (draws, n), heavy), threshold, relation, LEVEL)[3]
+        return {"pass": float(np.mean(code == 1)), "FAIL": float(np.mean(code == -1))}
+
+    null, power, heavy = shares(threshold, False), shares(effect, False)["pass"], shares(threshold, True)
+    return Instrument(f"{LEVEL:.0%} t-interval over {n} seeds", n, float(spread), float(threshold), float(effect),
+                      null["pass"], null["FAIL"], power, max(heavy["pass"], heavy["FAIL"]), draws)
+
+
+def welch_instrument(n: int, spread: float, effect: float, comparisons: int, draws: int = DRAWS,
+                     seed: int = 0) -> Instrument:
+    """Size and power of :func:`welch_all_greater` with ``n`` seeds per method and ``comparisons`` other
+    methods, seed values spreading by ``spread``. False pass: at the least favourable null (the first other
+    method has the same mean as a, the rest are far below: then the rule is one Welch test); power: the share of passes when a's
+    mean exceeds every other's by ``effect``; false FAIL: 1 − power (a p above α where the effect is there)."""
+    if n < 2 or not spread > 0 or comparisons < 1:
+        raise ValueError(f"n={n}, spread={spread!r}, comparisons={comparisons} is not allowed: need n >= 2, "
+                         "spread > 0 and at least one comparison")
+    if not effect > 0:
+        raise ValueError(f"effect={effect!r} is not allowed: must be > 0 (how far a's mean exceeds the others')")
+    rng = np.random.default_rng(seed)
+
+    def passes(offsets: list[float], heavy: bool) -> float:
+        a = _seed_sets(rng, 0.0, spread, (draws, n), heavy)
+        p = np.max([_welch_p(a, _seed_sets(rng, o, spread, (draws, n), heavy)) for o in offsets], axis=0)
+        return float(np.mean(p <= ALPHA))
+
+    null_offsets = [0.0] + [-1e3 * spread] * (comparisons - 1)
+    false_pass, power = passes(null_offsets, False), passes([-effect] * comparisons, False)
+    heavy = passes(null_offsets, True)
+    return Instrument(f"one-sided Welch t-tests over {n} seeds per method, the largest p ≤ {ALPHA:g}", n,
+                      float(spread), ALPHA, float(effect), false_pass, 1 - power, power, heavy, draws)
+
+
+def pooled_spread(groups: list) -> float:
+    """The pooled within-group standard deviation of several groups of seed values (NaN without any group of
+    two or more)."""
+    groups = [np.asarray(g, dtype=float) for g in groups if len(g) >= 2]
+    if not groups:
+        return float("nan")
+    dof = sum(len(g) - 1 for g in groups)
+    return float(math.sqrt(sum((len(g) - 1) * g.var(ddof=1) for g in groups) / dof))
