@@ -11,25 +11,55 @@ from nine.experiments.jobs import job_folder, job_script, submit_sweep, train_jo
 from nine.store import load_run, run_hash
 
 
+HOLD_AT = 3  # the epoch after which the first job stops making progress until it is killed
+
+
+def _train_then_hold(config: dict, store: str) -> str:
+    """A job like :func:`train_job` whose training stops after epoch HOLD_AT (its checkpoint written) and
+    waits there to be killed: the cancel lands mid-run on a machine of any speed."""
+    import nine.store.store as store_module
+
+    train = store_module.train
+
+    def holding(*args, on_epoch=None, **kwargs):
+        def hook(epoch, result):
+            if on_epoch is not None:
+                on_epoch(epoch, result)
+            while epoch >= HOLD_AT:
+                time.sleep(0.5)
+
+        return train(*args, on_epoch=hook, **kwargs)
+
+    store_module.train = holding
+    return train_job(config, store, ())
+
+
 def test_a_killed_job_resumes_when_the_sweep_is_submitted_again(tmp_path, tiny_cfg):
+    import sys
+
+    import cloudpickle
     import submitit
 
-    cfg = tiny_cfg.replace(epochs=200, checkpoint_every=1)  # long enough that the cancel lands mid-run on a loaded machine
+    cloudpickle.register_pickle_by_value(sys.modules[__name__])  # the job process cannot import this test module
+    cfg = tiny_cfg.replace(epochs=8, checkpoint_every=1)
     store = tmp_path / "store"
     partial = store / f".partial-{run_hash(cfg)}"
     executor = submitit.AutoExecutor(folder=job_folder(store), cluster="local")
-    job = executor.submit(train_job, cfg.to_dict(), str(store), ())
+    job = executor.submit(_train_then_hold, cfg.to_dict(), str(store))
     deadline = time.time() + 120
-    while not (partial / "checkpoint.pt").is_file() and time.time() < deadline:
+
+    def epochs_logged() -> int:
+        return sum(1 for _ in (partial / "log.jsonl").open()) if (partial / "log.jsonl").is_file() else 0
+
+    while epochs_logged() < HOLD_AT and time.time() < deadline:
         time.sleep(0.2)
     assert (partial / "checkpoint.pt").is_file(), "the job never checkpointed"
     job.cancel()  # the job's process is killed mid-run
     while job.state not in ("CANCELLED", "FAILED", "DONE", "INTERRUPTED", "FINISHED", "UNKNOWN") and time.time() < deadline:
         time.sleep(0.2)
-    assert not (store / run_hash(cfg)).exists(), "the job finished before the cancel reached it"
+    assert not (store / run_hash(cfg)).exists(), "the held job finished"
     assert partial.is_dir(), "the killed job's partial run was removed"
-    done_before = sum(1 for _ in (partial / "log.jsonl").open())
-    assert 0 < done_before < cfg.epochs
+    assert epochs_logged() == HOLD_AT
 
     assert submit_sweep([cfg], store, "local", progress=lambda line: None) == [run_hash(cfg)]
     resumed = load_run(store / run_hash(cfg))
