@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml
 # hours of training). The pages are executed first, one per core, into the cache the build reads
 # (nine/book/execute.py). The download button serves _sources/: the executed notebooks replace the stripped ones.
 book: $(STAMP)
-	NINE_NO_TRAINING=1 $(BIN)/python -m nine.book.execute
+	OMP_NUM_THREADS=1 NINE_NO_TRAINING=1 $(BIN)/python -m nine.book.execute
 	NINE_NO_TRAINING=1 $(BIN)/jupyter-book build . --all -W -n --keep-going
 	$(BIN)/python -m nine downloads
 	@echo "The book is at file://$(CURDIR)/_build/html/index.html"
@@ -37,13 +37,14 @@ unit: $(STAMP)
 	$(BIN)/ruff check nine tests notebooks benchmarks
 	$(BIN)/python -m pytest tests/unit -n 2 --durations=15
 
-# Notebook tests: every notebook with the smoke profile, executed and checked by nbval.
+# Notebook tests: every notebook with the smoke profile, executed and checked by nbval; two kernels at a time,
+# one thread each, so that two kernels never share a core between four threads.
 notebooks: $(STAMP)
 	rm -rf $(SMOKE) && mkdir -p $(SMOKE)
 	for nb in $(NOTEBOOKS); do \
 		$(BIN)/papermill --prepare-only -p profile smoke $$nb $(SMOKE)/$$(basename $$nb) || exit 1; \
 	done
-	cd $(SMOKE) && NINE_RUNS_DIR=$(CURDIR)/$(SMOKE)/runs ../../$(BIN)/python -m pytest --nbval-lax -n 2 --dist loadscope -p no:cacheprovider --durations=20 .
+	cd $(SMOKE) && OMP_NUM_THREADS=1 NINE_RUNS_DIR=$(CURDIR)/$(SMOKE)/runs ../../$(BIN)/python -m pytest --nbval-lax -n 2 --dist loadscope -p no:cacheprovider --durations=20 .
 
 # Retrain the cheapest committed run from scratch and compare every metric with results/.
 reproduce: $(STAMP)
