@@ -15,8 +15,32 @@ import shutil
 from pathlib import Path
 from typing import Callable
 
+from nine.store import paths
 from nine.store.runs import RunError, sha256, verify, write_json
 from nine.store.store import exclusive
+
+MODEL_FILES = ("config.json", "metrics.json", "model.pt", "provenance.json", "manifest.json")  # a stored network
+GENERATIVE = "generative"  # the sub-folder of results/ and runs/ that holds generators and classifiers
+
+
+def model_target(store: Path | None) -> Path:
+    """Where a generative artifact is made: ``store``, else ``runs/generative``."""
+    return Path(store) if store is not None else paths.RUNS_DIR / GENERATIVE
+
+
+def model_places(store: Path | None) -> tuple[Path, ...]:
+    """Where a generative artifact is looked for: ``results/generative``, ``runs/generative``, ``store``."""
+    return tuple(dict.fromkeys((paths.RESULTS_DIR / GENERATIVE, paths.RUNS_DIR / GENERATIVE, model_target(store))))
+
+
+def model_weights(folder: Path) -> dict:
+    """The state dict of a stored network (its bytes verified by the caller)."""
+    import torch
+
+    try:
+        return torch.load(folder / "model.pt", map_location="cpu", weights_only=True)
+    except Exception as err:  # noqa: BLE001 (verified bytes that still do not load)
+        raise RunError(f"{folder / 'model.pt'} cannot be read ({err}); delete {folder} to train it again") from err
 
 
 def find_artifact(key: str, places: tuple[Path, ...], files: tuple[str, ...]) -> Path | None:

@@ -5,14 +5,11 @@ import pytest
 import torch
 
 from nine.config import ConfigError
+from nine.experiments.classifier import Classifier, consistency, evaluate_images, frechet_distance
 from nine.experiments.generative import (
-    Classifier,
     GenConfig,
     GeneratorMismatch,
     check_conditions,
-    consistency,
-    evaluate_images,
-    frechet_distance,
     generate,
     get_or_train_generator,
     load_generator,
@@ -85,11 +82,12 @@ def test_class_scores_count_what_the_classifier_says():
 
 
 def test_the_evaluation_classifier_is_stored_like_a_run_and_never_trained_by_the_book(tmp_path, monkeypatch):
-    from nine.experiments import generative
-    from nine.experiments.generative import ClassifierConfig, get_or_train_classifier
+    from nine.experiments.classifier import ClassifierConfig, get_or_train_classifier
+    from nine.store import paths
+    from nine.store.artifacts import MODEL_FILES
 
-    monkeypatch.setattr(generative, "RESULTS_DIR", tmp_path / "results")
-    monkeypatch.setattr(generative, "RUNS_DIR", tmp_path / "runs")
+    monkeypatch.setattr(paths, "RESULTS_DIR", tmp_path / "results")
+    monkeypatch.setattr(paths, "RUNS_DIR", tmp_path / "runs")
     g = torch.Generator().manual_seed(0)
     x, y = torch.rand(64, 1, 28, 28, generator=g), torch.randint(0, 10, (64,), generator=g)
     cfg = ClassifierConfig("mnist5k", 64, 1, 0)
@@ -100,7 +98,7 @@ def test_the_evaluation_classifier_is_stored_like_a_run_and_never_trained_by_the
     monkeypatch.delenv("NINE_NO_TRAINING")
     trained = get_or_train_classifier(cfg, x, y)
     folder = tmp_path / "runs" / "generative" / cfg.key
-    assert sorted(p.name for p in folder.iterdir()) == sorted(generative.FILES)
+    assert sorted(p.name for p in folder.iterdir()) == sorted(MODEL_FILES)
     loaded = get_or_train_classifier(cfg, x, y)  # the same weights, read back and verified
     assert all(torch.equal(a, b) for a, b in zip(trained.state_dict().values(), loaded.state_dict().values()))
     with pytest.raises(ValueError, match="n_train=64 is not allowed for 32 train digits"):

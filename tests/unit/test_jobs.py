@@ -10,7 +10,6 @@ from nine.cli import main
 from nine.experiments.jobs import job_folder, job_script, submit_sweep, train_job
 from nine.store import load_run, run_hash
 
-
 HOLD_AT = 3  # the epoch after which the first job stops making progress until it is killed
 
 

@@ -10,7 +10,8 @@ import pytest
 
 import nine
 from nine.config import config_from_dict, make_config
-from nine.experiments.generative import ClassifierConfig, GenConfig
+from nine.experiments.classifier import ClassifierConfig
+from nine.experiments.generative import GenConfig
 from nine.store.paths import RESULTS_DIR
 from nine.store.runs import RUN_FORMAT, read_config, run_hash
 
