@@ -1,0 +1,110 @@
+"""The built book in a real browser: headless Chromium lays out every page at 1400 px and at a phone's
+390 px, and the checks read what it measured (page overflow, display formulas that do not fit, script
+errors in the console). Chromium is not a dependency of the package: where none is on PATH these
+checks are skipped with that reason (``apt-get install chromium`` provides it)."""
+
+import json
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+HTML = ROOT / "_build" / "html"
+WIDTHS = (1400, 390)
+CHROMIUM = next((shutil.which(name) for name in ("chromium", "chromium-browser", "google-chrome") if shutil.which(name)), None)
+pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="no Chromium on PATH (apt-get install chromium)")
+
+# Loaded in one host page, each book page in an iframe of the width measured; after the page's scripts
+# (MathJax) have run, the host writes what it measured into its own DOM, which Chromium dumps.
+HOST = """<!doctype html><html><body><pre id="out">pending</pre><script>
+const frames = FRAMES, results = [];
+let pending = frames.length;
+function measure(frame, page, width) {
+  const doc = frame.contentDocument, win = frame.contentWindow, root = doc.documentElement;
+  const formulas = [...doc.querySelectorAll('mjx-container[display="true"]')].map(m => ({
+    text: m.textContent.slice(0, 80),
+    wider: m.scrollWidth > m.clientWidth + 1 || m.getBoundingClientRect().right > root.clientWidth + 1,
+    scrolls: ['auto', 'scroll'].includes(getComputedStyle(m).overflowX)}));
+  results.push({page, width, scrollWidth: root.scrollWidth, clientWidth: root.clientWidth, formulas,
+                title: doc.title});
+  if (--pending === 0) document.getElementById('out').textContent = JSON.stringify(results);
+}
+for (const [page, width] of frames) {
+  const f = document.createElement('iframe');
+  f.style.width = width + 'px'; f.style.height = '900px';
+  f.onload = () => setTimeout(() => measure(f, page, width), 3000);
+  f.src = page; document.body.appendChild(f);
+}
+</script></body></html>"""
+
+
+def lay_out(pages: list[Path], folder: Path) -> tuple[list[dict], list[str]]:
+    """Every page at every width of WIDTHS in headless Chromium: the measurements, and the console lines
+    that report a script error."""
+    frames = [[page.as_uri(), width] for page in pages for width in WIDTHS]
+    host = folder / "host.html"
+    host.write_text(HOST.replace("FRAMES", json.dumps(frames)))
+    done = subprocess.run(
+        [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--allow-file-access-from-files",
+         "--virtual-time-budget=60000", "--enable-logging=stderr", "--v=0", "--window-size=1600,1000",
+         "--dump-dom", host.as_uri()], capture_output=True, text=True, timeout=300)
+    found = re.search(r'<pre id="out">(.*?)</pre>', done.stdout, re.S)
+    assert found and found.group(1) != "pending", f"Chromium measured nothing (exit {done.returncode})"
+    results = json.loads(found.group(1).replace("&amp;", "&").replace("&lt;", "<").replace("&gt;", ">"))
+    errors = [line for line in done.stderr.splitlines() if ":CONSOLE" in line and re.search(r"Uncaught|Error\b", line)]
+    return results, errors
+
+
+@pytest.fixture(scope="module")
+def layout(tmp_path_factory):
+    if not (HTML / "index.html").is_file():
+        pytest.fail(f"{HTML} has no built book: run `make book` first")
+    pages = sorted(HTML.glob("book/*.html")) + sorted(HTML.glob("notebooks/*.html"))
+    results, errors = lay_out(pages, tmp_path_factory.mktemp("browser"))
+    assert len(results) == len(pages) * len(WIDTHS) and len(pages) >= 12
+    for width in WIDTHS:  # MathJax ran: the theory page's display formulas exist at both widths
+        assert any(r["formulas"] for r in results if r["width"] == width and r["page"].endswith("01_theory.html"))
+    return results, errors
+
+
+def overflowing(results: list[dict], width: int) -> list[str]:
+    return [f"{r['page']}: {r['scrollWidth']} px wide in {r['clientWidth']}" for r in results
+            if r["width"] == width and r["scrollWidth"] > r["clientWidth"] + 1]
+
+
+def cut_formulas(results: list[dict], width: int, may_scroll: bool) -> list[str]:
+    return [f"{r['page']}: {f['text']}" for r in results if r["width"] == width for f in r["formulas"]
+            if f["wider"] and not (may_scroll and f["scrolls"])]
+
+
+def test_no_page_is_wider_than_the_screen(layout):
+    results, _ = layout
+    for width in WIDTHS:
+        assert overflowing(results, width) == [], f"pages overflowing {width} px"
+
+
+def test_every_display_formula_fits_the_column_at_1400_px(layout):
+    assert cut_formulas(layout[0], 1400, may_scroll=False) == []
+
+
+def test_a_display_formula_wider_than_a_phone_scrolls_in_its_own_box(layout):
+    assert cut_formulas(layout[0], 390, may_scroll=True) == []
+
+
+def test_no_script_error_in_the_console(layout):
+    assert layout[1] == []
+
+
+def test_the_checks_see_the_defects_they_guard_against(tmp_path):
+    """A page that overflows, a formula that is cut and a script error are each reported."""
+    bad = tmp_path / "bad.html"
+    bad.write_text('<!doctype html><html><body><div style="width:900px">wide</div>'
+                   '<mjx-container display="true" style="display:block;width:100px;overflow:hidden">'
+                   '<span style="display:inline-block;width:500px">x = y</span></mjx-container>'
+                   "<script>let A = 1;</script><script>let A = 2;</script></body></html>")
+    results, errors = lay_out([bad], tmp_path)
+    assert overflowing(results, 390) and cut_formulas(results, 390, may_scroll=True)
+    assert any("already been declared" in line for line in errors)
