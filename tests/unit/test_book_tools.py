@@ -285,3 +285,33 @@ def test_the_ledger_has_a_section_per_page_with_claims():
               for name, path in notebooks().items()}
     assert [name for _, name in sections] == with_claims
     assert all(title == titles[name] for title, name in sections)
+
+
+# Numbers a page's prose may type: design constants and exact facts, each with what it is. A measured
+# value in prose must be glued from the data; one typed here fails the check below.
+TYPED_CONSTANTS = {
+    "1.386": "2 log 2, the mutual information of the critic test (07)",
+    "12.7": "t quantile 0.975 at one degree of freedom (08)",
+    "1.25": "the FID ratio that 04 calls 'as good', fixed before looking",
+}
+
+
+def _prose_numbers(text: str) -> list[str]:
+    """Decimal numbers with three or more significant digits in MyST prose, outside math, code and glue roles."""
+    import re
+
+    for pattern in (r"```.*?```", r"\$\$.*?\$\$", r"\$[^$\n]*\$", r"\{[a-z:]+\}`[^`]*`", r"`[^`]*`"):
+        text = re.sub(pattern, "", text, flags=re.S)
+    numbers = re.findall(r"(?<![\w.])\d+\.\d+(?![\w.])", text)
+    return [n for n in numbers if len(n.replace(".", "").lstrip("0").rstrip("0")) >= 3]
+
+
+def test_no_measured_number_is_typed_in_a_page_s_prose():
+    """Prose numbers of three or more significant digits are measurements, to be glued: none is typed
+    unless it is one of the named constants above."""
+    texts = {path.name: "".join("".join(c["source"]) for c in json.loads(path.read_text())["cells"]
+                                if c["cell_type"] == "markdown") for path in sorted((ROOT / "notebooks").glob("*.ipynb"))}
+    texts.update({path.name: path.read_text() for path in sorted((ROOT / "book").glob("*.md"))})
+    typed = {name: [n for n in _prose_numbers(text) if n not in TYPED_CONSTANTS] for name, text in texts.items()}
+    assert {name: numbers for name, numbers in typed.items() if numbers} == {}
+    assert _prose_numbers("a KS of 0.073 ± 0.005, σ = 0.1, $x = 1.234$, `0.123`, {glue:text}`a:.3f`") == ["0.073"]
