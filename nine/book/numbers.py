@@ -19,6 +19,8 @@ from __future__ import annotations
 import math
 import numbers
 
+import numpy as np
+
 DASH = "—"
 TABLE_CLASS = "nine-table"  # styled in _static/nine.css like the claims tables
 PROSE_CHARS = 40  # a text column with a longer cell is prose: it wraps instead of widening the table
@@ -66,6 +68,18 @@ def _is_missing(value) -> bool:
 def mean_std(mean: float, std: float, digits: int = 3) -> str:
     """"mean ± std", each through :func:`fmt`; the mean alone when the spread is not defined."""
     return fmt(mean, digits) if std is None or not math.isfinite(std) else f"{fmt(mean, digits)} ± {fmt(std, digits)}"
+
+
+def over_seeds(values) -> str:
+    """A statistic over seeds in the book's format: "mean ± std"; the value alone for one seed or a value no
+    seed changes (a capacity); "∞" when every seed's value is +∞ (a head without noise has no capacity), "—"
+    for a mix of infinite and finite values."""
+    values = np.asarray(values, dtype=float)
+    if np.isinf(values).any():
+        return "∞" if (values > 0).all() else "—"
+    if len(values) == 1 or np.ptp(values) == 0:
+        return fmt(values[0])
+    return mean_std(values.mean(), values.std(ddof=1))
 
 
 def styled(frame, digits: int = 3, columns: dict[str, int] | None = None):

@@ -8,7 +8,7 @@ import math
 import numpy as np
 from scipy import stats
 
-from nine.book.numbers import fmt, mean_std
+from nine.book.numbers import fmt, over_seeds
 from nine.config import make_config
 from nine.experiments.certificate import limiting_factor
 from nine.experiments.sweep import sweep_table
@@ -24,7 +24,7 @@ def summary(table, calibration: dict[int, dict[str, float]], columns: dict[str, 
     for (d, method), part in table.groupby(["d", "method"], sort=False):
         row = {"d": d, "method": method, "seeds": len(part)}
         for column, name in columns.items():
-            row[name] = _mean_std(part[column].to_numpy(dtype=float))
+            row[name] = over_seeds(part[column].to_numpy(dtype=float))
         rows.append(row)
         if method == table.loc[table["d"] == d, "method"].iloc[-1] and d in calibration:
             reference = {"d": d, "method": "a sample of the prior", "seeds": "—"}
@@ -33,16 +33,6 @@ def summary(table, calibration: dict[int, dict[str, float]], columns: dict[str, 
                 reference[name] = fmt(value)
             rows.append(reference)
     return pd.DataFrame(rows).set_index(["d", "method"])
-
-
-def _mean_std(values: np.ndarray) -> str:
-    """"mean ± std" over seeds in the book's number format; "∞" for an infinite value (a head without noise
-    has no capacity)."""
-    if np.isinf(values).any():
-        return "∞" if (values > 0).all() else "—"
-    if len(values) == 1 or np.ptp(values) == 0:  # one seed, or a value no seed changes (a capacity)
-        return fmt(values[0])
-    return mean_std(values.mean(), values.std(ddof=1))
 
 
 def findings(table, calibration: dict[int, dict[str, float]], prior: str, critical: dict[int, float]) -> str:
@@ -99,7 +89,7 @@ def numerics_table(prior: str, level: float, d: int = 16, numerics: tuple[str, s
         spread = a.std(ddof=1)
         shift = (b.mean() - a.mean()) / spread if spread > 0 else math.inf * np.sign(b.mean() - a.mean())
         welch = stats.ttest_ind(a, b, equal_var=False).pvalue if spread > 0 or b.std() > 0 else 1.0
-        rows.append({"statistic": label, first: _mean_std(a), second: _mean_std(b),
+        rows.append({"statistic": label, first: over_seeds(a), second: over_seeds(b),
                      f"shift in {first} seed std": round(float(shift), 2), "within the seed spread": bool(abs(shift) <= 2),
                      "Welch p": round(float(welch), 3)})
     return pd.DataFrame(rows).set_index("statistic")

@@ -65,3 +65,11 @@ def test_the_ledger_prints_measured_and_threshold_apart():
     assert claim(float("nan"), 0.05).measured_text == DASH
     tied = claim(0.05, 0.05)
     assert tied.measured_text == "0.05" and tied.verdict == "pass"
+
+
+def test_a_statistic_over_seeds_reads_one_way():
+    from nine.book.numbers import over_seeds
+
+    assert over_seeds([1.0, 2.0, 3.0]) == "2 ± 1"
+    assert over_seeds([0.5]) == "0.5" and over_seeds([5.5, 5.5]) == "5.5"
+    assert over_seeds([float("inf")] * 2) == "∞" and over_seeds([float("inf"), 1.0]) == "—"
