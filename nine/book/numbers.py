@@ -72,8 +72,8 @@ def mean_std(mean: float, std: float, digits: int = 3) -> str:
 
 def over_seeds(values) -> str:
     """A statistic over seeds in the book's format: "mean ± std"; the value alone for one seed or a value no
-    seed changes (a capacity); "∞" when every seed's value is +∞ (a head without noise has no capacity), "—"
-    for a mix of infinite and finite values."""
+    seed changes (a capacity); "∞" when a seed's value is +∞ and none is negative (a head without noise has
+    no capacity), else "—" where a value is infinite."""
     values = np.asarray(values, dtype=float)
     if np.isinf(values).any():
         return "∞" if (values > 0).all() else "—"

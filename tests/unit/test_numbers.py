@@ -72,4 +72,5 @@ def test_a_statistic_over_seeds_reads_one_way():
 
     assert over_seeds([1.0, 2.0, 3.0]) == "2 ± 1"
     assert over_seeds([0.5]) == "0.5" and over_seeds([5.5, 5.5]) == "5.5"
-    assert over_seeds([float("inf")] * 2) == "∞" and over_seeds([float("inf"), 1.0]) == "—"
+    assert over_seeds([float("inf")] * 2) == "∞" and over_seeds([float("inf"), 1.0]) == "∞"
+    assert over_seeds([float("-inf"), 1.0]) == "—"
