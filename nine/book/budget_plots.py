@@ -1,4 +1,4 @@
-"""Figures of the budget study (tables from :mod:`nine.experiments.budget`)."""
+"""Figures of the budget study (tables from :mod:`nine.experiments.budget_readings`)."""
 
 from __future__ import annotations
 

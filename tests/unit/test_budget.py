@@ -3,7 +3,7 @@
 import pandas as pd
 import pytest
 
-from nine.experiments import budget
+from nine.experiments import budget, budget_readings
 
 
 def _table(kl_by_epoch: dict[tuple[str, float], list[list[float]]], epochs=(60, 120, 240, 360, 480, 600)):
@@ -22,7 +22,7 @@ def test_readings_tell_budget_from_plateau_from_floor():
         ("gaussian", 2.0): [[5, 4, 3.5, 3.2, 3.1, 3.1], [5, 4, 3.6, 3.3, 3.2, 3.25]],  # stopped above the floor
         ("uniform", 0.2): [[1, 0.5, 0.2, 0.05, 0.02, 0.01], [1, 0.5, 0.2, 0.05, 0.02, 0.012]],  # at the floor
     })
-    readings = budget.budget_verdicts(table, {"gaussian": 0.01, "uniform": 0.01}).set_index(["prior", "noise"])["reading"]
+    readings = budget_readings.budget_verdicts(table, {"gaussian": 0.01, "uniform": 0.01}).set_index(["prior", "noise"])["reading"]
     assert readings[("gaussian", 1.0)] == "still falling (budget)"
     assert readings[("gaussian", 2.0)] == "not clearly falling (a plateau, or a fall within the seeds' spread)"
     assert readings[("uniform", 0.2)] == "at the floor"
@@ -30,7 +30,7 @@ def test_readings_tell_budget_from_plateau_from_floor():
 
 def test_power_law_recovers_the_exponent_and_brackets_the_extrapolation():
     table = _table({("gaussian", 1.0): [[1] * 6, [1] * 6]})
-    fit = budget.gap_power_law(table, 2000).iloc[0]
+    fit = budget_readings.gap_power_law(table, 2000).iloc[0]
     assert fit["exponent b"] == pytest.approx(-0.5, abs=1e-9)
     assert fit["gap at 2000 epochs"] == pytest.approx(2.0 * 2000 ** -0.5, rel=1e-9)
     assert fit["95% low"] == pytest.approx(fit["95% high"], rel=1e-6)  # an exact power law: no residual
@@ -39,7 +39,7 @@ def test_power_law_recovers_the_exponent_and_brackets_the_extrapolation():
 def test_statistic_against_gap_line():
     table = _table({("gaussian", 1.0): [[1] * 6, [1] * 6]})
     table["kl_knn"] = 0.5 + 3.0 * table["reachable_gap"]
-    line = budget.statistic_vs_gap(table).iloc[0]
+    line = budget_readings.statistic_vs_gap(table).iloc[0]
     assert line["slope"] == pytest.approx(3.0) and line["intercept"] == pytest.approx(0.5) and line["Pearson r"] == pytest.approx(1.0)
 
 
@@ -73,16 +73,16 @@ def test_prediction_verdicts_have_known_answers():
                ("gaussian", 2.0): [0.20, 0.21]}  # overlaps the prediction, but its mean lies above it
     continued = pd.DataFrame([{"prior": p, "noise": n, "seed": s, "epochs": 2000, "reachable_gap": v}
                               for (p, n), values in at_2000.items() for s, v in enumerate(values)])
-    verdicts = budget.prediction_verdicts(power, long, continued).set_index(["prior", "noise"])["verdict"]
+    verdicts = budget_readings.prediction_verdicts(power, long, continued).set_index(["prior", "noise"])["verdict"]
     assert verdicts[("gaussian", 0.5)] == "met"
     assert verdicts[("uniform", 0.2)] == "missed"
     assert verdicts[("gaussian", 1.0)] == "inconclusive"
     assert verdicts[("uniform", 0.5)] == "inconclusive"
     assert verdicts[("gaussian", 2.0)] == "inconclusive"
-    assert set(verdicts) <= set(budget.PREDICTION_READINGS)
-    where = budget.prediction_verdicts(power, long, continued).set_index(["prior", "noise"])["where"]
+    assert set(verdicts) <= set(budget_readings.PREDICTION_READINGS)
+    where = budget_readings.prediction_verdicts(power, long, continued).set_index(["prior", "noise"])["where"]
     assert where[("gaussian", 2.0)] == "above the prediction (slower)" and where[("gaussian", 0.5)] == "within the prediction"
-    untrained = budget.prediction_verdicts(power, long, continued[continued["noise"] != 2.0])
+    untrained = budget_readings.prediction_verdicts(power, long, continued[continued["noise"] != 2.0])
     assert untrained.set_index(["prior", "noise"])["verdict"][("gaussian", 2.0)] == "not trained"
 
 
