@@ -151,7 +151,8 @@ class Page:
             return Markdown("No claim here is decided over two or more seeds, so no seed rule is measured.")
 
         rows = [{"claim": id, "rule": i.rule, "seeds": i.n, "seed spread": i.spread, "threshold": i.threshold,
-                 "false pass": i.false_pass, "false FAIL": i.false_fail, "size, heavy-tailed seeds": i.heavy_tailed_size,
+                 "false pass": i.false_pass, "where (false pass)": i.false_pass_at, "false FAIL": i.false_fail,
+                 "where (false FAIL)": i.false_fail_at, "size, heavy-tailed seeds": i.heavy_tailed_size,
                  "effect that matters": i.effect, "power at it": i.power, "draws": i.draws}
                 for id, i in self.instruments.items()]
         return styled(pd.DataFrame(rows).set_index("claim"))

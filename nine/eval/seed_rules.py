@@ -115,6 +115,8 @@ class Instrument:
     power: float
     heavy_tailed_size: float  # with t(3) seed values: interval rule, the larger of false pass / FAIL; Welch, false pass
     draws: int
+    false_pass_at: str = "at the threshold"  # where the false rates are measured
+    false_fail_at: str = "at the threshold"
 
     @property
     def can_pass(self) -> bool:
@@ -123,9 +125,11 @@ class Instrument:
 
     def text(self) -> str:
         """One line for the ledger: the rule and its measured figures."""
+        where = (f"false pass {self.false_pass:.1%}, false FAIL {self.false_fail:.1%} {self.false_pass_at}"
+                 if self.false_pass_at == self.false_fail_at else
+                 f"false pass {self.false_pass:.1%} {self.false_pass_at}, false FAIL {self.false_fail:.1%} {self.false_fail_at}")
         return (f"{self.rule}; simulated ({self.draws:,} seed sets of {self.n} at the seeds' spread "
-                f"{self.spread:.3g}): false pass {self.false_pass:.1%}, false FAIL {self.false_fail:.1%} at the "
-                f"threshold, power {self.power:.0%} at {self.effect:g}")
+                f"{self.spread:.3g}): {where}, power {self.power:.0%} at {self.effect:g}")
 
 
 def _seed_sets(rng: np.random.Generator, mean: float, spread: float, shape: tuple[int, ...], heavy: bool) -> np.ndarray:
@@ -177,7 +181,8 @@ def welch_instrument(n: int, spread: float, effect: float, comparisons: int, dra
     false_pass, power = passes(null_offsets, False), passes([-effect] * comparisons, False)
     heavy = passes(null_offsets, True)
     return Instrument(f"one-sided Welch t-tests over {n} seeds per method, the largest p ≤ {ALPHA:g}", n,
-                      float(spread), ALPHA, float(effect), false_pass, 1 - power, power, heavy, draws)
+                      float(spread), ALPHA, float(effect), false_pass, 1 - power, power, heavy, draws,
+                      false_pass_at="at equal means", false_fail_at=f"at a difference of {effect:g}")
 
 
 def pooled_spread(groups: list) -> float:
