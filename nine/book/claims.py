@@ -190,12 +190,14 @@ def render_rows(claims: list[Claim], link: str | None, page_column: bool = True)
         if link is not None:
             name = f'<a href="{link}{c.notebook}.html#claim-{c.id}">{name}</a>'
             if page_column:
-                page = f'<td><a href="{link}{c.notebook}.html">{html.escape(c.notebook)}</a></td>'
+                page = f'<td data-label="page"><a href="{link}{c.notebook}.html">{html.escape(c.notebook)}</a></td>'
         anchor = "" if link is not None else f' id="claim-{c.id}"'
         rule = f'<br><small class="claim-rule">rule: {html.escape(c.rule)}</small>' if c.rule else ""
         rows.append(
-            f"<tr{anchor}>{page}<td>{name}<br><code>{c.id}</code></td><td>{html.escape(c.check)}{rule}</td>"
-            f"<td>{html.escape(c.measured_text)}</td><td>{html.escape(c.criterion)}</td>"
-            f'<td class="claim-status" style="color:{colour};font-weight:bold">{status}</td></tr>'
+            f'<tr{anchor}>{page}<td data-label="claim">{name}<br><code>{c.id}</code></td>'
+            f'<td data-label="how it is checked">{html.escape(c.check)}{rule}</td>'
+            f'<td data-label="measured">{html.escape(c.measured_text)}</td>'
+            f'<td data-label="criterion">{html.escape(c.criterion)}</td>'
+            f'<td data-label="status" class="claim-status" style="color:{colour};font-weight:bold">{status}</td></tr>'
         )
     return f'<table class="claims-ledger"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>'

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from nine.book.numbers import count
 from nine.experiments.calibration import (
     ENERGY_RULE,
     draws_for,
@@ -115,7 +116,7 @@ def sweep_claims(page, prior: str, table, runs: dict, grid, n: int, n_train: int
     page.check(
         best_claim,
         f"At the best noise level the matching test does not reject the {prior} prior at 5% on {n} test points (d = {top_d})",
-        f"{test}, at {symbol} = {best:g}: median p-value over {len(at_best)} seed(s) vs {ALPHA:g} (power {power:.0%} "
+        f"{test}, at {symbol} = {best:g}: median p-value over {count(len(at_best), 'seed')} vs {ALPHA:g} (power {power:.0%} "
         f"against a law 0.1 nats away){path_note(sensitivity, best_claim)}",
         measured=best_p, expected=ALPHA, relation="ge",
         inconclusive=instrument_reading(rules, ENERGY_RULE, top_d, rejected=bool(best_p <= ALPHA)),
@@ -123,7 +124,7 @@ def sweep_claims(page, prior: str, table, runs: dict, grid, n: int, n_train: int
     page.check(
         plain_claim,
         f"… while the plain-InfoNCE reference is rejected (d = {top_d})",
-        f"{test}, standardised plain-InfoNCE embeddings: median p-value over {len(plain)} seed(s) vs {ALPHA:g}"
+        f"{test}, standardised plain-InfoNCE embeddings: median p-value over {count(len(plain), 'seed')} vs {ALPHA:g}"
         f"{path_note(sensitivity, plain_claim)}",
         measured=float(plain["energy_ref_p"].median()), expected=ALPHA, relation="le",
     )

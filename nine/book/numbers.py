@@ -70,6 +70,11 @@ def mean_std(mean: float, std: float, digits: int = 3) -> str:
     return fmt(mean, digits) if std is None or not math.isfinite(std) else f"{fmt(mean, digits)} ± {fmt(std, digits)}"
 
 
+def count(n: int, noun: str) -> str:
+    """"1 seed", "3 seeds": a count with its noun in the right number (a regular plural)."""
+    return f"{n:,} {noun}" + ("" if n == 1 else "s")
+
+
 def over_seeds(values) -> str:
     """A statistic over seeds in the book's format: "mean ± std"; the value alone for one seed or a value no
     seed changes (a capacity); "∞" when a seed's value is +∞ and none is negative (a head without noise has

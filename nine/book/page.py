@@ -71,12 +71,12 @@ class Page:
             export_figure(fig, label, self.notebook, self.parameters, list(runs), details)
         plt.close(fig)
 
-    def number(self, name: str, value: Any) -> Any:
-        """Glue ``value`` as ``name`` for ``{glue:text}`` in the prose, and return it."""
+    def number(self, name: str, value: Any) -> None:
+        """Glue ``value`` as ``name`` for ``{glue:text}`` in the prose. Returns nothing, so that a cell ending
+        with it prints nothing into the page."""
         from myst_nb import glue
 
         glue(name, value, display=False)
-        return value
 
     def markdown(self, name: str, text: str) -> None:
         """Glue MyST ``text`` as ``name`` for ``{glue:md}`` with format myst."""
@@ -140,8 +140,9 @@ class Page:
         return self.ledger.name_rule(id, instrument.text())
 
     def instrument_table(self):
-        """The page's seed rules as instruments: one row per claim decided by one, as a styled table (a line
-        saying so when none is: with one seed no rule has an interval)."""
+        """The page's seed rules as instruments: one row per claim decided by one, as a styled table whose
+        caption says what each column measures (a line saying so when none is: with one seed no rule has an
+        interval)."""
         import pandas as pd
         from IPython.display import Markdown
 
@@ -149,13 +150,22 @@ class Page:
 
         if not self.instruments:
             return Markdown("No claim here is decided over two or more seeds, so no seed rule is measured.")
-
-        rows = [{"claim": id, "rule": i.rule, "seeds": i.n, "seed spread": i.spread, "threshold": i.threshold,
-                 "false pass": i.false_pass, "where (false pass)": i.false_pass_at, "false FAIL": i.false_fail,
-                 "where (false FAIL)": i.false_fail_at, "size, heavy-tailed seeds": i.heavy_tailed_size,
-                 "effect that matters": i.effect, "power at it": i.power, "draws": i.draws}
+        draws = sorted({i.draws for i in self.instruments.values()})
+        rows = [{"claim": id, "rule": "Welch" if i.rule.startswith("one-sided Welch") else "t-interval", "seeds": i.n,
+                 "seed spread": i.spread, "threshold": i.threshold, "false pass": f"{i.false_pass:.1%}",
+                 "false FAIL": f"{i.false_fail:.1%}", "either, heavy tails": f"{i.heavy_tailed_size:.1%}",
+                 "effect that matters": i.effect, "power there": f"{i.power:.0%}"}
                 for id, i in self.instruments.items()]
-        return styled(pd.DataFrame(rows).set_index("claim"))
+        caption = (
+            f"Each rule run on {', '.join(f'{d:,}' for d in draws)} simulated sets of seed values, drawn normal at the "
+            "seeds' own spread (standard deviation). t-interval (nine.eval.seed_rules.seed_interval): pass when the "
+            "95% interval over the seeds lies wholly on the claim's side of the threshold, FAIL when wholly on the other, "
+            "inconclusive otherwise; false pass and false FAIL are its verdicts when the true mean sits on the threshold "
+            "(each about 2.5% by construction). Welch (welch_all_greater, 05's comparisons of methods; the threshold is "
+            "the p-value's): false pass with equal means; false FAIL = 1 − power. Either, heavy tails: the larger false "
+            "rate when the seeds are drawn from a t law with 3 degrees of freedom instead. Power there: how often the "
+            "rule passes when the truth is the effect that matters — how often these seeds reach a verdict at all.")
+        return styled(pd.DataFrame(rows).set_index("claim")).set_caption(caption)
 
     def explain(self, id: str, reason: str) -> Claim:
         """The one-line reason the claim ``id`` fails, shown under its verdict here and in the ledger

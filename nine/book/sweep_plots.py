@@ -189,7 +189,7 @@ def certificate_plot(cert, prior: str, lowest: float = 1e-3) -> Figure:
         ax.plot([], [], "|", color="0.45", ms=10, mew=1.5, label="a prior sample's KL")
     title = "bar: leave-one-out (low) to resubstitution (high)" if law.gaussian_channel else "kNN estimate, nothing subtracted"
     ax.legend(fontsize=8, loc="lower right", ncol=2, title=title, title_fontsize=8)
-    target = "smoothed prior" if law.gaussian_channel else "U[−ε, 1 + ε]^d"
+    target = "smoothed prior" if law.gaussian_channel else "U[−ε, 1 + ε]ᵈ"
     ax.set_xlabel(f"independent estimate of KL(smoothed view law ‖ {target}) (nats)")
     ax.set_ylabel("certificate C − InfoNCE on test digits (nats)")
     ax.set_title("Points above the dashed line: the certificate holds")

@@ -28,8 +28,10 @@ function measure(frame, page, width) {
     text: m.textContent.slice(0, 80),
     wider: m.scrollWidth > m.clientWidth + 1 || m.getBoundingClientRect().right > root.clientWidth + 1,
     scrolls: ['auto', 'scroll'].includes(getComputedStyle(m).overflowX)}));
+  const verdicts = [...doc.querySelectorAll('td.claim-status')];
   results.push({page, width, scrollWidth: root.scrollWidth, clientWidth: root.clientWidth, formulas,
-                title: doc.title});
+                verdicts: verdicts.length,
+                verdictsOffScreen: verdicts.filter(td => td.getBoundingClientRect().right > root.clientWidth + 1).length});
   if (--pending === 0) document.getElementById('out').textContent = JSON.stringify(results);
 }
 for (const [page, width] of frames) {
@@ -92,6 +94,13 @@ def test_every_display_formula_fits_the_column_at_1400_px(layout):
 
 def test_a_display_formula_wider_than_a_phone_scrolls_in_its_own_box(layout):
     assert cut_formulas(layout[0], 390, may_scroll=True) == []
+
+
+def test_every_claim_s_verdict_is_on_screen_on_a_phone(layout):
+    """A claims table on a phone reads as cards (one cell a line), so no verdict lies beyond the right edge."""
+    results = layout[0]
+    assert any(r["verdicts"] for r in results if r["page"].endswith("claims.html"))
+    assert [(r["page"], r["verdictsOffScreen"]) for r in results if r["width"] == 390 and r["verdictsOffScreen"]] == []
 
 
 def test_no_script_error_in_the_console(layout):
