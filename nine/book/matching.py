@@ -128,5 +128,11 @@ def sweep_claims(page, prior: str, table, runs: dict, grid, n: int, n_train: int
         f"{path_note(sensitivity, plain_claim)}",
         measured=float(plain["energy_ref_p"].median()), expected=ALPHA, relation="le",
     )
+    energy = rules.set_index(["rule", "d"]).loc[(ENERGY_RULE, top_d)]
+    rule = (f"{ENERGY_RULE}, p ≤ {ALPHA:g} rejects; simulated through the evaluation path at n = {n}, d = {top_d} "
+            f"({energy['draws']} prior / alternative samples): size {energy['size']:.1%}, power {power:.0%} against a "
+            f"law 0.1 nats away (a pass of 'not rejected' needs power ≥ 50%)")
+    for claim in (best_claim, plain_claim):
+        page.name_rule(claim, rule)
     claims += [best_claim, plain_claim]
     return SweepReading(claims, top_d, testable, best, at_best, plain, headline, relations, sensitivity, rules)
