@@ -103,15 +103,18 @@ def _snapshotter(cfg: RunConfig, store: Path, split: Split, epochs: tuple[int, .
         else:
             key = run_hash(short)
             with exclusive(store, key):
-                partial = store / f".partial-{key}"
-                shutil.rmtree(partial, ignore_errors=True)
-                partial.mkdir()
-                write_json(partial / "config.json", short.to_dict())
-                (partial / "log.jsonl").write_text("".join(json.dumps(r) + "\n" for r in result.history))
-                _write_run(short, TrainResult(result.objective, result.encoder, result.networks, list(result.history)),
-                           split, partial, started)
-                os.rename(partial, store / key)
-            _say(f"snapshot after epoch {epoch}: saved run {key}")
+                if (store / key).is_dir():  # finished meanwhile by another process (a sweep training that very run)
+                    _say(f"snapshot after epoch {epoch}: run {key} was finished meanwhile by another process; kept")
+                else:
+                    partial = store / f".partial-{key}"
+                    shutil.rmtree(partial, ignore_errors=True)
+                    partial.mkdir()
+                    write_json(partial / "config.json", short.to_dict())
+                    (partial / "log.jsonl").write_text("".join(json.dumps(r) + "\n" for r in result.history))
+                    _write_run(short, TrainResult(result.objective, result.encoder, result.networks,
+                                                  list(result.history)), split, partial, started)
+                    os.rename(partial, store / key)
+                    _say(f"snapshot after epoch {epoch}: saved run {key}")
         torch.set_rng_state(states[0])
         np.random.set_state(states[1])
         result.encoder.train()

@@ -102,3 +102,19 @@ def test_continuation_must_continue_a_shorter_run_of_its_config(tmp_path, monkey
         continued_from(_cfg(4).replace(continues="0" * 12))
     with pytest.raises(ValueError, match="continues='xyz' is not allowed"):
         _cfg(4).replace(continues="xyz")
+
+
+def test_a_snapshot_finished_meanwhile_by_another_process_is_kept(tmp_path, monkeypatch, capsys):
+    """Two pages train at once: a sweep finishes the 3-epoch run while a long run is about to save it as its
+    snapshot (after the long run looked for it). The long run goes on; the finished run is not touched."""
+    monkeypatch.setattr("nine.store.paths.RESULTS_DIR", tmp_path / "none")
+    monkeypatch.setattr("nine.store.paths.RUNS_DIR", tmp_path / "none")
+    store = tmp_path / "runs"
+    other = execute(_cfg(3), store)  # the other process's run, finished
+    before = {p.name: p.stat().st_mtime_ns for p in other.iterdir()}
+    monkeypatch.setattr("nine.store.store.find_run", lambda cfg, *args, **kwargs: None)  # it looked before that
+    final = execute(_cfg(5), store, snapshots=(3, 5))
+    assert final.name == run_hash(_cfg(5)) and load_run(final).metrics
+    assert {p.name: p.stat().st_mtime_ns for p in other.iterdir()} == before
+    assert "finished meanwhile by another process; kept" in capsys.readouterr().out
+    assert not list(store.glob(".partial-*"))
