@@ -119,16 +119,16 @@ class Ledger:
 
     def name_rule(self, id: str, rule: str) -> Claim:
         """Attach to the claim ``id`` its decision rule with the rule's measured size and power, and return it."""
-        from dataclasses import replace
-
-        self.claims[id] = replace(self.claims[id], rule=rule)
-        return self.claims[id]
+        return self._amend(id, rule=rule)
 
     def explain(self, id: str, reason: str) -> Claim:
         """Attach to the claim ``id`` the one-line reason it fails (shown under a FAIL verdict) and return it."""
+        return self._amend(id, reason=reason)
+
+    def _amend(self, id: str, **fields: str) -> Claim:
         from dataclasses import replace
 
-        self.claims[id] = replace(self.claims[id], reason=reason)
+        self.claims[id] = replace(self.claims[id], **fields)
         return self.claims[id]
 
     def table(self, ids: list[str] | None = None) -> HTMLTable:

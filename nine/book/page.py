@@ -101,9 +101,8 @@ class Page:
         from nine.eval.seed_rules import interval_instrument, seed_interval
 
         reading = seed_interval(values, threshold, relation)
-        instrument = None
-        if reading.n >= 2 and float(np.std(values, ddof=1)) > 0:
-            instrument = interval_instrument(reading.n, float(np.std(values, ddof=1)), threshold, relation, effect)
+        spread = float(np.std(values, ddof=1)) if reading.n >= 2 else 0.0
+        instrument = interval_instrument(reading.n, spread, threshold, relation, effect) if spread > 0 else None
         claim = self.check(id, statement, check, reading.mean, threshold, relation=relation,
                            inconclusive=inconclusive or reading.reason)
         return self._with_rule(id, instrument) or claim
@@ -151,7 +150,7 @@ class Page:
         if not self.instruments:
             return Markdown("No claim here is decided over two or more seeds, so no seed rule is measured.")
         draws = sorted({i.draws for i in self.instruments.values()})
-        rows = [{"claim": id, "rule": "Welch" if i.rule.startswith("one-sided Welch") else "t-interval", "seeds": i.n,
+        rows = [{"claim": id, "rule": i.name, "seeds": i.n,
                  "seed spread": i.spread, "threshold": i.threshold, "false pass": f"{i.false_pass:.1%}",
                  "false FAIL": f"{i.false_fail:.1%}", "either, heavy tails": f"{i.heavy_tailed_size:.1%}",
                  "effect that matters": i.effect, "power there": f"{i.power:.0%}"}

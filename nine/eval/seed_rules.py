@@ -105,6 +105,7 @@ def welch_all_greater(a, others: list) -> float:
 class Instrument:
     """A seed rule's figures at one claim's number of seeds and seed spread."""
 
+    name: str  # short: "t-interval" | "Welch"
     rule: str
     n: int
     spread: float
@@ -155,7 +156,7 @@ def interval_instrument(n: int, spread: float, threshold: float, relation: str, 
         return {"pass": float(np.mean(code == 1)), "FAIL": float(np.mean(code == -1))}
 
     null, power, heavy = shares(threshold, False), shares(effect, False)["pass"], shares(threshold, True)
-    return Instrument(f"{LEVEL:.0%} t-interval over {n} seeds", n, float(spread), float(threshold), float(effect),
+    return Instrument("t-interval", f"{LEVEL:.0%} t-interval over {n} seeds", n, float(spread), float(threshold), float(effect),
                       null["pass"], null["FAIL"], power, max(heavy["pass"], heavy["FAIL"]), draws)
 
 
@@ -180,7 +181,7 @@ def welch_instrument(n: int, spread: float, effect: float, comparisons: int, dra
     null_offsets = [0.0] + [-1e3 * spread] * (comparisons - 1)
     false_pass, power = passes(null_offsets, False), passes([-effect] * comparisons, False)
     heavy = passes(null_offsets, True)
-    return Instrument(f"one-sided Welch t-tests over {n} seeds per method, the largest p ≤ {ALPHA:g}", n,
+    return Instrument("Welch", f"one-sided Welch t-tests over {n} seeds per method, the largest p ≤ {ALPHA:g}", n,
                       float(spread), ALPHA, float(effect), false_pass, 1 - power, power, heavy, draws,
                       false_pass_at="at equal means", false_fail_at=f"at a difference of {effect:g}")
 
