@@ -122,8 +122,10 @@ class Ledger:
         return self._amend(id, rule=rule)
 
     def explain(self, id: str, reason: str) -> Claim:
-        """Attach to the claim ``id`` the one-line reason it fails (shown under a FAIL verdict) and return it."""
-        return self._amend(id, reason=reason)
+        """Attach to the claim ``id`` the one-line reason it fails (shown under a FAIL verdict) and return it; a
+        second reason (the rule's own, then what limits the runs) is joined to the first."""
+        before = self.claims[id].reason
+        return self._amend(id, reason=f"{before}; {reason}" if before and reason not in before else reason)
 
     def _amend(self, id: str, **fields: str) -> Claim:
         from dataclasses import replace

@@ -57,6 +57,17 @@ def counts_html(claims) -> str:
     return f'<table class="claims-glance"><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table>'
 
 
+def counts_line(claims) -> str:
+    """:func:`verdict_counts` in one sentence, for the first screen (the table below it has the same numbers)."""
+    def part(row: dict) -> str:
+        return ", ".join(f"{row[v]} {v}" for v in VERDICTS if row[v])
+
+    rows = verdict_counts(claims)
+    kinds = "; ".join(f"{html.escape(row['kind'])} {row['total']} ({part(row)})" for row in rows[:-1] if row["total"])
+    return (f'<p class="glance-line"><b>Verdicts of the {rows[-1]["total"]} checks</b> '
+            f'(<a href="claims.html">ledger</a>): {kinds}.</p>')
+
+
 def _link(page: str, text: str, anchor: str = "") -> str:
     return f'<a href="../notebooks/{page}.html{anchor}">{html.escape(text)}</a>'
 
@@ -103,7 +114,7 @@ def findings(claims, results: Path) -> list[str]:
         row = read[(read["prior"] == FIRST_PRIOR)].sort_values("kl_knn at 600").iloc[0]
         reached = row["reading"] == "at the floor"
         sentence = (f"<b>At d = 16 it moves towards the prior{' and reaches it' if reached else ' but does not reach it'}</b>: "
-                    f"at σ = {row['noise']:g} the joint "
+                    f"at σ = {row['noise']:g} (the closest of the {int((read['prior'] == FIRST_PRIOR).sum())} noise levels studied) the joint "
                     f"kNN KL to N(0, I) falls from {row['kl_knn at 60']:.2f} nats after 60 epochs to {row['kl_knn at 600']:.2f} "
                     f"after 600")
         if prediction.is_file():

@@ -86,9 +86,12 @@ class Page:
         glue(name, Markdown(text), display=False)
 
     def check(self, id: str, statement: str, check: str, measured: float, expected: float,
-              tolerance: float = 0.0, relation: str = "approx", inconclusive: str = "") -> Claim:
-        """A row of the claims ledger (see :meth:`nine.book.claims.Ledger.check`)."""
-        return self.ledger.check(id, statement, check, measured, expected, tolerance, relation, inconclusive)
+              tolerance: float = 0.0, relation: str = "approx", inconclusive: str = "", rule: str = "") -> Claim:
+        """A row of the claims ledger (see :meth:`nine.book.claims.Ledger.check`); ``rule``: how its verdict is
+        reached when no simulated instrument measures it (a numerical tolerance, a count, a bound in standard
+        errors), shown as the row's rule."""
+        claim = self.ledger.check(id, statement, check, measured, expected, tolerance, relation, inconclusive)
+        return self.name_rule(id, rule) if rule else claim
 
     def check_seeds(self, id: str, statement: str, check: str, values, threshold: float, relation: str,
                     effect: float, inconclusive: str = "") -> Claim:
@@ -128,6 +131,49 @@ class Page:
         claim = self.check(id, statement, check, p, ALPHA, relation="le", inconclusive=reason)
         return self._with_rule(id, instrument) or claim
 
+    def check_trend(self, id: str, statement: str, check: str, levels, values, effect: float = 1.0,
+                    inconclusive: str = "") -> Claim:
+        """A claim that ``values`` (one per run) fall as the noise ``levels`` grow, decided by
+        :func:`nine.eval.seed_rules.trend_decrease` (measured: the one-sided p of a fall, ≤ α) and measured as
+        an instrument at these runs' levels and within-level spread, with its power at a fall of ``effect``
+        spreads per level. A significant rise fails the claim; no significant trend either way fails it only
+        where that power is at least :data:`~nine.eval.seed_rules.MIN_POWER`, else it is inconclusive."""
+        from nine.eval.seed_rules import ALPHA, MIN_POWER, level_spread, trend_decrease, trend_instrument
+
+        reading = trend_decrease(levels, values)
+        spread = level_spread(levels, values) if reading.n >= 3 else float("nan")
+        instrument = (trend_instrument(levels, spread, effect)
+                      if not inconclusive and np.isfinite(reading.p_fall) and spread > 0 else None)
+        reason = inconclusive
+        if not reason and instrument is None:
+            reason = "fewer than 3 runs over 2 levels, or no spread within a level: no test"
+        elif not reason and reading.p_fall > ALPHA and reading.p_rise > ALPHA and not instrument.can_pass:
+            reason = (f"no significant trend either way (p of a fall {reading.p_fall:.2f}, of a rise {reading.p_rise:.2f}), "
+                      f"and the rule's power at a fall of {effect:g} spread per level is {instrument.power:.0%} here "
+                      f"(below {MIN_POWER:.0%}): it cannot tell")
+        claim = self.check(id, statement, check, reading.p_fall, ALPHA, relation="le", inconclusive=reason)
+        if claim.verdict == "FAIL":
+            self.explain(id, f"the values rise with the noise instead (ρ = {reading.rho:.2f}, p of a rise {reading.p_rise:.3f})"
+                         if reading.p_rise <= ALPHA else
+                         f"no significant fall (p {reading.p_fall:.2f}) where the rule would see a fall of {effect:g} "
+                         f"spread per level {instrument.power:.0%} of the time")
+        return self._with_rule(id, instrument) or claim
+
+    def check_share(self, id: str, statement: str, check: str, values, reference, share: float,
+                    effect: float = 1.0) -> Claim:
+        """A claim that the mean of ``values`` (seeds of one method) is at least ``share`` × the mean of
+        ``reference`` (seeds of another), decided by :func:`nine.eval.seed_rules.share_interval` and measured as
+        an instrument at these seeds, with its power at a ratio of ``effect``. The row shows the ratio of means."""
+        from nine.eval.seed_rules import share_instrument, share_interval
+
+        reading = share_interval(values, reference, share)
+        try:
+            instrument = share_instrument(values, reference, share, effect)
+        except ValueError:  # fewer than two seeds of either, or no spread: no simulation
+            instrument = None
+        claim = self.check(id, statement, check, reading.mean, share, relation="ge", inconclusive=reading.reason)
+        return self._with_rule(id, instrument) or claim
+
     def name_rule(self, id: str, rule: str) -> Claim:
         """Name the rule of a claim that no simulated instrument decides (a timing, a one-seed comparison)."""
         return self.ledger.name_rule(id, rule)
@@ -155,15 +201,26 @@ class Page:
                  "false FAIL": f"{i.false_fail:.1%}", "either, heavy tails": f"{i.heavy_tailed_size:.1%}",
                  "effect that matters": i.effect, "power there": f"{i.power:.0%}"}
                 for id, i in self.instruments.items()]
+        meaning = {
+            "t-interval": "t-interval (nine.eval.seed_rules.seed_interval): pass when the 95% interval over the seeds "
+                          "lies wholly on the claim's side of the threshold, FAIL when wholly on the other, inconclusive "
+                          "otherwise; false pass and false FAIL are its verdicts when the true mean sits on the threshold "
+                          "(each about 2.5% by construction).",
+            "Welch": "Welch (welch_all_greater, comparisons of methods; the threshold is the p-value's): false pass with "
+                     "equal means; false FAIL = 1 − power.",
+            "Spearman": "Spearman (trend_decrease, a trend over noise levels; 'seeds' counts the runs, the spread is "
+                        "within a level): false pass with no trend; power at a fall of the named number of spreads from "
+                        "one level to the next; false FAIL = 1 − power.",
+            "share interval": "share interval (share_interval, a share of a reference's mean): the 95% Welch interval "
+                              "of mean − share × reference; false pass and false FAIL at exactly the share; power at the "
+                              "named ratio.",
+        }
+        names = [n for n in meaning if any(i.name == n for i in self.instruments.values())]
         caption = (
             f"Each rule run on {', '.join(f'{d:,}' for d in draws)} simulated sets of seed values, drawn normal at the "
-            "seeds' own spread (standard deviation). t-interval (nine.eval.seed_rules.seed_interval): pass when the "
-            "95% interval over the seeds lies wholly on the claim's side of the threshold, FAIL when wholly on the other, "
-            "inconclusive otherwise; false pass and false FAIL are its verdicts when the true mean sits on the threshold "
-            "(each about 2.5% by construction). Welch (welch_all_greater, 05's comparisons of methods; the threshold is "
-            "the p-value's): false pass with equal means; false FAIL = 1 − power. Either, heavy tails: the larger false "
-            "rate when the seeds are drawn from a t law with 3 degrees of freedom instead. Power there: how often the "
-            "rule passes when the truth is the effect that matters — how often these seeds reach a verdict at all.")
+            "seeds' own spread (standard deviation). " + " ".join(meaning[n] for n in names) +
+            " Either, heavy tails: the larger false rate when the seeds are drawn from a t law with 3 degrees of freedom "
+            "instead. Power there: how often the rule passes when the truth is the effect that matters.")
         return styled(pd.DataFrame(rows).set_index("claim")).set_caption(caption)
 
     def explain(self, id: str, reason: str) -> Claim:

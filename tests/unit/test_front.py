@@ -5,7 +5,7 @@ import json
 import pandas as pd
 
 from nine.book.claims import Claim
-from nine.book.front import claim_kind, counts_html, findings, verdict_counts
+from nine.book.front import claim_kind, counts_html, counts_line, findings, verdict_counts
 
 
 def claim(id, measured, expected=0.05, relation="le", inconclusive="", notebook="02_gaussian_matching"):
@@ -29,6 +29,10 @@ def test_counts_are_split_by_kind_and_add_up():
     assert rows["all"] == {"kind": "all", "pass": 2, "FAIL": 3, "inconclusive": 1, "total": 6}
     assert claim_kind("a-claim-of-the-paper") == "paper"
     assert counts_html(CLAIMS).count("<tr") == 5  # the header, three kinds, the totals
+    line = counts_line(CLAIMS)
+    assert "Verdicts of the 6 checks" in line
+    assert "the paper&#x27;s claims 3 (1 pass, 1 FAIL, 1 inconclusive)" in line
+    assert "controls (known answers) 2 (1 pass, 1 FAIL)" in line  # no "0 inconclusive"
 
 
 def test_findings_state_the_numbers_of_the_tables(tmp_path):

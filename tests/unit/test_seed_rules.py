@@ -6,8 +6,13 @@ from scipy import stats
 
 from nine.eval.seed_rules import (
     interval_instrument,
+    level_spread,
     pooled_spread,
     seed_interval,
+    share_instrument,
+    share_interval,
+    trend_decrease,
+    trend_instrument,
     welch_all_greater,
     welch_instrument,
 )
@@ -93,3 +98,78 @@ def test_a_welch_claim_without_power_is_inconclusive_not_failed():
     better = page.check_welch("z", "s", "c", [0.5, 0.51, 0.49], [[0.0, 0.01, -0.01]], effect=0.1)
     assert noisy.verdict == "inconclusive" and "power" in noisy.inconclusive
     assert sharp.verdict == "FAIL" and better.verdict == "pass"
+
+
+LEVELS = np.repeat([0.1, 0.3, 0.5, 1.0, 2.0], 3)  # 02's five noise levels, three seeds each
+
+
+def test_trend_rule_is_scipy_s_spearman_test_both_ways():
+    rng = np.random.default_rng(3)
+    for _ in range(5):
+        values = rng.normal(size=len(LEVELS)) - 0.5 * np.arange(len(LEVELS)) // 3
+        reading = trend_decrease(LEVELS, values)
+        for side, p in (("less", reading.p_fall), ("greater", reading.p_rise)):
+            assert p == pytest.approx(stats.spearmanr(LEVELS, values, alternative=side).pvalue, rel=1e-10)
+        assert reading.rho == pytest.approx(stats.spearmanr(LEVELS, values).statistic)
+    assert np.isnan(trend_decrease([1.0, 2.0], [0.3, 0.1]).p_fall)  # two runs: no test
+    assert np.isnan(trend_decrease([1.0, 1.0, 1.0], [0.3, 0.1, 0.2]).p_fall)  # one level: no test
+    with pytest.raises(ValueError, match="not allowed to differ in length"):
+        trend_decrease([1.0, 2.0, 3.0], [0.1, 0.2])
+    assert level_spread([1, 1, 2, 2], [0.0, 2.0, 10.0, 12.0]) == pytest.approx(np.sqrt(2.0))
+
+
+@pytest.mark.parametrize("levels", [LEVELS, np.repeat([1.0, 2.0], 3)])
+def test_trend_rule_size_is_its_level_and_its_power_grows_with_the_fall(levels):
+    flat = trend_instrument(levels, 0.2, effect=1.0, draws=4000)
+    assert flat.false_pass <= 0.05 + 0.01 and flat.heavy_tailed_size <= 0.05 + 0.015
+    assert flat.false_fail == pytest.approx(1 - flat.power)
+    steeper = trend_instrument(levels, 0.2, effect=3.0, draws=4000)
+    assert steeper.power > flat.power
+    assert trend_instrument(levels, 5.0, effect=1.0).power == pytest.approx(flat.power, abs=0.03)  # in spreads: scale-free
+    with pytest.raises(ValueError, match="not allowed"):
+        trend_instrument([1.0, 2.0], 0.2)
+
+
+def test_share_rule_reads_the_interval_of_the_difference():
+    plain = [0.90, 0.89, 0.91]
+    assert share_interval([0.87, 0.86, 0.88], plain, 0.9).verdict == "pass"  # ≈ 0.967 of the reference, tight
+    assert share_interval([0.70, 0.71, 0.69], plain, 0.9).verdict == "FAIL"
+    unsure = share_interval([0.70, 0.95, 0.80], plain, 0.9)
+    assert unsure.verdict == "inconclusive" and "contains 0" in unsure.reason
+    assert unsure.mean == pytest.approx(np.mean([0.70, 0.95, 0.80]) / 0.9)  # the row shows the ratio of means
+    assert share_interval([0.8], plain, 0.9).verdict == "inconclusive"
+    with pytest.raises(ValueError, match="not allowed to hold NaN"):
+        share_interval([0.8, float("nan")], plain, 0.9)
+
+
+def test_share_rule_size_is_at_most_its_level_on_each_side():
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(0.85, 0.02, 3), rng.normal(0.9, 0.01, 3)
+    rule = share_instrument(a, b, 0.9, effect=1.0, draws=4000)
+    assert rule.false_pass <= 0.025 + 0.008 and rule.false_fail <= 0.025 + 0.008
+    assert rule.power > 0.5  # a spread of 0.02 on accuracies near 0.9: a 10 % gap is plain to see
+    with pytest.raises(ValueError, match="not allowed"):
+        share_instrument(a, b, 0.9, effect=0.8)
+
+
+def test_a_trend_claim_fails_on_a_rise_and_without_power_is_inconclusive():
+    from nine.book.page import Page
+
+    page = Page("02_gaussian_matching", {}, publish=False, profile="cpu")
+    rng = np.random.default_rng(1)
+    steps = np.arange(len(LEVELS)) // 3
+    fall = page.check_trend("fall", "s", "c", LEVELS, 1.0 - 0.5 * steps + rng.normal(0, 0.1, len(LEVELS)))
+    rise = page.check_trend("rise", "s", "c", LEVELS, 1.0 + 0.5 * steps + rng.normal(0, 0.1, len(LEVELS)))
+    two = np.repeat([1.0, 2.0], 3)
+    flat = page.check_trend("flat", "s", "c", two, [0.5, 0.9, 0.2, 0.6, 0.3, 0.8])
+    few = page.check_trend("few", "s", "c", [1.0, 2.0], [0.5, 0.4])
+    assert (fall.verdict, rise.verdict, flat.verdict, few.verdict) == ("pass", "FAIL", "inconclusive", "inconclusive")
+    assert "cannot tell" in flat.inconclusive and "no test" in few.inconclusive
+    assert page.ledger.claims["rise"].reason.startswith("the values rise with the noise instead (ρ = ")
+    page.explain("rise", "what limits its runs: none found")  # a second reason is joined, not put in its place
+    assert page.ledger.claims["rise"].reason.endswith("; what limits its runs: none found")
+    assert "Spearman" in fall.rule and "power" in rise.rule
+    share = page.check_share("share", "s", "c", [0.87, 0.86, 0.88], [0.90, 0.89, 0.91], 0.9)
+    assert share.verdict == "pass" and share.measured == pytest.approx(0.8700 / 0.9000) and "Welch interval of mean − 0.9 × reference" in share.rule
+    caption = page.instrument_table().caption
+    assert "Spearman (trend_decrease" in caption and "share interval (share_interval" in caption and "Welch (" not in caption

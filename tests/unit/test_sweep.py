@@ -6,6 +6,7 @@ import pytest
 
 from nine.book.tables import summary
 from nine.config import ConfigError, make_config
+from nine.eval.seed_rules import trend_decrease
 from nine.eval.support import on_prior_support
 from nine.experiments.runner import run_sweep
 from nine.experiments.sweep import (
@@ -14,7 +15,6 @@ from nine.experiments.sweep import (
     best_level,
     configs,
     grid_for,
-    spearman_decrease,
     sweep_table,
 )
 from nine.store import execute, load_run
@@ -59,8 +59,9 @@ def test_table_has_one_row_per_run_and_sane_columns(tiny_sweep):
     assert table["ks_max"].between(0, 1).all() and table["energy_p"].between(0, 1).all()
     assert (table["capacity"][table["head"] == "nine"] < np.inf).all()
     assert best_level(table) in grid.levels
-    rho, p = spearman_decrease(table, "kl_knn")
-    assert -1 <= rho <= 1 and 0 <= p <= 1
+    nine = table[table["head"] == "nine"]
+    trend = trend_decrease(nine["noise"], nine["kl_knn"])
+    assert -1 <= trend.rho <= 1 and 0 <= trend.p_fall <= 1 and trend.p_fall + trend.p_rise == pytest.approx(1)
     shown = summary(table, {2: {"ks_max": 0.05}}, {"ks_max": "max KS", "probe_acc": "probe"})
     assert shown.loc[(2, "a sample of the prior"), "max KS"] == "0.05"  # the book's number format
     assert " ± " in shown.loc[(2, "NINE σ=0.3"), "max KS"]  # two seeds: mean ± std
