@@ -152,6 +152,8 @@ class Page:
                       f"and the rule's power at a fall of {effect:g} spread per level is {instrument.power:.0%} here "
                       f"(below {MIN_POWER:.0%}): it cannot tell")
         claim = self.check(id, statement, check, reading.p_fall, ALPHA, relation="le", inconclusive=reason)
+        if instrument is None:
+            return self.name_rule(id, f"one-sided Spearman test over the runs, p ≤ {ALPHA:g}: not run here, so not measured")
         if claim.verdict == "FAIL":
             self.explain(id, f"the values rise with the noise instead (ρ = {reading.rho:.2f}, p of a rise {reading.p_rise:.3f})"
                          if reading.p_rise <= ALPHA else

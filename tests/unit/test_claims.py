@@ -61,3 +61,14 @@ def test_a_table_of_one_page_can_leave_out_the_page_column():
     with_page, without = render_rows(rows, link="../notebooks/"), render_rows(rows, link="../notebooks/", page_column=False)
     assert "<th>page</th>" in with_page and "<th>page</th>" not in without
     assert without.count("<td") == with_page.count("<td") - 1 and 'href="../notebooks/02_page.html#claim-a"' in without
+
+
+def test_every_committed_claim_names_its_rule_and_every_fail_its_reason():
+    # the ledger is what a reader cites: how each verdict is reached, and why each FAIL fails
+    from nine.store.paths import ROOT
+
+    claims = load_claims(ROOT / "book" / "claims")
+    assert len(claims) > 40
+    assert [c.id for c in claims if not c.rule.strip()] == []
+    assert [c.id for c in claims if c.verdict == "FAIL" and not c.reason.strip()] == []
+    assert [c.id for c in claims if c.verdict == "inconclusive" and not c.inconclusive.strip()] == []
