@@ -58,10 +58,25 @@ def certificate_row(run, draws: int = 3) -> dict[str, Any]:
     }
 
 
-def certificate_violations(cert) -> int:
+def violation_margin(runs: int, alpha: float = 0.05) -> float:
+    """How many standard errors above the certificate a run's KL estimate must lie to count as a violation:
+    the one-sided normal quantile at ``alpha`` / ``runs`` (Bonferroni), so that with every run exactly on the
+    bound the chance of counting any violation is at most ``alpha``."""
+    from scipy import stats
+
+    if runs < 1 or not 0 < alpha < 1:
+        raise ValueError(f"runs={runs}, alpha={alpha!r} is not allowed: need runs >= 1 and 0 < alpha < 1")
+    return float(stats.norm.isf(alpha / runs))
+
+
+def certificate_violations(cert, alpha: float = 0.05) -> int:
     """Runs whose KL estimate (the low end of the bracket for a Gaussian channel) exceeds the certificate by
-    more than two standard errors: where the data contradict C − InfoNCE ≥ KL. Every run counts."""
-    return int((cert["kl_estimate"] > cert["certificate"] + 2 * cert["certificate_se"]).sum())
+    more than :func:`violation_margin` standard errors: where the data contradict C − InfoNCE ≥ KL, at a
+    family-wise rate of at most ``alpha`` over all the runs. Every run counts."""
+    if len(cert) == 0:
+        return 0
+    margin = violation_margin(len(cert), alpha)
+    return int((cert["kl_estimate"] > cert["certificate"] + margin * cert["certificate_se"]).sum())
 
 
 def certificate_table(paths: list[Path]):

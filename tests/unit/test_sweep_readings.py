@@ -129,10 +129,20 @@ def test_a_uniform_sample_is_a_known_distance_from_the_box_and_the_knn_estimate_
         assert abs(mean - exact) < 0.03
 
 
-def test_certificate_violations_count_every_run_above_two_standard_errors():
-    import pandas as pd
+def test_certificate_violations_count_runs_beyond_a_family_wise_margin():
+    from nine.experiments.certificate import certificate_violations, violation_margin
 
-    from nine.experiments.certificate import certificate_violations
-
-    cert = pd.DataFrame({"certificate": [1.0, 1.0, 1.0], "certificate_se": [0.1, 0.1, 0.1], "kl_estimate": [0.5, 1.19, 1.3]})
+    assert violation_margin(3) == pytest.approx(stats.norm.isf(0.05 / 3))  # 2.13 standard errors for 3 runs
+    # 2.05 standard errors above the bound: a violation at 2 (one run alone), not at the 3-run margin
+    cert = pd.DataFrame({"certificate": [1.0, 1.0, 1.0], "certificate_se": [0.1, 0.1, 0.1], "kl_estimate": [0.5, 1.205, 1.3]})
     assert certificate_violations(cert) == 1
+    assert certificate_violations(cert.iloc[1:2]) == 1  # one run: the margin is 1.64
+    # with every run exactly on the bound, some run counts as a violation about 5 % of the time, not more
+    rng = np.random.default_rng(0)
+    runs = 30
+    hits = [certificate_violations(pd.DataFrame({"certificate": np.ones(runs), "certificate_se": np.full(runs, 0.1),
+                                                 "kl_estimate": 1 + 0.1 * rng.standard_normal(runs)})) > 0
+            for _ in range(2000)]
+    assert np.mean(hits) <= 0.05 + 0.01
+    with pytest.raises(ValueError, match="runs=0"):
+        violation_margin(0)
