@@ -29,8 +29,16 @@ function measure(frame, page, width) {
     wider: m.scrollWidth > m.clientWidth + 1 || m.getBoundingClientRect().right > root.clientWidth + 1,
     scrolls: ['auto', 'scroll'].includes(getComputedStyle(m).overflowX)}));
   const verdicts = [...doc.querySelectorAll('td.claim-status')];
+  // result boxes that scroll sideways (a wide table) without showing it: a hidden scrollbar, or no shadow on
+  // the side where more columns wait (overlay scrollbars, as on phones and macOS, show nothing until touched)
+  const hiddenScrollers = [...doc.querySelectorAll('main .output, main table')].filter(el => {
+    const style = getComputedStyle(el);
+    if (!['auto', 'scroll'].includes(style.overflowX) || el.scrollWidth <= el.clientWidth + 1) return false;
+    const shadow = style.backgroundImage.includes('gradient') && style.backgroundAttachment.includes('local');
+    return style.scrollbarWidth === 'none' || !shadow;
+  }).map(el => (el.className || el.tagName) + ': ' + el.textContent.trim().slice(0, 60));
   results.push({page, width, scrollWidth: root.scrollWidth, clientWidth: root.clientWidth, formulas,
-                verdicts: verdicts.length,
+                verdicts: verdicts.length, hiddenScrollers,
                 verdictsOffScreen: verdicts.filter(td => td.getBoundingClientRect().right > root.clientWidth + 1).length});
   if (--pending === 0) document.getElementById('out').textContent = JSON.stringify(results);
 }
@@ -103,6 +111,16 @@ def test_every_claim_s_verdict_is_on_screen_on_a_phone(layout):
     assert [(r["page"], r["verdictsOffScreen"]) for r in results if r["width"] == 390 and r["verdictsOffScreen"]] == []
 
 
+def hidden_scrollers(results: list[dict]) -> list[str]:
+    return [f"{r['page']} at {r['width']} px: {box}" for r in results for box in r["hiddenScrollers"]]
+
+
+def test_a_box_that_scrolls_sideways_shows_that_it_does(layout):
+    """A wide table scrolls inside its cell; the reader must see that it does: a scrollbar that is not hidden,
+    and a shadow on the side where more columns wait (``_static/nine.css``)."""
+    assert hidden_scrollers(layout[0]) == []
+
+
 def test_no_script_error_in_the_console(layout):
     assert layout[1] == []
 
@@ -113,7 +131,10 @@ def test_the_checks_see_the_defects_they_guard_against(tmp_path):
     bad.write_text('<!doctype html><html><body><div style="width:900px">wide</div>'
                    '<mjx-container display="true" style="display:block;width:100px;overflow:hidden">'
                    '<span style="display:inline-block;width:500px">x = y</span></mjx-container>'
+                   '<main><div class="output" style="overflow-x:auto;width:200px">'
+                   '<table><tr><td style="white-space:nowrap">a table far wider than its box, cut</td></tr></table></div></main>'
                    "<script>let A = 1;</script><script>let A = 2;</script></body></html>")
     results, errors = lay_out([bad], tmp_path)
     assert overflowing(results, 390) and cut_formulas(results, 390, may_scroll=True)
+    assert any("far wider" in line for line in hidden_scrollers(results))
     assert any("already been declared" in line for line in errors)
