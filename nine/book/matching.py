@@ -134,9 +134,11 @@ def sweep_claims(page, prior: str, table, runs: dict, grid, n: int, n_train: int
     )
     energy = rules.set_index(["rule", "d"]).loc[(ENERGY_RULE, top_d)]
     rule = (f"{ENERGY_RULE}, p ≤ {ALPHA:g} rejects; simulated through the evaluation path at n = {n}, d = {top_d} "
-            f"({energy['draws']} prior / alternative samples): size {energy['size']:.1%}, power {power:.0%} against a "
-            f"law 0.1 nats away (a pass of 'not rejected' needs power ≥ 50%)")
-    for claim in (best_claim, plain_claim):
-        page.name_rule(claim, rule)
+            f"({energy['draws']} samples of the prior and {energy['draws']} of the alternative): size {energy['size']:.1%}, "
+            f"power {power:.0%} against a law 0.1 nats away")
+    page.name_rule(best_claim, rule + " (a pass of 'not rejected' needs power ≥ 50%)")
+    page.name_rule(plain_claim, rule)
+    if page.ledger.claims[best_claim].verdict == "FAIL":  # the failing measurement first; what limits the runs follows
+        page.explain(best_claim, f"the test rejects the prior: median p {best_p:.3f} over {count(len(at_best), 'seed')}")
     claims += [best_claim, plain_claim]
     return SweepReading(claims, top_d, testable, best, at_best, plain, headline, relations, sensitivity, rules)

@@ -201,7 +201,7 @@ class Page:
         rows = [{"claim": id, "rule": i.name, "seeds": i.n,
                  "seed spread": i.spread, "threshold": i.threshold, "false pass": f"{i.false_pass:.1%}",
                  "false FAIL": f"{i.false_fail:.1%}", "either, heavy tails": f"{i.heavy_tailed_size:.1%}",
-                 "effect that matters": i.effect, "power there": f"{i.power:.0%}"}
+                 "effect that matters": f"{i.effect:g} {i.effect_unit}".strip(), "power there": f"{i.power:.0%}"}
                 for id, i in self.instruments.items()]
         meaning = {
             "t-interval": "t-interval (nine.eval.seed_rules.seed_interval): pass when the 95% interval over the seeds "

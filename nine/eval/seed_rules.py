@@ -264,7 +264,9 @@ def trend_instrument(levels, spread: float, effect: float = 1.0, draws: int = DR
 
     false_pass, power, heavy = passes(0.0, False), passes(effect, False), passes(0.0, True)
     n_levels = len(np.unique(x))
-    return Instrument("Spearman", f"one-sided Spearman test over {len(x)} runs at {n_levels} levels, p ≤ {ALPHA:g}",
+    return Instrument("Spearman", f"one-sided Spearman test over {len(x)} runs at {n_levels} levels: a fall with p ≤ "
+                      f"{ALPHA:g} passes, a rise with p ≤ {ALPHA:g} fails whatever the power, neither fails only with "
+                      f"power ≥ {MIN_POWER:.0%}",
                       len(x), float(spread), ALPHA, float(effect), false_pass, 1 - power, power, heavy, draws,
                       false_pass_at="with no trend", false_fail_at=f"at a fall of {effect:g} spread per level",
                       effect_unit="spread per level", sets="sets of runs")

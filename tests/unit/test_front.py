@@ -56,6 +56,12 @@ def test_findings_state_the_numbers_of_the_tables(tmp_path):
     assert "1.00× a plain InfoNCE step" in text[3]
     assert "1 of the paper's claims cannot be decided" in text[4] and "1 of the paper's claims FAIL" in text[5]
     assert findings(CLAIMS, tmp_path / "nowhere")[0].startswith("<b>The price")  # no table: no sentence, no guess
+    assert text[2].startswith("<b>The price in accuracy is moderate</b>")  # no long runs: nothing said of them
+    long = [dict(epochs=e, probe_acc=p, mlp_acc=m, knn_acc=k) for e, p, m, k in ((60, 0.89, 0.94, 0.91), (600, 0.72, 0.94, 0.93))]
+    pd.DataFrame(long).to_csv(tmp_path / "budget-trajectories.csv", index=False)
+    longer = findings(CLAIMS, tmp_path)[2]
+    assert longer.startswith("<b>The price in accuracy is moderate at 60 epochs; with longer training a linear probe pays more</b>")
+    assert "the linear probe goes 0.89 → 0.72, the MLP probe goes 0.94 → 0.94" in longer
 
 
 def test_the_mlp_probe_reads_what_a_linear_probe_cannot_and_is_stored_once(tmp_path):
