@@ -250,6 +250,9 @@ def test_the_intro_opens_with_what_the_book_found(pages):
     total = first.select_one("table.claims-glance tr.glance-total").find_all("td")[-1].get_text(strip=True)
     ledger = sum(len(json.loads(p.read_text())["claims"]) for p in (ROOT / "book" / "claims").glob("*.json"))
     assert int(total) == ledger
+    line = first.select_one("p.glance-line")  # the counts in one sentence, above the findings
+    assert line is not None and f"Verdicts of the {ledger} checks" in line.get_text()
+    assert line.find_next("ul") is first.select_one("ul.findings")
 
 
 NUMBER = re.compile(r"[-−]?\d[\d,]*(\.\d+)?(e[-+]?\d+)?")
