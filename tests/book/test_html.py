@@ -1,5 +1,6 @@
 """Checks over the built book in _build/html (run after `jupyter-book build`)."""
 
+import functools
 import json
 import re
 from pathlib import Path
@@ -153,8 +154,13 @@ def test_internal_links_resolve(pages, name):
         target = (HTML / name).parent.joinpath(url.path).resolve()
         assert target.is_file(), f"{name}: broken link {a['href']}"
         if url.fragment and target.suffix == ".html":
-            ids = {t.get("id") for t in BeautifulSoup(target.read_text(), "html.parser").find_all(id=True)}
-            assert url.fragment in ids, f"{name}: link {a['href']} points to a missing anchor"
+            assert url.fragment in anchors(target), f"{name}: link {a['href']} points to a missing anchor"
+
+
+@functools.cache
+def anchors(page: Path) -> frozenset[str]:
+    """The ids of a built page (parsed once: the ledger alone is the target of hundreds of links)."""
+    return frozenset(t.get("id") for t in BeautifulSoup(page.read_text(), "html.parser").find_all(id=True))
 
 
 def test_citations_render(pages):
