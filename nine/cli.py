@@ -8,6 +8,7 @@
     python -m nine rerun NOTEBOOK [-p NAME VALUE ...]   (executed notebook and figures in runs/NOTEBOOK-<hash>/)
     python -m nine gallery                               (rewrite book/figures.md from the figure sidecars)
     python -m nine downloads                             (executed notebooks behind the book's download buttons)
+    python -m nine evaluations [--check]                 (the stored evaluations of results/; --check recomputes them)
 """
 
 from __future__ import annotations
@@ -63,6 +64,8 @@ def build_parser() -> argparse.ArgumentParser:
     again.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"))
     commands.add_parser("gallery", help="rewrite book/figures.md from the sidecars in book/figures/")
     commands.add_parser("downloads", help="serve the executed notebooks behind the built book's download buttons")
+    evaluations = commands.add_parser("evaluations", help="list the evaluations stored in results/evaluations")
+    evaluations.add_argument("--check", action="store_true", help="recompute each from its runs and compare")
     return parser
 
 
@@ -235,7 +238,36 @@ def _main(argv: list[str] | None) -> int:
                             "serve the notebooks it executed)")
         print(f"served {len(served)} executed notebooks for download")
         return 0
+    if command == "evaluations":
+        return _evaluations(args["check"])
     return _train(args, store)
+
+
+def _evaluations(check: bool) -> int:
+    """Count the stored evaluations by function, name the stale ones (computed by other code) and, with
+    ``check``, recompute every current one and compare it with what is stored."""
+    from collections import Counter
+
+    from nine.store.evaluations import recompute, same, stale, stored_records
+    from nine.store.paths import RESULTS_DIR, shown
+
+    records = stored_records()
+    for function, n in Counter(r["function"] for _, r in records).items():
+        print(f"{n:4d}  {function}")
+    old = [(path, changed) for path, record in records if (changed := stale(record))]
+    for path, changed in old:
+        print(f"stale: {shown(path)} (changed since: {', '.join(changed)})")
+    wrong = []
+    if check:
+        for k, (path, record) in enumerate(records, 1):
+            if not stale(record) and not same(recompute(record), record["value"]):
+                wrong.append(path)
+                print(f"DIFFERS: {shown(path)}")
+            print(f"\rchecked {k}/{len(records)}", end="", flush=True)
+        print()
+    print(f"{len(records)} evaluations in {shown(RESULTS_DIR / 'evaluations')}; {len(old)} stale"
+          + (f"; {len(records) - len(old) - len(wrong)} recomputed equal, {len(wrong)} differ" if check else ""))
+    return 1 if old or wrong else 0
 
 
 def _train(args: dict, store: str | None) -> int:

@@ -27,6 +27,7 @@ from nine.config import PRIORS, check_choice
 from nine.eval.metrics import ks_critical_value, ks_per_coordinate
 from nine.eval.rules import REFERENCE_SEED, REFERENCE_SIZE, EnergyToReference, rates, simulate, simulated_pvalue
 from nine.store.artifacts import get_or_make
+from nine.store.evaluations import evaluation
 from nine.store.paths import RESULTS_DIR, RUNS_DIR
 from nine.store.runs import RUN_FORMAT, write_json
 
@@ -192,30 +193,37 @@ def with_reference_test(table, runs: dict, prior: str, profile: str = "cpu", sto
     return table.assign(energy_ref=values, energy_ref_p=pvalues)
 
 
-def reference_spread(claims: dict[str, list], prior: str, profile: str = "cpu", seeds: tuple[int, ...] = REFERENCE_SEEDS,
-                     store: Path | None = None):
+def reference_spread(claims: dict[str, list], prior: str, profile: str = "cpu",
+                     seeds: tuple[int, ...] = REFERENCE_SEEDS):
     """For each headline claim (name → the runs it rests on, one per seed), the median p-value over its runs
     under each of ``seeds`` reference seeds: with the fixed 20,000-point reference (its own simulated null
     per seed) and with the DM table's permutation test against as many prior points as test points."""
     import pandas as pd
 
+    rows = []
+    for name, claim_runs in claims.items():
+        for seed in seeds:
+            pvalues = [reference_pvalues(run, prior, profile, seed) for run in claim_runs]
+            rows.append({"claim": name, "reference seed": seed,
+                         "fixed reference": float(np.median([p["fixed"] for p in pvalues])),
+                         "permutation, n-point reference": float(np.median([p["permuted"] for p in pvalues]))})
+    return pd.DataFrame(rows)
+
+
+@evaluation("nine.experiments.calibration", "nine.eval.rules", "nine.eval.metrics", "nine.eval.support", "nine.priors")
+def reference_pvalues(run, prior: str, profile: str, seed: int) -> dict[str, float]:
+    """One run's p-values of "its test embedding follows the prior" against the prior sample of reference seed
+    ``seed``: ``fixed``, the energy distance to the 20,000-point reference against that reference's simulated
+    null; ``permuted``, the DM table's permutation test (200 permutations) against as many prior points as
+    test points. Stored (:mod:`nine.store.evaluations`): a page reads them instead of computing them again."""
     from nine.eval.metrics import energy_distance, sample_prior
     from nine.eval.support import on_prior_support
 
-    spread = draws_for(profile)["spread"]
-    rows = []
-    for name, claim_runs in claims.items():
-        embedded = [(on_prior_support(run, prior)["z_test"], int(run.metrics["n_train"])) for run in claim_runs]
-        for seed in seeds:
-            fixed, permuted = [], []
-            for z, n_train in embedded:
-                draws = null("energy", prior, len(z), z.shape[1], n_train, profile, reference_seed=seed,
-                             draws=spread, store=store)
-                fixed.append(energy_pvalue(z, prior, draws, seed)[1])
-                permuted.append(energy_distance(z, sample_prior(prior, len(z), z.shape[1], seed=seed), 200, seed)[1])
-            rows.append({"claim": name, "reference seed": seed, "fixed reference": float(np.median(fixed)),
-                         "permutation, n-point reference": float(np.median(permuted))})
-    return pd.DataFrame(rows)
+    z = on_prior_support(run, prior)["z_test"]
+    draws = null("energy", prior, len(z), z.shape[1], int(run.metrics["n_train"]), profile, reference_seed=seed,
+                 draws=draws_for(profile)["spread"])
+    return {"fixed": energy_pvalue(z, prior, draws, seed)[1],
+            "permuted": energy_distance(z, sample_prior(prior, len(z), z.shape[1], seed=seed), 200, seed)[1]}
 
 
 def calibrate(prior: str, n: int, dims: tuple[int, ...], n_train: int, profile: str = "cpu",
