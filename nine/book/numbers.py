@@ -4,12 +4,13 @@
     fmt(0.500000)        # "0.5"
     fmt(2429.0)          # "2,429"
     fmt(5.195844e-14)    # "5.2e-14"
-    fmt(0.000999)        # "1e-03"
+    fmt(0.000999)        # "0.000999" (the smallest p-value of 1,000 simulated draws)
+    fmt(4.2e-05)         # "4.2e-05"
     fmt(float("nan"))    # "—"
     styled(df)           # a pandas Styler: every number and index value through fmt, one CSS class
 
 A number keeps ``digits`` significant digits and no trailing zeros; a whole number prints as one, and from 1,000
-on with a thousands separator and no decimals; a value below 0.001 in size prints in scientific notation; a missing or
+on with a thousands separator and no decimals; a value below 0.0001 in size prints in scientific notation; a missing or
 undefined value prints as a dash, never as ``nan``. Text passes through unchanged, so a column of
 "mean ± std" strings is left as it was made.
 """
@@ -45,7 +46,7 @@ def fmt(value, digits: int = 3) -> str:
         return "0"
     if x.is_integer() and abs(x) < 1e15:
         return fmt(int(x), digits)
-    if abs(x) < 1e-3:
+    if abs(x) < 1e-4:
         mantissa, exponent = f"{x:.{max(digits - 2, 1)}e}".split("e")
         return f"{mantissa.rstrip('0').rstrip('.')}e{exponent}"
     if abs(x) >= 1000:  # whole units, or as many decimals as the digits leave
@@ -65,9 +66,21 @@ def _is_missing(value) -> bool:
         return False
 
 
-def mean_std(mean: float, std: float, digits: int = 3) -> str:
-    """"mean ± std", each through :func:`fmt`; the mean alone when the spread is not defined."""
-    return fmt(mean, digits) if std is None or not math.isfinite(std) else f"{fmt(mean, digits)} ± {fmt(std, digits)}"
+def mean_std(mean: float, std: float, digits: int = 2) -> str:
+    """"mean ± std": the spread to ``digits`` significant digits and the mean to the same decimal place
+    (0.0671 ± 0.0142 → "0.067 ± 0.014"), so no digit is shown that the spread makes noise of; the mean
+    alone when the spread is not defined or zero. A spread below 0.0001 (or a mean of 100,000 or more) keeps
+    :func:`fmt` for each."""
+    if std is None or not math.isfinite(std) or std == 0 or not math.isfinite(mean):
+        return fmt(mean)
+    if abs(std) < 1e-4 or abs(mean) >= 1e5:
+        return f"{fmt(mean)} ± {fmt(std, digits)}"
+    decimals = digits - 1 - math.floor(math.log10(abs(std)))
+    if math.floor(math.log10(abs(round(std, decimals)))) > math.floor(math.log10(abs(std))):  # 0.0996 → 0.10
+        decimals -= 1
+    if decimals > 0:
+        return f"{mean:,.{decimals}f} ± {std:.{decimals}f}"
+    return f"{round(mean, decimals):,.0f} ± {round(std, decimals):,.0f}"
 
 
 def count(n: int, noun: str) -> str:

@@ -201,29 +201,34 @@ def reference_spread(claims: dict[str, list], prior: str, profile: str = "cpu",
     import pandas as pd
 
     rows = []
+    draws = draws_for(profile)["spread"]
     for name, claim_runs in claims.items():
         for seed in seeds:
-            pvalues = [reference_pvalues(run, prior, profile, seed) for run in claim_runs]
+            pvalues = [reference_pvalues(run, prior, seed, draws) for run in claim_runs]
             rows.append({"claim": name, "reference seed": seed,
                          "fixed reference": float(np.median([p["fixed"] for p in pvalues])),
                          "permutation, n-point reference": float(np.median([p["permuted"] for p in pvalues]))})
     return pd.DataFrame(rows)
 
 
-@evaluation("nine.experiments.calibration", "nine.eval.rules", "nine.eval.metrics", "nine.eval.support", "nine.priors")
-def reference_pvalues(run, prior: str, profile: str, seed: int) -> dict[str, float]:
+SPREAD_PERMUTATIONS = 200  # of the n-point permutation test of :func:`reference_pvalues`
+
+
+@evaluation("nine.eval.rules", "nine.eval.metrics", "nine.eval.support", "nine.priors",
+            *(f"nine.experiments.calibration:{name}" for name in (
+                "Simulation", "null", "simulated", "_stored", "statistic_of", "energy_statistic", "energy_pvalue")))
+def reference_pvalues(run, prior: str, seed: int, draws: int, permutations: int = SPREAD_PERMUTATIONS) -> dict[str, float]:
     """One run's p-values of "its test embedding follows the prior" against the prior sample of reference seed
     ``seed``: ``fixed``, the energy distance to the 20,000-point reference against that reference's simulated
-    null; ``permuted``, the DM table's permutation test (200 permutations) against as many prior points as
+    null of ``draws`` draws; ``permuted``, the DM table's permutation test against as many prior points as
     test points. Stored (:mod:`nine.store.evaluations`): a page reads them instead of computing them again."""
     from nine.eval.metrics import energy_distance, sample_prior
     from nine.eval.support import on_prior_support
 
     z = on_prior_support(run, prior)["z_test"]
-    draws = null("energy", prior, len(z), z.shape[1], int(run.metrics["n_train"]), profile, reference_seed=seed,
-                 draws=draws_for(profile)["spread"])
-    return {"fixed": energy_pvalue(z, prior, draws, seed)[1],
-            "permuted": energy_distance(z, sample_prior(prior, len(z), z.shape[1], seed=seed), 200, seed)[1]}
+    null_draws = null("energy", prior, len(z), z.shape[1], int(run.metrics["n_train"]), reference_seed=seed, draws=draws)
+    return {"fixed": energy_pvalue(z, prior, null_draws, seed)[1],
+            "permuted": energy_distance(z, sample_prior(prior, len(z), z.shape[1], seed=seed), permutations, seed)[1]}
 
 
 def calibrate(prior: str, n: int, dims: tuple[int, ...], n_train: int, profile: str = "cpu",
@@ -261,21 +266,32 @@ def single_run_ks(run, prior: str, profile: str = "cpu") -> dict:
             "reading_view": instrument_reading(table, KS_RULE, d, rejected=bool(ks_view.max() > limit))}
 
 
-def spread_reading(spread, book_pvalues: dict[str, float], relation: dict[str, str]):
+def p_range(low: float, high: float, floor: float) -> str:
+    """The range of p-values over seeds, "0.021–0.31"; a bound at the test's ``floor`` reads "≤ 0.0196"."""
+    def text(p: float) -> str:
+        return f"≤ {floor:.3g}" if p <= floor * (1 + 1e-9) else f"{p:.3g}"
+
+    return f"{text(low)} on every seed" if high <= floor * (1 + 1e-9) else f"{text(low)} to {text(high)}"
+
+
+def spread_reading(spread, book_pvalues: dict[str, float], relation: dict[str, str], profile: str = "cpu"):
     """The reference-seed spread of each headline claim as one row: its p-value with the book's reference,
     the range over the reference seeds of the fixed-reference test and of the n-point permutation test, and
     on how many seeds each would give another verdict than the book's (``relation``: "ge" for "not
-    rejected", "le" for "rejected")."""
+    rejected", "le" for "rejected"). A p-value at its test's floor, 1/(draws + 1) (no simulated draw or
+    permutation as large as the observed statistic), reads as "≤ floor"."""
     import pandas as pd
 
+    floors = {"fixed reference": 1 / (draws_for(profile)["spread"] + 1),
+              "permutation, n-point reference": 1 / (SPREAD_PERMUTATIONS + 1)}
     rows = []
     for claim, part in spread.groupby("claim", sort=False):
         passes = (lambda p: p >= ALPHA) if relation[claim] == "ge" else (lambda p: p <= ALPHA)
         verdict = passes(book_pvalues[claim])
         row = {"claim": claim, "book's p-value": book_pvalues[claim]}
-        for column in ("fixed reference", "permutation, n-point reference"):
+        for column, floor in floors.items():
             values = part[column]
-            row[f"{column}: range"] = f"{values.min():.3f}–{values.max():.3f}"
+            row[f"{column}: range"] = p_range(values.min(), values.max(), floor)
             row[f"{column}: seeds with another verdict"] = f"{int(sum(passes(p) != verdict for p in values))}/{len(values)}"
         rows.append(row)
     return pd.DataFrame(rows).set_index("claim")

@@ -42,7 +42,7 @@ from nine.store.runs import RUN_FORMAT, Run
 
 FOLDER = "evaluations"
 LIBRARIES = ("numpy", "scipy", "sklearn", "torch")  # whose version is part of every key
-REGISTRY: dict[str, Callable[..., Any]] = {}  # name → the undecorated function (for --check)
+REGISTRY: dict[str, tuple[Callable[..., Any], tuple[str, ...]]] = {}  # name → (undecorated function, its code)
 
 
 def describe(value: Any) -> Any:
@@ -90,8 +90,10 @@ def fingerprint(function_name: str, modules: tuple[str, ...]) -> dict[str, str]:
     function = getattr(importlib.import_module(module_name), qualname)
     function = getattr(function, "__wrapped__", function)
     sources = {function_name: inspect.getsource(function)}
-    for name in modules:
-        sources[name] = Path(importlib.import_module(name).__file__).read_text()
+    for name in modules:  # "package.module" (its whole source) or "package.module:name" (that object's source)
+        module, _, attribute = name.partition(":")
+        sources[name] = (inspect.getsource(getattr(importlib.import_module(module), attribute)) if attribute
+                         else Path(importlib.import_module(module).__file__).read_text())
     code = {name: hashlib.sha256(text.encode()).hexdigest()[:16] for name, text in sources.items()}
     versions = {lib: importlib.import_module(lib).__version__ for lib in LIBRARIES}
     return {**code, **{f"version:{lib}": v for lib, v in versions.items()}, "format": RUN_FORMAT}
@@ -132,12 +134,13 @@ def write(path: Path, record: dict) -> None:
 
 
 def evaluation(*modules: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """Store the function's value by its arguments and code (the function's own source and that of ``modules``,
-    the modules whose code it runs that a change would alter the value of)."""
+    """Store the function's value by its arguments and code: the function's own source and that of ``modules``,
+    the code it runs that a change would alter the value of: a module (``"nine.eval.metrics"``: all of it) or
+    one function or class of a module (``"nine.experiments.calibration:null"``)."""
 
     def decorate(function: Callable[..., Any]) -> Callable[..., Any]:
         name = f"{function.__module__}.{function.__qualname__}"
-        REGISTRY[name] = function
+        REGISTRY[name] = function, modules
         signature = inspect.signature(function)
 
         @functools.wraps(function)
@@ -169,14 +172,18 @@ def stored_records(folder: Path | None = None) -> list[tuple[Path, dict]]:
     return [(p, json.loads(p.read_text())) for p in sorted(folder.glob("*.json")) if not p.name.startswith(".")]
 
 
+def registered(name: str) -> tuple[Callable[..., Any], tuple[str, ...]]:
+    """The undecorated function of evaluation ``name`` and the code it names (importing its module)."""
+    importlib.import_module(name.rpartition(".")[0])
+    return REGISTRY[name]
+
+
 def stale(record: dict) -> list[str]:
     """What in the record's code fingerprint differs from the code of this checkout ([] when current)."""
     function = record["function"]
-    modules = tuple(k for k in record["code"] if k != function and not k.startswith("version:") and k != "format")
     try:
-        importlib.import_module(function.rpartition(".")[0])  # registers the function
-        current = fingerprint(function, modules)
-    except (ImportError, AttributeError) as err:
+        current = fingerprint(function, registered(function)[1])
+    except (ImportError, KeyError) as err:
         return [f"{function} cannot be found ({err})"]
     return [k for k in sorted(set(record["code"]) | set(current)) if record["code"].get(k) != current.get(k)]
 
@@ -214,7 +221,5 @@ def argument(described: Any) -> Any:
 
 def recompute(record: dict) -> Any:
     """The value of a stored evaluation computed again from its runs and parameters (not stored)."""
-    module, _, qualname = record["function"].rpartition(".")
-    importlib.import_module(module)  # registers the function
-    function = REGISTRY[record["function"]]
+    function = registered(record["function"])[0]
     return plain(function(**{k: argument(v) for k, v in record["arguments"].items()}))

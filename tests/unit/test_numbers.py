@@ -13,7 +13,7 @@ from nine.book.numbers import DASH, TABLE_CLASS, fmt, mean_std, styled
 @pytest.mark.parametrize("value, text", [
     (0.5, "0.5"), (1.0, "1"), (10.0, "10"), (0.500000, "0.5"), (2429.0, "2,429"), (4.324349, "4.32"),
     (0.844000, "0.844"), (-0.5489694, "-0.549"), (5.195844e-14, "5.2e-14"), (-2.004254e-15, "-2e-15"),
-    (0.000999, "1e-03"), (0.001, "0.001"), (1.2e8, "120,000,000"), (np.float32(0.5), "0.5"), (np.int64(2000), "2,000"),
+    (0.000999, "0.000999"), (4.2e-05, "4.2e-05"), (0.001, "0.001"), (1.2e8, "120,000,000"), (np.float32(0.5), "0.5"), (np.int64(2000), "2,000"),
     (7, "7"), (0.0, "0"), (math.inf, "∞"), (-math.inf, "−∞"), (True, "yes"), (False, "no"),
     (float("nan"), DASH), (np.nan, DASH), (None, DASH), (pd.NA, DASH), ("0.067 ± 0.014", "0.067 ± 0.014"),
 ])
@@ -34,7 +34,9 @@ def test_no_trailing_zeros_and_no_nan_whatever_the_digits():
 
 
 def test_mean_std_drops_an_undefined_spread():
-    assert mean_std(0.0671, 0.0142) == "0.0671 ± 0.0142"
+    assert mean_std(0.0671, 0.0142) == "0.067 ± 0.014"  # the mean to the spread's second digit
+    assert mean_std(2.17871, 0.0619) == "2.179 ± 0.062" and mean_std(0.0996, 0.0996) == "0.10 ± 0.10"
+    assert mean_std(1234.5, 123.4) == "1,230 ± 120" and mean_std(0.5, 1e-6) == "0.5 ± 1e-06"
     assert mean_std(0.5, float("nan")) == "0.5" and mean_std(0.5, None) == "0.5"
 
 
@@ -70,7 +72,7 @@ def test_the_ledger_prints_measured_and_threshold_apart():
 def test_a_statistic_over_seeds_reads_one_way():
     from nine.book.numbers import over_seeds
 
-    assert over_seeds([1.0, 2.0, 3.0]) == "2 ± 1"
+    assert over_seeds([1.0, 2.0, 3.0]) == "2.0 ± 1.0"
     assert over_seeds([0.5]) == "0.5" and over_seeds([5.5, 5.5]) == "5.5"
     assert over_seeds([float("inf")] * 2) == "∞" and over_seeds([float("inf"), 1.0]) == "∞"
     assert over_seeds([float("-inf"), 1.0]) == "—"

@@ -122,7 +122,7 @@ def test_summary_shows_infinite_capacity_without_a_warning(recwarn):
     rows = [dict(d=2, method="plain InfoNCE", capacity=float("inf"), ks_max=0.1 + 0.01 * seed) for seed in range(3)]
     shown = summary(pd.DataFrame(rows), {}, {"capacity": "capacity", "ks_max": "max KS"})
     assert shown.loc[(2, "plain InfoNCE"), "capacity"] == "∞"
-    assert shown.loc[(2, "plain InfoNCE"), "max KS"] == "0.11 ± 0.01"
+    assert shown.loc[(2, "plain InfoNCE"), "max KS"] == "0.110 ± 0.010"
     assert not [w for w in recwarn if issubclass(w.category, RuntimeWarning)]
 
 
