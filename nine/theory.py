@@ -305,6 +305,8 @@ def certificate_check(law: str, d: int, sigma: float, n: int, batch_size: int, v
     critic = QuadraticCritic(sigma)
     same, same_se = infonce_on_samples(u, y, critic, batch_size)
     views, views_se = infonce_on_samples(other, y, critic, batch_size)
-    return {"capacity": capacity, "mi": float(np.mean(log_p_y_given_u - log_p_y)), "kl": float(np.mean(log_p_y - log_q)),
+    density_ratio = log_p_y_given_u - log_p_y  # its mean estimates I(U; Y)
+    return {"capacity": capacity, "mi": float(np.mean(density_ratio)), "mi_se": float(density_ratio.std(ddof=1) / np.sqrt(n)),
+            "kl": float(np.mean(log_p_y - log_q)),
             "identity_error": float(residual.mean()), "identity_se": float(residual.std(ddof=1) / np.sqrt(n)),
             "infonce_same": same, "infonce_same_se": same_se, "infonce_views": views, "infonce_views_se": views_se}

@@ -100,15 +100,43 @@ def over_seeds(values) -> str:
     return mean_std(values.mean(), values.std(ddof=1))
 
 
+# What a table shows for a column of the run tables (a header, an index name or value is relabelled only
+# when it is exactly one of these names): the book never prints a variable name where a reader needs a word.
+LABELS = {
+    "ks_max": "max KS", "ks_view_max": "max KS (views)", "ad_max": "max A²", "energy": "energy distance",
+    "energy_p": "energy p (permutation)", "energy_ref": "energy to reference", "energy_ref_p": "energy p (reference)",
+    "sw": "sliced W₁", "max_corr": "max |corr|", "kl_knn": "kNN KL", "probe_acc": "linear probe",
+    "probe_train_acc": "linear probe (train)", "mlp_acc": "MLP probe", "knn_acc": "5-NN", "infonce_test": "InfoNCE (test)",
+    "capacity": "capacity C", "gap": "C − InfoNCE", "reachable_gap": "min(C, log N) − InfoNCE",
+    "certificate": "C − InfoNCE", "kl_low": "KL, low (leave-one-out)", "kl_high": "KL, high (resubstitution)",
+    "kl_estimate": "KL estimate", "prior_kl": "a prior sample's KL", "looseness": "(C − InfoNCE) / KL",
+    "n_train": "train images", "n_test": "test images", "wall_time_s": "training time (s)",
+}
+
+
+def label(name):
+    """The table label of a column name (:data:`LABELS`), also where the name begins a header ("kl_knn at 60"
+    → "kNN KL at 60"); any other name as it is."""
+    if not isinstance(name, str):
+        return name
+    first, space, rest = name.partition(" ")
+    return LABELS[first] + space + rest if first in LABELS else name
+
+
 def styled(frame, digits: int = 3, columns: dict[str, int] | None = None):
     """``frame`` (a DataFrame or Series) as a pandas Styler whose cells and index values all go through
-    :func:`fmt` (``columns``: other significant digits for some columns), with the book's table class."""
+    :func:`fmt` (``columns``: other significant digits for some columns), with the book's table class;
+    column names, index names and index values that are run-table names read as their :data:`LABELS`."""
     import pandas as pd
 
     if isinstance(frame, pd.Series):
         frame = frame.to_frame()
+    frame = frame.rename(columns=label, index=label)
+    frame.columns.names = [label(n) for n in frame.columns.names]
+    frame.index.names = [label(n) for n in frame.index.names]
+    columns = {label(k): v for k, v in (columns or {}).items()}
     styler = frame.style.format(lambda v: fmt(v, digits))
-    for column, column_digits in (columns or {}).items():
+    for column, column_digits in columns.items():
         if column not in frame.columns:
             raise KeyError(f"columns: {column!r} is not a column of the table ({', '.join(map(str, frame.columns))})")
         styler = styler.format(lambda v, k=column_digits: fmt(v, k), subset=[column])

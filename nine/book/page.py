@@ -13,6 +13,7 @@ and, when ``publish``, exported as a citable figure (:func:`nine.book.plots.expo
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import matplotlib.pyplot as plt
@@ -27,6 +28,22 @@ RUN_CONTROLS = ("publish", "data_dir", "sweep_training", "continued_training")
 # the recipe of a page's committed runs: named in a command only where it differs from the page's default
 RECIPE = ("numerics", "tau_lr")
 
+
+
+@dataclass
+class CaptionedTable:
+    """A table shown as the book's styled table with its caption in a paragraph under it: a ``<caption>`` would
+    scroll away with a table wider than the page."""
+
+    data: Any
+    caption: str
+
+    def _repr_html_(self) -> str:
+        import html
+
+        from nine.book.numbers import styled
+
+        return f'{styled(self.data).to_html()}<p class="table-caption">{html.escape(self.caption)}</p>'
 
 class Page:
     """One notebook's figures, glued numbers and claims; ``publish`` writes the citable copies."""
@@ -193,8 +210,6 @@ class Page:
         import pandas as pd
         from IPython.display import Markdown
 
-        from nine.book.numbers import styled
-
         if not self.instruments:
             return Markdown("No claim here is decided over two or more seeds, so no seed rule is measured.")
         draws = sorted({i.draws for i in self.instruments.values()})
@@ -223,7 +238,7 @@ class Page:
             "seeds' own spread (standard deviation). " + " ".join(meaning[n] for n in names) +
             " Either, heavy tails: the larger false rate when the seeds are drawn from a t law with 3 degrees of freedom "
             "instead. Power there: how often the rule passes when the truth is the effect that matters.")
-        return styled(pd.DataFrame(rows).set_index("claim")).set_caption(caption)
+        return CaptionedTable(pd.DataFrame(rows).set_index("claim"), caption)
 
     def explain(self, id: str, reason: str) -> Claim:
         """The one-line reason the claim ``id`` fails, shown under its verdict here and in the ledger

@@ -14,6 +14,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 HTML = ROOT / "_build" / "html"
 WIDTHS = (1400, 390)
+PNG = Path(__file__).resolve().parents[2] / "book" / "figures" / "gaussian-embedding.png"  # drawn wider than 50 px
 CHROMIUM = next((shutil.which(name) for name in ("chromium", "chromium-browser", "google-chrome") if shutil.which(name)), None)
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="no Chromium on PATH (apt-get install chromium)")
 
@@ -37,8 +38,12 @@ function measure(frame, page, width) {
     const shadow = style.backgroundImage.includes('gradient') && style.backgroundAttachment.includes('local');
     return style.scrollbarWidth === 'none' || !shadow;
   }).map(el => (el.className || el.tagName) + ': ' + el.textContent.trim().slice(0, 60));
+  // figure images shown narrower than they are drawn that are not a link to themselves (full resolution)
+  const shrunkUnlinked = [...doc.querySelectorAll('main figure img')].filter(img =>
+    img.complete && img.naturalWidth > 0 && img.getBoundingClientRect().width < img.naturalWidth - 1
+    && !(img.closest('a') && img.closest('a').href === img.src)).map(img => img.src.split('/').pop());
   results.push({page, width, scrollWidth: root.scrollWidth, clientWidth: root.clientWidth, formulas,
-                verdicts: verdicts.length, hiddenScrollers,
+                verdicts: verdicts.length, hiddenScrollers, shrunkUnlinked,
                 verdictsOffScreen: verdicts.filter(td => td.getBoundingClientRect().right > root.clientWidth + 1).length});
   if (--pending === 0) document.getElementById('out').textContent = JSON.stringify(results);
 }
@@ -121,6 +126,16 @@ def test_a_box_that_scrolls_sideways_shows_that_it_does(layout):
     assert hidden_scrollers(layout[0]) == []
 
 
+def shrunk_unlinked(results: list[dict]) -> list[str]:
+    return [f"{r['page']} at {r['width']} px: {name}" for r in results for name in r["shrunkUnlinked"]]
+
+
+def test_a_figure_shown_smaller_than_drawn_opens_at_full_resolution(layout):
+    """On a phone a figure of several panels is about 340 px wide; its image links to itself (_static/nine.js)."""
+    assert any(r["width"] == 390 and r["page"].endswith("02_gaussian_matching.html") for r in layout[0])
+    assert shrunk_unlinked(layout[0]) == []
+
+
 def test_no_script_error_in_the_console(layout):
     assert layout[1] == []
 
@@ -131,10 +146,12 @@ def test_the_checks_see_the_defects_they_guard_against(tmp_path):
     bad.write_text('<!doctype html><html><body><div style="width:900px">wide</div>'
                    '<mjx-container display="true" style="display:block;width:100px;overflow:hidden">'
                    '<span style="display:inline-block;width:500px">x = y</span></mjx-container>'
-                   '<main><div class="output" style="overflow-x:auto;width:200px">'
+                   f'<main><figure><img src="{PNG.as_uri()}" style="width:50px"></figure>'
+                   '<div class="output" style="overflow-x:auto;width:200px">'
                    '<table><tr><td style="white-space:nowrap">a table far wider than its box, cut</td></tr></table></div></main>'
                    "<script>let A = 1;</script><script>let A = 2;</script></body></html>")
     results, errors = lay_out([bad], tmp_path)
     assert overflowing(results, 390) and cut_formulas(results, 390, may_scroll=True)
     assert any("far wider" in line for line in hidden_scrollers(results))
     assert any("already been declared" in line for line in errors)
+    assert any("gaussian-embedding.png" in line for line in shrunk_unlinked(results))

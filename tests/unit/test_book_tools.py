@@ -318,3 +318,18 @@ def test_no_measured_number_is_typed_in_a_page_s_prose():
     typed = {name: [n for n in _prose_numbers(text) if n not in TYPED_CONSTANTS] for name, text in texts.items()}
     assert {name: numbers for name, numbers in typed.items() if numbers} == {}
     assert _prose_numbers("a KS of 0.073 ± 0.005, σ = 0.1, $x = 1.234$, `0.123`, {glue:text}`a:.3f`") == ["0.073"]
+
+
+def test_every_notebook_is_valid_and_every_cell_has_an_id():
+    """A cell without an id makes nbformat warn on stderr wherever a notebook is read (papermill, the
+    reproducing page), and the strict book build fails on stderr in a cell's output."""
+    import warnings
+
+    import nbformat
+
+    for path in sorted((ROOT / "notebooks").glob("*.ipynb")):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            notebook = nbformat.read(path, as_version=4)
+            nbformat.validate(notebook)
+        assert all(cell.get("id") for cell in notebook.cells), path.name

@@ -76,3 +76,15 @@ def test_a_statistic_over_seeds_reads_one_way():
     assert over_seeds([0.5]) == "0.5" and over_seeds([5.5, 5.5]) == "5.5"
     assert over_seeds([float("inf")] * 2) == "∞" and over_seeds([float("inf"), 1.0]) == "∞"
     assert over_seeds([float("-inf"), 1.0]) == "—"
+
+
+def test_a_table_reads_words_where_the_runs_have_variable_names():
+    import pandas as pd
+
+    from nine.book.numbers import label
+
+    assert label("kl_knn") == "kNN KL" and label("kl_knn at 60") == "kNN KL at 60" and label("n_train = 1000") == "train images = 1000"
+    assert label("kl_knnx") == "kl_knnx" and label(3) == 3
+    frame = pd.DataFrame({"kl_knn": [0.1], "seed": [0]}, index=pd.Index(["probe_acc"], name="n_train"))
+    html = styled(frame).to_html()
+    assert "kNN KL" in html and "linear probe" in html and "train images" in html and "kl_knn" not in html
