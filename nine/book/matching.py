@@ -17,12 +17,11 @@ from nine.experiments.calibration import (
     ENERGY_RULE,
     draws_for,
     instrument_reading,
-    path_note,
-    path_sensitivity,
     rule_table,
 )
 from nine.experiments.certificate import testable_levels
 from nine.experiments.readouts import READOUTS
+from nine.experiments.sensitivity import path_note, path_sensitivity
 from nine.experiments.sweep import best_level
 from nine.priors import get as get_prior
 

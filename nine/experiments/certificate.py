@@ -33,7 +33,7 @@ def certificate_row(run, draws: int = 3) -> dict[str, Any]:
     that ``kl_floor − prior_kl`` is the estimator's bias); ``looseness``, the certificate over the largest
     estimate (C − InfoNCE is at least this many times the KL if the KL is below it); the second moment E‖u‖²/d
     the Gaussian identity assumes."""
-    from nine.eval.metrics import smoothed_kl, smoothed_kl_floor, smoothed_prior_kl
+    from nine.eval.smoothed import smoothed_kl, smoothed_kl_floor, smoothed_prior_kl
 
     cfg, m = run.config, run.metrics
     if cfg.head != "nine":

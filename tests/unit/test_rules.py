@@ -119,7 +119,7 @@ def test_a_rule_without_power_makes_its_verdict_inconclusive():
 def test_a_verdict_that_changes_with_the_evaluation_path_says_so():
     import pandas as pd
 
-    from nine.experiments.calibration import path_note
+    from nine.experiments.sensitivity import path_note
 
     rows = [("a", "path", "pass"), ("a", "eval mode", "pass"), ("b", "path", "pass"), ("b", "eval mode", "FAIL")]
     sensitivity = pd.DataFrame(rows, columns=["claim", "evaluation path", "verdict"])

@@ -11,7 +11,7 @@ from scipy import stats
 
 from nine.book.tables import failure_attribution
 from nine.config import make_config
-from nine.eval.metrics import smoothed_kl
+from nine.eval.smoothed import smoothed_kl
 from nine.experiments import certificate, tuning
 
 
@@ -104,7 +104,7 @@ def test_the_smoothed_kl_estimates_bracket_an_exact_kl():
     leave-one-out estimate reads at most it and the resubstitution one at least it, up to their Monte-Carlo error."""
     from scipy import integrate
 
-    from nine.eval.metrics import smoothed_kl
+    from nine.eval.smoothed import smoothed_kl
 
     d, sigma = 2, 0.5
     p = lambda y: 0.5 * (stats.norm.pdf(y, 1, sigma) + stats.norm.pdf(y, -1, sigma))  # noqa: E731
@@ -119,7 +119,7 @@ def test_the_smoothed_kl_estimates_bracket_an_exact_kl():
 
 
 def test_a_uniform_sample_is_a_known_distance_from_the_box_and_the_knn_estimate_finds_it():
-    from nine.eval.metrics import smoothed_kl_floor, smoothed_prior_kl
+    from nine.eval.smoothed import smoothed_kl_floor, smoothed_prior_kl
 
     assert smoothed_prior_kl("gaussian", 0.5, 16) == 0.0
     for eps in (0.1, 0.5):
