@@ -17,6 +17,24 @@ from nine.experiments.budget import (
     trajectory,
 )
 from nine.store import RunError
+from nine.store.evaluations import evaluation
+
+
+@evaluation("nine.experiments.sweep:table_row", "nine.experiments.sweep:method_label", "nine.eval.metrics",
+            "nine.eval.support", "nine.priors")
+def snapshot_row(run, prior: str, permutations: int, train_probe: bool) -> dict:
+    """:func:`nine.experiments.sweep.table_row` of one run of the budget study (``train_probe``: with
+    ``probe_train_acc``, the linear probe's accuracy on the train digits it was fitted on). Stored
+    (:mod:`nine.store.evaluations`): the 200-permutation energy test of every snapshot is most of the budget
+    page's time."""
+    from nine.eval.metrics import linear_probe_accuracy
+    from nine.experiments.sweep import table_row
+
+    row = table_row(run.path, prior, permutations)
+    if train_probe:
+        z = run.embeddings
+        row["probe_train_acc"] = linear_probe_accuracy(z["z_train"], z["y_train"], z["z_train"], z["y_train"])
+    return row
 
 
 def trajectory_table(long: list[RunConfig], permutations: int = 200):
@@ -27,8 +45,6 @@ def trajectory_table(long: list[RunConfig], permutations: int = 200):
     accuracy: a probe that gains on train while it loses on test is memorising)."""
     import pandas as pd
 
-    from nine.eval.metrics import linear_probe_accuracy
-    from nine.experiments.sweep import table_row
     from nine.store import find_run, load_run
 
     rows = []
@@ -38,12 +54,12 @@ def trajectory_table(long: list[RunConfig], permutations: int = 200):
             if path is None:
                 raise RunError(f"run {short.profile}/{short.epochs} epochs of the budget study is missing "
                                f"({cfg.prior}, {noise_of(cfg):g}, seed {cfg.seed}); train it with `python -m nine budget`")
-            row = table_row(path, cfg.prior, permutations)
-            z = load_run(path).embeddings
+            row = snapshot_row(load_run(path), cfg.prior, permutations, train_probe=True)
+            probe_train = row.pop("probe_train_acc")
             row.update(prior=cfg.prior, noise=noise_of(cfg), epochs=short.epochs,
                        gap=row["capacity"] - row["infonce_test"],
                        reachable_gap=min(row["capacity"], row["log_n"]) - row["infonce_test"],
-                       probe_train_acc=linear_probe_accuracy(z["z_train"], z["y_train"], z["z_train"], z["y_train"]))
+                       probe_train_acc=probe_train)
             rows.append(row)
     return pd.DataFrame(rows)
 
@@ -161,8 +177,7 @@ def continued_trajectory_table(profile: str = "cpu", permutations: int = 200, **
     the way), read as :func:`trajectory_table` reads the long runs; configurations not (yet) continued have no row."""
     import pandas as pd
 
-    from nine.experiments.sweep import table_row
-    from nine.store import find_run
+    from nine.store import find_run, load_run
 
     rows = []
     for cfg in continued_configs(profile, **overrides):
@@ -170,7 +185,7 @@ def continued_trajectory_table(profile: str = "cpu", permutations: int = 200, **
             path = find_run(short)
             if path is None:
                 continue
-            row = table_row(path, cfg.prior, permutations)
+            row = snapshot_row(load_run(path), cfg.prior, permutations, train_probe=False)
             row.update(prior=cfg.prior, noise=noise_of(cfg), epochs=short.epochs,
                        gap=row["capacity"] - row["infonce_test"],
                        reachable_gap=min(row["capacity"], row["log_n"]) - row["infonce_test"])
