@@ -111,6 +111,7 @@ LABELS = {
     "certificate": "C − InfoNCE", "kl_low": "KL, low (leave-one-out)", "kl_high": "KL, high (resubstitution)",
     "kl_estimate": "KL estimate", "prior_kl": "a prior sample's KL", "looseness": "(C − InfoNCE) / KL",
     "n_train": "train images", "n_test": "test images", "wall_time_s": "training time (s)",
+    "gaussian_run": "Gaussian run", "fpr_at_95_tpr": "FPR at 95% TPR", "adv_weight": "adversary's weight",
 }
 
 

@@ -10,6 +10,7 @@ import pytest
 from bs4 import BeautifulSoup
 
 import nine
+from nine.config import NUMERICS
 
 ROOT = Path(__file__).resolve().parents[2]
 HTML = ROOT / "_build" / "html"
@@ -263,6 +264,22 @@ def test_the_intro_opens_with_what_the_book_found(pages):
 
 NUMBER = re.compile(r"[-−]?\d[\d,]*(\.\d+)?(e[-+]?\d+)?")
 TABLE_CLASSES = {"nine-table", "claims-ledger", "claims-glance"}
+
+
+VARIABLE = re.compile(r"[a-z][a-z0-9]*(_[a-z0-9]+)+")  # probe_acc, kl_knn, n_train: a name from the code
+
+
+@pytest.mark.parametrize("name", PAGES)
+def test_table_headers_are_words_not_variable_names(pages, name):
+    """A column, index name or row label reads as words (nine.book.numbers.LABELS), not as the run table's
+    variable name; source text set as code (a notebook parameter on the reproducing page) is exempt."""
+    for table in pages[name].select(".cell_output table, table.claims-ledger, table.claims-glance"):
+        for cell in table.find_all("th"):
+            if cell.find("code"):
+                continue
+            words = [w.strip("(),:") for w in cell.get_text(" ", strip=True).split()]
+            names = [w for w in words if VARIABLE.fullmatch(w) and w not in NUMERICS]  # an option's value as typed
+            assert not names, f"{name}: header {' '.join(words)!r}"
 
 
 def float_dumps(text: str) -> list[str]:

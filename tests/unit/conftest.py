@@ -15,9 +15,6 @@ def tiny_cfg():
 # Tests run two at a time on two cores (pytest -n 2): every process they start (a notebook kernel, a sweep
 # worker, a submitted job, torchrun) computes on one thread too, unless the caller's environment says otherwise.
 os.environ.setdefault("OMP_NUM_THREADS", "1")
-# dcor, the reference of one test, compiles some forty functions with numba when first imported in a fresh
-# environment (about 30 s); nine itself uses no numba, and the reference values do not need it compiled.
-os.environ.setdefault("NUMBA_DISABLE_JIT", "1")
 
 
 @pytest.fixture(autouse=True)
