@@ -22,6 +22,8 @@ import numbers
 
 import numpy as np
 
+from nine.config import FIELDS
+
 DASH = "—"
 TABLE_CLASS = "nine-table"  # styled in _static/nine.css like the claims tables
 PROSE_CHARS = 40  # a text column with a longer cell is prose: it wraps instead of widening the table
@@ -117,11 +119,16 @@ LABELS = {
 
 def label(name):
     """The table label of a column name (:data:`LABELS`), also where the name begins a header ("kl_knn at 60"
-    → "kNN KL at 60"); any other name as it is."""
+    → "kNN KL at 60"); a run parameter's name with an underscore (``adv_head``) as code, the way it is typed;
+    any other name as it is."""
     if not isinstance(name, str):
         return name
     first, space, rest = name.partition(" ")
-    return LABELS[first] + space + rest if first in LABELS else name
+    if first in LABELS:
+        return LABELS[first] + space + rest
+    if "_" in name and name in FIELDS:  # a parameter the reader types (`-p adv_head mlp`): set as code
+        return f"<code>{name}</code>"
+    return name
 
 
 def styled(frame, digits: int = 3, columns: dict[str, int] | None = None):
