@@ -32,6 +32,11 @@ KINDS = {
 VERDICTS = ("pass", "FAIL", "inconclusive")
 
 
+def prior_word(prior: str) -> str:
+    """A prior's name in a sentence: "Gaussian" (a proper name), "uniform", "Laplace"."""
+    return {"gaussian": "Gaussian", "laplace": "Laplace"}.get(prior, prior)
+
+
 def claim_kind(claim_id: str) -> str:
     """"paper", "control" or "companion" (:data:`KINDS`)."""
     return KINDS.get(claim_id, "paper")
@@ -98,7 +103,7 @@ def findings(claims, results: Path) -> list[str]:
         nine = table[(table["head"] == "nine") & (table["d"] == 2)]
         kept = int((nine[p_column] > 0.05).sum())
         passed, total = passed + kept, total + len(nine)
-        small.append(f"{kept} of {len(nine)} {prior}-prior runs")
+        small.append(f"{kept} of {len(nine)} {prior_word(prior)}-prior runs")
     if small:
         verdict = ("matches its prior on most runs" if passed > total / 2 else
                    "matches its prior on some runs only" if passed else "does not match its prior")
@@ -131,7 +136,7 @@ def findings(claims, results: Path) -> list[str]:
     trade = [(prior, _claim(claims, f"{prior}-moderate-tradeoff")) for prior in ("gaussian", "uniform")]
     trade = [(prior, c) for prior, c in trade if c is not None and math.isfinite(c.measured)]
     if trade:
-        kept = " and ".join(f"{c.measured:.0%} ({prior})" for prior, c in trade)
+        kept = " and ".join(f"{c.measured:.0%} ({prior_word(prior)})" for prior, c in trade)
         others = [_claim(claims, f"{prior}-moderate-tradeoff-{readout}") for prior, _ in trade for readout in ("mlp", "knn")]
         others = [c for c in others if c is not None]
         also = (", and an MLP probe and 5-NN keep at least 90% too" if others and all(c.passed for c in others) else

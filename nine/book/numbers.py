@@ -113,7 +113,7 @@ LABELS = {
     "certificate": "C − InfoNCE", "kl_low": "KL, low (leave-one-out)", "kl_high": "KL, high (resubstitution)",
     "kl_estimate": "KL estimate", "prior_kl": "a prior sample's KL", "looseness": "(C − InfoNCE) / KL",
     "n_train": "train images", "n_test": "test images", "wall_time_s": "training time (s)",
-    "gaussian_run": "Gaussian run", "fpr_at_95_tpr": "FPR at 95% TPR", "adv_weight": "adversary's weight",
+    "mi": "I(U; Y)", "kl": "KL", "gaussian_run": "Gaussian run", "fpr_at_95_tpr": "FPR at 95% TPR", "adv_weight": "adversary's weight",
 }
 
 
@@ -123,8 +123,10 @@ def label(name):
     any other name as it is."""
     if not isinstance(name, str):
         return name
+    if name in LABELS:
+        return LABELS[name]
     first, space, rest = name.partition(" ")
-    if first in LABELS:
+    if "_" in first and first in LABELS:  # only a variable name: "capacity C" is a label already
         return LABELS[first] + space + rest
     if "_" in name and name in FIELDS:  # a parameter the reader types (`-p adv_head mlp`): set as code
         return f"<code>{name}</code>"

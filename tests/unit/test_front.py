@@ -46,11 +46,11 @@ def test_findings_state_the_numbers_of_the_tables(tmp_path):
                                                                   "repeats": 30, "machine": "x86_64"}}))
     text = findings(CLAIMS, tmp_path)
     assert text[0].startswith("<b>At d = 2 NINE matches its prior on most runs</b>")
-    assert "does not reject 2 of 3 gaussian-prior runs" in text[0]
+    assert "does not reject 2 of 3 Gaussian-prior runs" in text[0]
     assert "but does not reach it" in text[1]
     assert "falls from 4.75 nats after 60 epochs to 1.38 after 600, against 0.006" in text[1]
     assert "rejects 2 of the 2 NINE runs at d = 16" in text[1]
-    assert "keeps 97% (gaussian)" in text[2] and "MLP" not in text[2]  # no readout rows: nothing said of them
+    assert "keeps 97% (Gaussian)" in text[2] and "MLP" not in text[2]  # no readout rows: nothing said of them
     more = CLAIMS + [claim("gaussian-moderate-tradeoff-mlp", 1.0, 0.9, "ge"), claim("gaussian-moderate-tradeoff-knn", 0.8, 0.9, "ge")]
     assert "of the MLP-probe and 5-NN rows 1 of 2 pass" in findings(more, tmp_path)[2]
     assert "1.00× a plain InfoNCE step" in text[3]

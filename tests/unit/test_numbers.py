@@ -84,6 +84,7 @@ def test_a_table_reads_words_where_the_runs_have_variable_names():
     from nine.book.numbers import label
 
     assert label("kl_knn") == "kNN KL" and label("kl_knn at 60") == "kNN KL at 60" and label("n_train = 1000") == "train images = 1000"
+    assert label("capacity") == "capacity C" and label("capacity C") == "capacity C"  # never labelled twice
     assert label("kl_knnx") == "kl_knnx" and label(3) == 3 and label("adv_head") == "<code>adv_head</code>"
     frame = pd.DataFrame({"kl_knn": [0.1], "seed": [0]}, index=pd.Index(["probe_acc"], name="n_train"))
     html = styled(frame).to_html()
