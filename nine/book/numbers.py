@@ -90,11 +90,25 @@ def count(n: int, noun: str) -> str:
     return f"{n:,} {noun}" + ("" if n == 1 else "s")
 
 
-def over_seeds(values) -> str:
+def permutation_floor(permutations: int = 200) -> float:
+    """The smallest p-value a permutation test can give, 1/(permutations + 1): no permutation as extreme as the
+    data. The runs' energy test has 200 permutations (:data:`nine.eval.metrics.DM_COLUMNS`)."""
+    return 1 / (permutations + 1)
+
+
+def at_floor(value, floor: float | None) -> bool:
+    """Whether ``value`` is a p-value at its test's ``floor`` (so it says "at most this", not "this")."""
+    return floor is not None and isinstance(value, numbers.Real) and value <= floor * (1 + 1e-9)
+
+
+def over_seeds(values, floor: float | None = None) -> str:
     """A statistic over seeds in the book's format: "mean ± std"; the value alone for one seed or a value no
     seed changes (a capacity); "∞" when a seed's value is +∞ and none is negative (a head without noise has
-    no capacity), else "—" where a value is infinite."""
+    no capacity), else "—" where a value is infinite. ``floor``: the smallest value the statistic's test can
+    give (:func:`permutation_floor`); every seed there reads "≤ floor on every seed"."""
     values = np.asarray(values, dtype=float)
+    if len(values) and all(at_floor(v, floor) for v in values):
+        return f"≤ {fmt(floor)}" + (" on every seed" if len(values) > 1 else "")
     if np.isinf(values).any():
         return "∞" if (values > 0).all() else "—"
     if len(values) == 1 or np.ptp(values) == 0:
@@ -114,6 +128,7 @@ LABELS = {
     "kl_estimate": "KL estimate", "prior_kl": "a prior sample's KL", "looseness": "(C − InfoNCE) / KL",
     "n_train": "train images", "n_test": "test images", "wall_time_s": "training time (s)",
     "mi": "I(U; Y)", "kl": "KL", "gaussian_run": "Gaussian run", "fpr_at_95_tpr": "FPR at 95% TPR", "adv_weight": "adversary's weight",
+    "gaussian": "Gaussian", "cgan": "cGAN",  # values of the prior and generator columns
 }
 
 
@@ -133,10 +148,11 @@ def label(name):
     return name
 
 
-def styled(frame, digits: int = 3, columns: dict[str, int] | None = None):
+def styled(frame, digits: int = 3, columns: dict[str, int] | None = None, floors: dict[str, float] | None = None):
     """``frame`` (a DataFrame or Series) as a pandas Styler whose cells and index values all go through
     :func:`fmt` (``columns``: other significant digits for some columns), with the book's table class;
-    column names, index names and index values that are run-table names read as their :data:`LABELS`."""
+    column names, index names and index values that are run-table names read as their :data:`LABELS`.
+    ``floors``: columns of p-values and their test's smallest value; a cell there reads "≤ floor"."""
     import pandas as pd
 
     if isinstance(frame, pd.Series):
@@ -150,6 +166,10 @@ def styled(frame, digits: int = 3, columns: dict[str, int] | None = None):
         if column not in frame.columns:
             raise KeyError(f"columns: {column!r} is not a column of the table ({', '.join(map(str, frame.columns))})")
         styler = styler.format(lambda v, k=column_digits: fmt(v, k), subset=[column])
+    for column, floor in {label(k): v for k, v in (floors or {}).items()}.items():
+        if column not in frame.columns:
+            raise KeyError(f"floors: {column!r} is not a column of the table ({', '.join(map(str, frame.columns))})")
+        styler = styler.format(lambda v, f=floor: f"≤ {fmt(f, digits)}" if at_floor(v, f) else fmt(v, digits), subset=[column])
     styler = styler.format_index(lambda v: fmt(v, digits), axis=0).format_index(lambda v: fmt(v, digits), axis=1)
     prose = [c for c in frame.columns if frame[c].map(lambda v: isinstance(v, str) and len(v) > PROSE_CHARS).any()]
     if prose:  # a column of sentences wraps and reads from the left, whole (pandas' own HTML cuts it with "…")

@@ -29,7 +29,6 @@ RUN_CONTROLS = ("publish", "data_dir", "sweep_training", "continued_training")
 RECIPE = ("numerics", "tau_lr")
 
 
-
 @dataclass
 class CaptionedTable:
     """A table shown as the book's styled table with its caption in a paragraph under it: a ``<caption>`` would
@@ -43,7 +42,10 @@ class CaptionedTable:
 
         from nine.book.numbers import styled
 
-        return f'{styled(self.data).to_html()}<p class="table-caption">{html.escape(self.caption)}</p>'
+        table = styled(self.data)
+        if self.data.index.name == "claim":  # a claim's id links to its row in the page's claims table
+            table = table.format_index(lambda id: f'<a href="#claim-{id}"><code>{html.escape(id)}</code></a>', axis=0)
+        return f'{table.to_html()}<p class="table-caption">{html.escape(self.caption)}</p>'
 
 class Page:
     """One notebook's figures, glued numbers and claims; ``publish`` writes the citable copies."""

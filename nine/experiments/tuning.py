@@ -49,7 +49,7 @@ def best_setting(prior: str, profile: str = "cpu", **overrides) -> tuple[dict[st
     with its score (runs that are not trained yet raise :class:`nine.store.RunError` on loading)."""
     from nine.store import get_or_train_all
 
-    scored = [(selection_score(run), run) for run in get_or_train_all(tuning_configs(prior, profile, **overrides))]
+    scored = [(selection_score(run), run) for run in get_or_train_all(tuning_configs(prior, profile, **overrides), say_loaded=False)]
     best = min(scored, key=lambda pair: pair[0])[1]
     return setting(best.config), scored
 

@@ -144,4 +144,7 @@ def code_summary(records: list[dict[str, Any]]) -> str:
                 f"{f' and {len(commits) - 3} more' if len(commits) > 3 else ''})")
             parts.append(f"{len(groups[state])} {STATES[state]}{which}")
     tail = "" if set(groups) == {"current"} else f"; {REMEDY}"
+    if len(groups) == 1:  # "All 9 were made by …", "It was made by …"
+        who = "It was" if len(records) == 1 else f"All {len(records)} were"
+        return f"{who} {parts[0].split(' ', 1)[1]}{tail}."
     return f"Of these {len(records)} runs, " + "; ".join(parts) + tail + "."

@@ -284,10 +284,11 @@ def announce(cfgs: list[RunConfig], what: str = "these runs") -> int:
     return len(missing)
 
 
-def get_or_train_all(cfgs: list[RunConfig], store: Path | str | None = None) -> list[Run]:
+def get_or_train_all(cfgs: list[RunConfig], store: Path | str | None = None, say_loaded: bool = True) -> list[Run]:
     """:func:`get_or_train` for each config, in order, saying first what it will train and how long that
     takes (:func:`announce`), then what was loaded in one line rather than one per run (runs that have to
-    be trained still report their progress)."""
+    be trained still report their progress). ``say_loaded=False``: not that line (a helper that loads runs
+    on the way to its answer, e.g. :func:`nine.experiments.tuning.best_setting`)."""
     announce(cfgs)
     runs, loaded = [], []
     for cfg in cfgs:
@@ -297,9 +298,10 @@ def get_or_train_all(cfgs: list[RunConfig], store: Path | str | None = None) -> 
         else:
             runs.append(load_run(found))
             loaded.append(runs[-1])
-    if loaded:
+    if loaded and say_loaded:
         places = ", ".join(sorted({shown(run.path.parent) for run in loaded}))
-        _say(f"loaded {len(loaded)} finished run(s) from {places}. {summarise_code(loaded)}")
+        runs_word = "finished run" if len(loaded) == 1 else "finished runs"
+        _say(f"loaded {len(loaded)} {runs_word} from {places}. {summarise_code(loaded)}")
     return runs
 
 

@@ -89,3 +89,20 @@ def test_a_table_reads_words_where_the_runs_have_variable_names():
     frame = pd.DataFrame({"kl_knn": [0.1], "seed": [0]}, index=pd.Index(["probe_acc"], name="n_train"))
     html = styled(frame).to_html()
     assert "kNN KL" in html and "linear probe" in html and "train images" in html and "kl_knn" not in html
+
+
+def test_a_p_value_at_its_test_s_floor_reads_as_a_bound():
+    """A permutation p of 1/201 says "no permutation as extreme", not "p = 0.00498": it reads "≤ 0.00498"."""
+    import pandas as pd
+
+    from nine.book.numbers import over_seeds, permutation_floor
+
+    floor = permutation_floor()
+    assert floor == 1 / 201
+    assert over_seeds([floor] * 3, floor=floor) == "≤ 0.00498 on every seed" and over_seeds([floor], floor=floor) == "≤ 0.00498"
+    assert over_seeds([floor, 3 * floor], floor=floor) == over_seeds([floor, 3 * floor])  # one seed above: a spread
+    frame = pd.DataFrame({"energy_p": [floor, 0.5]}, index=pd.Index(["gaussian", "cgan"], name="prior"))
+    html = styled(frame, floors={"energy_p": floor}).to_html()
+    assert "≤ 0.00498" in html and ">0.5<" in html and "Gaussian" in html and "cGAN" in html
+    with pytest.raises(KeyError, match="floors: 'nope'"):
+        styled(frame, floors={"nope": floor})

@@ -86,6 +86,7 @@ def test_a_page_decides_seed_claims_by_the_rule_and_names_it_in_the_ledger():
     assert set(page.instruments) == {"a", "b", "c"}
     table = page.instrument_table().data
     assert list(table.index) == ["a", "b", "c"] and all(float(v.rstrip("%")) <= 4 for v in table["false pass"])
+    assert '<a href="#claim-a"><code>a</code></a>' in page.instrument_table()._repr_html_()  # to the claim's row
 
 
 def test_a_welch_claim_without_power_is_inconclusive_not_failed():

@@ -181,6 +181,8 @@ def test_code_summary_counts_current_older_unrecorded_and_unknown_runs(monkeypat
     assert text.startswith("Of these 4 runs, 1 made by the current numerical code of nine/; 1 made by an earlier "
                            "numerical code of nine/ (commit bbbbbbbbbb); 1 made before nine/ recorded")
     assert "make reproduce" in text
+    assert provenance.code_summary(made[1:2] * 3) == ("All 3 were made by an earlier numerical code of nine/ (commit "
+                                                      f"bbbbbbbbbb); {provenance.REMEDY}.")
     answers[("status", "--porcelain", "--", *provenance.NUMERICAL_CODE)] = " M nine/core/train.py"
     assert provenance.code_state(made[0]) == "unknown"
 
@@ -197,7 +199,7 @@ def test_get_or_train_all_keeps_order_trains_missing_and_says_loaded_runs_in_one
     assert [r.config for r in both] == [other, tiny_cfg] and both[1].provenance == first.provenance
     out = capsys.readouterr().out
     assert f"training run {run_hash(other)}" in out
-    assert out.count("loaded") == 1 and "loaded 1 finished run(s) from" in out and "Of these 1 runs" in out
+    assert out.count("loaded") == 1 and "loaded 1 finished run from" in out and "It was made by" in out
     monkeypatch.setenv("NINE_NO_TRAINING", "1")
     with pytest.raises(RunError, match=run_hash(tiny_cfg.replace(seed=2))):
         runs.get_or_train_all([tiny_cfg, tiny_cfg.replace(seed=2)])
