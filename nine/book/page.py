@@ -3,17 +3,22 @@
     page = Page.of("02_gaussian_matching", globals(), epochs=cfg.epochs)   # parameters read from the notebook
     page.figure(fig, "fig_embedding", "gaussian-embedding", runs=[run.hash])
     page.number("ks_max", max(m["ks"]))
+    page.number("best_kl", kl, source=Source("matching-gaussian.csv", "kl_knn", {"d": 16, "noise": 1.0}))
     page.check("gaussian-mnist-clean-match-prior", statement, how, measured=..., expected=..., relation="le")
     page.claims()         # the page's claims as a table
     page.save()           # the claim rows, when publishing
 
 A figure is glued under its name (for ``{glue:figure}``) with its caption note under ``<name>_note``,
-and, when ``publish``, exported as a citable figure (:func:`nine.book.plots.export_figure`).
+and, when ``publish``, exported as a citable figure (:func:`nine.book.plots.export_figure`). A number
+read from a table the page publishes names its :class:`Source`; publishing checks it against that table
+and writes where it comes from to ``book/numbers/<notebook>.json`` (the book's checks read it again).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 import matplotlib.pyplot as plt
@@ -27,6 +32,51 @@ from nine.book.plots import check_legend_size, export_figure, figure_note
 RUN_CONTROLS = ("publish", "data_dir", "sweep_training", "continued_training")
 # the recipe of a page's committed runs: named in a command only where it differs from the page's default
 RECIPE = ("numerics", "tau_lr")
+
+
+REDUCTIONS = ("value", "mean", "median", "min", "max")
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where a number in a page's prose comes from: ``column`` of the table ``table`` (a CSV the page publishes
+    in results/), over the rows where each column named in ``where`` has the given value, reduced by
+    ``reduce`` (one of :data:`REDUCTIONS`; "value" needs exactly one row)."""
+
+    table: str
+    column: str
+    where: dict = field(default_factory=dict)
+    reduce: str = "mean"
+
+    def __post_init__(self) -> None:
+        plain = {k: v.item() if isinstance(v, np.generic) else v for k, v in self.where.items()}  # as JSON writes it
+        object.__setattr__(self, "where", plain)
+        if self.reduce not in REDUCTIONS:
+            raise ValueError(f"reduce={self.reduce!r} is not allowed: must be one of {', '.join(REDUCTIONS)}")
+
+    def read(self, results: Path) -> float:
+        """The number, read again from ``results/<table>``."""
+        import pandas as pd
+
+        frame = pd.read_csv(Path(results) / self.table)
+        for column, value in {**self.where, self.column: None}.items():
+            if column not in frame.columns:
+                raise ValueError(f"{self.table} has no column {column!r} (its columns: {', '.join(frame.columns)})")
+            if value is not None:
+                frame = frame[frame[column] == value]
+        values = frame[self.column]
+        if len(values) == 0 or (self.reduce == "value" and len(values) != 1):
+            raise ValueError(f"{self.table}: {len(values)} rows where {self.where}; {self.reduce} needs "
+                             + ("exactly one" if self.reduce == "value" else "at least one"))
+        return float(values.iloc[0] if self.reduce == "value" else getattr(values, self.reduce)())
+
+
+def check_source(name: str, value: float, source: Source, results: Path, rtol: float = 1e-8) -> None:
+    """Raise ValueError naming the number when ``value`` is not what ``source`` reads from ``results``
+    (the tables are written with 10 significant digits)."""
+    read = source.read(results)
+    if not np.isclose(value, read, rtol=rtol, atol=0.0, equal_nan=True):
+        raise ValueError(f"the number {name} = {value!r} is not its source's {read!r} ({source})")
 
 
 @dataclass
@@ -75,6 +125,7 @@ class Page:
         self.notebook, self.parameters, self.publish = notebook, dict(parameters), publish
         self.ledger = Ledger(notebook, profile)
         self.instruments: dict[str, Any] = {}  # claim id → its rule's Instrument (nine.eval.seed_rules)
+        self.sources: dict[str, tuple[float, Source]] = {}  # glued number → (its value, the table it is read from)
 
     def figure(self, fig: Figure, name: str, label: str, runs: list[str] = (), details: dict | None = None) -> None:
         """Glue ``fig`` as ``name`` and its caption note as ``name + "_note"``; export it under the
@@ -90,12 +141,15 @@ class Page:
             export_figure(fig, label, self.notebook, self.parameters, list(runs), details)
         plt.close(fig)
 
-    def number(self, name: str, value: Any) -> None:
-        """Glue ``value`` as ``name`` for ``{glue:text}`` in the prose. Returns nothing, so that a cell ending
-        with it prints nothing into the page."""
+    def number(self, name: str, value: Any, source: Source | None = None) -> None:
+        """Glue ``value`` as ``name`` for ``{glue:text}`` in the prose. ``source``: the published table it is
+        read from, checked when the page is saved. Returns nothing, so that a cell ending with it prints
+        nothing into the page."""
         from myst_nb import glue
 
         glue(name, value, display=False)
+        if source is not None:
+            self.sources[name] = (float(value), source)
 
     def markdown(self, name: str, text: str) -> None:
         """Glue MyST ``text`` as ``name`` for ``{glue:md}`` with format myst."""
@@ -252,6 +306,18 @@ class Page:
         return self.ledger.table(ids)
 
     def save(self) -> None:
-        """Write the page's claim rows (``book/claims/<notebook>.json``) when publishing."""
-        if self.publish:
-            self.ledger.save()
+        """When publishing, write the page's claim rows (``book/claims/<notebook>.json``) and, after checking
+        each against the table just published, its numbers' sources (``book/numbers/<notebook>.json``)."""
+        if not self.publish:
+            return
+        from nine.book.rerun import publish_dir
+
+        self.ledger.save()
+        for name, (value, source) in self.sources.items():
+            check_source(name, value, source, publish_dir("results"))
+        if self.sources:
+            numbers = {name: {"value": value, **asdict(source)} for name, (value, source) in self.sources.items()}
+            folder = publish_dir("numbers")
+            folder.mkdir(parents=True, exist_ok=True)
+            (folder / f"{self.notebook}.json").write_text(
+                json.dumps({"notebook": self.notebook, "numbers": numbers}, indent=2, ensure_ascii=False) + "\n")

@@ -22,11 +22,11 @@ from jupyter_client.manager import AsyncKernelManager
 from nine.config import parse_value
 from nine.store.paths import ROOT, RUNS_DIR
 
-PUBLISHED = {"figures": ("book", "figures"), "claims": ("book", "claims"), "results": ("results",)}
+PUBLISHED = {"figures": ("book", "figures"), "claims": ("book", "claims"), "numbers": ("book", "numbers"), "results": ("results",)}
 
 
 def publish_dir(kind: str) -> Path:
-    """Where published artifacts of ``kind`` (figures, claims, results) are written: the book's own
+    """Where published artifacts of ``kind`` (figures, claims, numbers, results) are written: the book's own
     folders, or ``$NINE_PUBLISH_DIR/<kind>`` when that is set (reruns)."""
     if kind not in PUBLISHED:
         raise ValueError(f"kind={kind!r} is not allowed: must be one of {', '.join(PUBLISHED)}")

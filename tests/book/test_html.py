@@ -349,3 +349,41 @@ def test_every_figure_sidecar_holds_what_it_plots(sidecar):
         assert panel["series"] and {"xlabel", "ylabel", "title"} <= set(panel)
         for series in panel["series"]:
             assert series["points"] > 0 and ("x" not in series or len(series["x"]) == len(series["y"]) == series.get("kept", series["points"]))
+
+
+NUMBER_RECORDS = sorted((ROOT / "book" / "numbers").glob("*.json"))
+GLUE_ROLE = re.compile(r"\{glue:text\}`([A-Za-z_][A-Za-z0-9_]*)(?::([^`]*))?`")
+
+
+def test_pages_name_where_their_prose_numbers_come_from():
+    """Every matching, generative and baselines page declares the table behind the numbers it reads from one."""
+    assert {path.stem for path in NUMBER_RECORDS} >= {"02_gaussian_matching", "03_uniform_matching", "04_generative",
+                                                      "07_baselines"}
+
+
+@pytest.mark.parametrize("record", NUMBER_RECORDS, ids=[path.stem for path in NUMBER_RECORDS])
+def test_a_glued_number_is_what_its_table_says_and_what_the_page_shows(pages, record):
+    """Prose ← table: each number a page reads from a table it publishes is, recomputed from results/, the value
+    glued into the executed page, and the built page shows it as the prose's role formats it."""
+    from myst_nb.core.variables import format_plain_text
+
+    from nine.book.page import Source, check_source
+
+    numbers = json.loads(record.read_text())["numbers"]
+    notebook = record.stem
+    glued = json.loads((HTML.parent / "jupyter_execute" / "notebooks" / f"{notebook}.glue.json").read_text())
+    prose = "".join("".join(c["source"]) for c in json.loads((ROOT / "notebooks" / f"{notebook}.ipynb").read_text())["cells"]
+                    if c["cell_type"] == "markdown")
+    roles = {}
+    for name, spec in GLUE_ROLE.findall(prose):
+        roles.setdefault(name, []).append(spec)
+    text = " ".join(pages[f"notebooks/{notebook}.html"].get_text(" ").split())
+    for name, entry in numbers.items():
+        value = entry.pop("value")
+        check_source(name, value, Source(**entry), ROOT / "results")  # the table says it
+        plain = glued[name]["data"]["text/plain"]
+        assert float(plain) == pytest.approx(value, rel=1e-12), f"{notebook}: {name} glued as {plain}, recorded {value}"
+        assert name in roles, f"{notebook}: {name} has a source but no {{glue:text}} role uses it"
+        for spec in roles[name]:
+            shown = format_plain_text(plain, spec)
+            assert shown in text, f"{notebook}: {name} should read {shown!r} on the page"

@@ -333,3 +333,39 @@ def test_every_notebook_is_valid_and_every_cell_has_an_id():
             notebook = nbformat.read(path, as_version=4)
             nbformat.validate(notebook)
         assert all(cell.get("id") for cell in notebook.cells), path.name
+
+
+def test_a_number_names_the_table_it_is_read_from_and_publishing_checks_it(tmp_path, monkeypatch):
+    """A page's prose number with a Source is checked against the table it publishes, and where it comes from is
+    written beside the page's claims; a number its table does not say is refused, naming it."""
+    import numpy as np
+    import pandas as pd
+
+    from nine.book.page import Page, Source, check_source
+
+    monkeypatch.setenv("NINE_PUBLISH_DIR", str(tmp_path))
+    (tmp_path / "results").mkdir()
+    pd.DataFrame({"method": ["a", "a", "b"], "seed": [0, 1, 0], "kl": [1.0, 2.0, 5.0]}).to_csv(tmp_path / "results" / "t.csv", index=False)
+    assert Source("t.csv", "kl", {"method": "a"}).read(tmp_path / "results") == 1.5
+    assert Source("t.csv", "kl", {"method": "a"}, reduce="max").read(tmp_path / "results") == 2.0
+    assert Source("t.csv", "kl", {"method": "b"}, reduce="value").read(tmp_path / "results") == 5.0
+    assert Source("t.csv", "kl", {"seed": np.int64(1)}).where == {"seed": 1}  # numpy values stored as JSON writes them
+    with pytest.raises(ValueError, match="reduce='sum' is not allowed: must be one of value, mean"):
+        Source("t.csv", "kl", reduce="sum")
+    with pytest.raises(ValueError, match="2 rows .* value needs exactly one"):
+        Source("t.csv", "kl", {"method": "a"}, reduce="value").read(tmp_path / "results")
+    with pytest.raises(ValueError, match="t.csv has no column 'nope'"):
+        Source("t.csv", "nope").read(tmp_path / "results")
+    with pytest.raises(ValueError, match=r"the number a_kl = 1.6 is not its source's 1.5"):
+        check_source("a_kl", 1.6, Source("t.csv", "kl", {"method": "a"}), tmp_path / "results")
+
+    page = Page("07_baselines", {}, publish=True, profile="cpu")
+    page.number("a_kl", 1.5, source=Source("t.csv", "kl", {"method": "a"}))
+    page.number("plain", 3.0)  # no source: not recorded
+    page.save()
+    record = json.loads((tmp_path / "numbers" / "07_baselines.json").read_text())
+    assert record == {"notebook": "07_baselines", "numbers": {"a_kl": {"value": 1.5, "table": "t.csv", "column": "kl",
+                                                                        "where": {"method": "a"}, "reduce": "mean"}}}
+    page.number("b_kl", 4.0, source=Source("t.csv", "kl", {"method": "b"}))
+    with pytest.raises(ValueError, match="the number b_kl = 4.0"):
+        page.save()
