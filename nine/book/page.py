@@ -315,9 +315,10 @@ class Page:
         self.ledger.save()
         for name, (value, source) in self.sources.items():
             check_source(name, value, source, publish_dir("results"))
-        if self.sources:
-            numbers = {name: {"value": value, **asdict(source)} for name, (value, source) in self.sources.items()}
-            folder = publish_dir("numbers")
-            folder.mkdir(parents=True, exist_ok=True)
-            (folder / f"{self.notebook}.json").write_text(
-                json.dumps({"notebook": self.notebook, "numbers": numbers}, indent=2, ensure_ascii=False) + "\n")
+        record = publish_dir("numbers") / f"{self.notebook}.json"
+        if not self.sources:  # none any more: a record left by an earlier version of the page would be stale
+            record.unlink(missing_ok=True)
+            return
+        numbers = {name: {"value": value, **asdict(source)} for name, (value, source) in self.sources.items()}
+        record.parent.mkdir(parents=True, exist_ok=True)
+        record.write_text(json.dumps({"notebook": self.notebook, "numbers": numbers}, indent=2, ensure_ascii=False) + "\n")

@@ -369,3 +369,5 @@ def test_a_number_names_the_table_it_is_read_from_and_publishing_checks_it(tmp_p
     page.number("b_kl", 4.0, source=Source("t.csv", "kl", {"method": "b"}))
     with pytest.raises(ValueError, match="the number b_kl = 4.0"):
         page.save()
+    Page("07_baselines", {}, publish=True, profile="cpu").save()  # a page with no such number any more
+    assert not (tmp_path / "numbers" / "07_baselines.json").exists()
