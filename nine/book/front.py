@@ -73,6 +73,32 @@ def counts_line(claims) -> str:
             f'(<a href="claims.html">ledger</a>): {kinds}.</p>')
 
 
+def scale_line(claims, results: Path) -> str:
+    """At what scale the checks ran, for the first screen: the claims' profile, with the digits and epochs of
+    the headline Gaussian run and the longest training of the budget study, read from the committed runs; and
+    that the paper's own scale was not run where no claim was checked at it. Empty without those tables."""
+    import json
+
+    import pandas as pd
+
+    from nine.config import PROFILES
+
+    results = Path(results)
+    matching, continued = results / "matching-gaussian.csv", results / "budget-continued.csv"
+    if not matching.is_file():
+        return ""
+    run = results / str(pd.read_csv(matching)["run"].iloc[0])
+    metrics, config = (json.loads((run / name).read_text()) for name in ("metrics.json", "config.json"))
+    profiles = sorted({c.profile for c in claims})
+    longest = f" (the budget study: up to {int(pd.read_csv(continued)['epochs'].max()):,})" if continued.is_file() else ""
+    paper = "" if "paper" in profiles else (
+        f"; the paper's scale (the <code>paper</code> profile: all of MNIST, {PROFILES['paper']['epochs']:,} epochs) "
+        'was not run here (<a href="reproducing.html">reproducing</a>)')
+    return (f'<p class="glance-scale"><b>At what scale.</b> Every check ran at the '
+            f'{", ".join(f"<code>{html.escape(p)}</code>" for p in profiles)} profile: on MNIST, {metrics["n_train"]:,} '
+            f'training and {metrics["n_test"]:,} test digits, {config["epochs"]} epochs a run{longest}, on CPUs{paper}.</p>')
+
+
 def _link(page: str, text: str, anchor: str = "") -> str:
     return f'<a href="../notebooks/{page}.html{anchor}">{html.escape(text)}</a>'
 

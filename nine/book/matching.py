@@ -116,10 +116,13 @@ def sweep_claims(page, prior: str, table, runs: dict, grid, n: int, n_train: int
     test = (f"energy distance to a fixed sample of 20,000 prior points, p-value from "
             f"{draws_for(profile)['null']:,} prior samples through the same path")
     best_p = float(at_best["energy_ref_p"].median())
+    # the best level is chosen over every level: where C > log N the trend claims leave a level out, this one asks
+    # what the best-matched runs reach wherever that is
+    beyond = "" if best in testable[top_d] else ", a level where C > log N (the trend claims leave such levels out)"
     page.check(
         best_claim,
         f"At the best noise level the matching test does not reject the {prior} prior at 5% on {n} test points (d = {top_d})",
-        f"{test}, at {symbol} = {best:g}: median p-value over {count(len(at_best), 'seed')} vs {ALPHA:g} (power {power:.0%} "
+        f"{test}, at {symbol} = {best:g} (lowest mean kNN KL{beyond}): median p-value over {count(len(at_best), 'seed')} vs {ALPHA:g} (power {power:.0%} "
         f"against a law 0.1 nats away){path_note(sensitivity, best_claim)}",
         measured=best_p, expected=ALPHA, relation="ge",
         inconclusive=instrument_reading(rules, ENERGY_RULE, top_d, rejected=bool(best_p <= ALPHA)),

@@ -280,10 +280,12 @@ class Page:
                           "otherwise; false pass and false FAIL are its verdicts when the true mean sits on the threshold "
                           "(each about 2.5% by construction).",
             "Welch": "Welch (welch_all_greater, comparisons of methods; the threshold is the p-value's): false pass with "
-                     "equal means; false FAIL = 1 − power.",
+                     "equal means; false FAIL, how often the named difference fails: 1 − power where the power is at "
+                     "least 50%, else 0 (a p above the threshold then reads inconclusive).",
             "Spearman": "Spearman (trend_decrease, a trend over noise levels; 'seeds' counts the runs, the spread is "
                         "within a level): false pass with no trend; power at a fall of the named number of spreads from "
-                        "one level to the next; false FAIL = 1 − power.",
+                        "one level to the next; false FAIL, how often such a fall fails: by a significant rise, or by no "
+                        "significant trend where the power is at least 50% (below it that reads inconclusive).",
             "share interval": "share interval (share_interval, a share of a reference's mean): the 95% Welch interval "
                               "of mean − share × reference; false pass and false FAIL at exactly the share; power at the "
                               "named ratio.",

@@ -168,7 +168,8 @@ def welch_instrument(n: int, spread: float, effect: float, comparisons: int, dra
     """Size and power of :func:`welch_all_greater` with ``n`` seeds per method and ``comparisons`` other
     methods, seed values spreading by ``spread``. False pass: at the least favourable null (the first other
     method has the same mean as a, the rest are far below: then the rule is one Welch test); power: the share of passes when a's
-    mean exceeds every other's by ``effect``; false FAIL: 1 − power (a p above α where the effect is there)."""
+    mean exceeds every other's by ``effect``; false FAIL: 1 − power (a p above α where the effect is there) where
+    the power is at least :data:`MIN_POWER`, else 0 (below it a p above α reads inconclusive, not FAIL)."""
     if n < 2 or not spread > 0 or comparisons < 1:
         raise ValueError(f"n={n}, spread={spread!r}, comparisons={comparisons} is not allowed: need n >= 2, "
                          "spread > 0 and at least one comparison")
@@ -185,7 +186,8 @@ def welch_instrument(n: int, spread: float, effect: float, comparisons: int, dra
     false_pass, power = passes(null_offsets, False), passes([-effect] * comparisons, False)
     heavy = passes(null_offsets, True)
     return Instrument("Welch", f"one-sided Welch t-tests over {n} seeds per method, the largest p ≤ {ALPHA:g}", n,
-                      float(spread), ALPHA, float(effect), false_pass, 1 - power, power, heavy, draws,
+                      float(spread), ALPHA, float(effect), false_pass, 1 - power if power >= MIN_POWER else 0.0, power,
+                      heavy, draws,
                       false_pass_at="at equal means", false_fail_at=f"at a difference of {effect:g}")
 
 
@@ -250,7 +252,9 @@ def level_spread(levels, values) -> float:
 def trend_instrument(levels, spread: float, effect: float = 1.0, draws: int = DRAWS, seed: int = 0) -> Instrument:
     """Size and power of :func:`trend_decrease` at these runs' ``levels`` (one entry per run) with values
     spreading by ``spread`` within a level: false pass, the share of passes with no trend; power, the share
-    of passes when the mean falls by ``effect`` spreads from one level to the next; false FAIL, 1 − power."""
+    of passes when the mean falls by ``effect`` spreads from one level to the next; false FAIL, the share of
+    FAILs then, as the rule decides them: a significant rise, or neither a fall nor a rise where the power is
+    at least :data:`MIN_POWER` (below it "neither" reads inconclusive, so a true fall fails only by a rise)."""
     x = np.asarray(levels, dtype=float).ravel()
     if len(x) < 3 or len(np.unique(x)) < 2 or not spread > 0 or not effect > 0:
         raise ValueError(f"{len(x)} runs over {len(np.unique(x))} levels, spread={spread!r}, effect={effect!r} is not "
@@ -258,16 +262,19 @@ def trend_instrument(levels, spread: float, effect: float = 1.0, draws: int = DR
     rng = np.random.default_rng(seed)
     step = np.searchsorted(np.unique(x), x).astype(float)  # 0, 1, 2, … by level
 
-    def passes(fall: float, heavy: bool) -> float:
+    def shares(fall: float, heavy: bool) -> tuple[float, float]:
+        """The shares of a significant fall (a pass) and of a significant rise."""
         ys = _seed_sets(rng, 0.0, spread, (draws, len(x)), heavy) - fall * spread * step
-        return float(np.mean(_spearman(x, ys)[1] <= ALPHA))
+        _, p_fall, p_rise = _spearman(x, ys)
+        return float(np.mean(p_fall <= ALPHA)), float(np.mean(p_rise <= ALPHA))
 
-    false_pass, power, heavy = passes(0.0, False), passes(effect, False), passes(0.0, True)
+    false_pass, (power, rise), heavy = shares(0.0, False)[0], shares(effect, False), shares(0.0, True)[0]
+    false_fail = rise + (1 - power - rise if power >= MIN_POWER else 0.0)
     n_levels = len(np.unique(x))
     return Instrument("Spearman", f"one-sided Spearman test over {len(x)} runs at {n_levels} levels: a fall with p ≤ "
                       f"{ALPHA:g} passes, a rise with p ≤ {ALPHA:g} fails whatever the power, neither fails only with "
                       f"power ≥ {MIN_POWER:.0%}",
-                      len(x), float(spread), ALPHA, float(effect), false_pass, 1 - power, power, heavy, draws,
+                      len(x), float(spread), ALPHA, float(effect), false_pass, false_fail, power, heavy, draws,
                       false_pass_at="with no trend", false_fail_at=f"at a fall of {effect:g} spread per level",
                       effect_unit="spread per level", sets="sets of runs")
 

@@ -38,12 +38,21 @@ function measure(frame, page, width) {
     const shadow = style.backgroundImage.includes('gradient') && style.backgroundAttachment.includes('local');
     return style.scrollbarWidth === 'none' || !shadow;
   }).map(el => (el.className || el.tagName) + ': ' + el.textContent.trim().slice(0, 60));
+  // boxes that scroll sideways with no line above them saying so (_static/nine.js), the outermost only
+  const SCROLLERS = 'main .cell_output .output, main table.nine-table, main table.claims-glance, main table.table, main mjx-container[display="true"]';
+  const scrolls = el => ['auto', 'scroll'].includes(getComputedStyle(el).overflowX) && el.scrollWidth > el.clientWidth + 1;
+  const unhinted = [...doc.querySelectorAll(SCROLLERS)].filter(el => scrolls(el)
+    && !(el.parentElement && el.parentElement.closest(SCROLLERS) && scrolls(el.parentElement.closest(SCROLLERS)))
+    && !(el.previousElementSibling && el.previousElementSibling.classList.contains('scroll-hint')
+         && el.previousElementSibling.getBoundingClientRect().height > 0))
+    .map(el => (el.className || el.tagName) + ': ' + el.textContent.trim().slice(0, 60));
   // figure images shown narrower than they are drawn that are not a link to themselves (full resolution)
   const shrunkUnlinked = [...doc.querySelectorAll('main figure img')].filter(img =>
     img.complete && img.naturalWidth > 0 && img.getBoundingClientRect().width < img.naturalWidth - 1
     && !(img.closest('a') && img.closest('a').href === img.src)).map(img => img.src.split('/').pop());
   results.push({page, width, scrollWidth: root.scrollWidth, clientWidth: root.clientWidth, formulas,
-                verdicts: verdicts.length, hiddenScrollers, shrunkUnlinked,
+                verdicts: verdicts.length, hiddenScrollers, shrunkUnlinked, unhinted,
+                hints: doc.querySelectorAll('p.scroll-hint').length,
                 verdictsOffScreen: verdicts.filter(td => td.getBoundingClientRect().right > root.clientWidth + 1).length});
   if (--pending === 0) document.getElementById('out').textContent = JSON.stringify(results);
 }
@@ -126,6 +135,18 @@ def test_a_box_that_scrolls_sideways_shows_that_it_does(layout):
     assert hidden_scrollers(layout[0]) == []
 
 
+def unhinted(results: list[dict]) -> list[str]:
+    return [f"{r['page']} at {r['width']} px: {box}" for r in results for box in r["unhinted"]]
+
+
+def test_a_box_that_scrolls_sideways_says_so_above_it(layout):
+    """A shadow at the edge is easy to miss: a line above a wide table ("→ 4 more columns to the right: scroll
+    the table sideways") or formula says that it scrolls (``_static/nine.js``); the tables of the matching
+    pages' noise sweeps are wider than a phone."""
+    assert unhinted(layout[0]) == []
+    assert any(r["hints"] for r in layout[0] if r["width"] == 390 and r["page"].endswith("02_gaussian_matching.html"))
+
+
 def shrunk_unlinked(results: list[dict]) -> list[str]:
     return [f"{r['page']} at {r['width']} px: {name}" for r in results for name in r["shrunkUnlinked"]]
 
@@ -153,5 +174,6 @@ def test_the_checks_see_the_defects_they_guard_against(tmp_path):
     results, errors = lay_out([bad], tmp_path)
     assert overflowing(results, 390) and cut_formulas(results, 390, may_scroll=True)
     assert any("far wider" in line for line in hidden_scrollers(results))
+    assert any("far wider" in line for line in unhinted(results))
     assert any("already been declared" in line for line in errors)
     assert any("gaussian-embedding.png" in line for line in shrunk_unlinked(results))

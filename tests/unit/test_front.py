@@ -86,3 +86,23 @@ def test_the_mlp_probe_reads_what_a_linear_probe_cannot_and_is_stored_once(tmp_p
     assert (tmp_path / readout_key("abc123") / "readout.json").is_file()
     run.embeddings = None  # a stored readout is read, never refitted
     assert mlp_probe(run, tmp_path) == first
+
+
+def test_the_first_screen_says_at_what_scale_from_the_committed_runs(tmp_path):
+    """The digits and epochs come from a committed run and the budget study's table, not from prose; that the
+    paper's scale was not run is said only while no claim was checked at it."""
+    from dataclasses import replace
+
+    from nine.book.front import scale_line
+
+    run = tmp_path / "abc123"
+    run.mkdir()
+    (run / "metrics.json").write_text(json.dumps({"n_train": 4000, "n_test": 1000}))
+    (run / "config.json").write_text(json.dumps({"epochs": 60}))
+    pd.DataFrame({"run": ["abc123"]}).to_csv(tmp_path / "matching-gaussian.csv", index=False)
+    pd.DataFrame({"epochs": [60, 600, 2000]}).to_csv(tmp_path / "budget-continued.csv", index=False)
+    line = scale_line(CLAIMS, tmp_path)
+    assert "<code>cpu</code> profile: on MNIST, 4,000 training and 1,000 test digits, 60 epochs a run (the budget study: up to 2,000)" in line
+    assert "was not run here" in line
+    assert "was not run" not in scale_line([*CLAIMS, replace(CLAIMS[0], profile="paper")], tmp_path)
+    assert scale_line(CLAIMS, tmp_path / "nothing") == ""
