@@ -118,7 +118,7 @@ def sweep_claims(page, prior: str, table, runs: dict, grid, n: int, n_train: int
     best_p = float(at_best["energy_ref_p"].median())
     # the best level is chosen over every level: where C > log N the trend claims leave a level out, this one asks
     # what the best-matched runs reach wherever that is
-    beyond = "" if best in testable[top_d] else ", a level where C > log N (the trend claims leave such levels out)"
+    beyond = "" if best in testable[top_d] else "; a level where C > log N, which the trend claims leave out"
     page.check(
         best_claim,
         f"At the best noise level the matching test does not reject the {prior} prior at 5% on {n} test points (d = {top_d})",

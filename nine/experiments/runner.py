@@ -49,8 +49,8 @@ def run_sweep(
         if jobs.get("dry_run"):
             return []
     missing = [cfg for cfg in cfgs if find_run(cfg, places) is None]
-    print(f"sweep: {len(cfgs)} runs, {len(cfgs) - len(missing)} finished, {len(missing)} to train "
-          f"with {workers} worker(s)", flush=True)
+    plan = f"{len(missing)} to train with {workers} worker{'' if workers == 1 else 's'}" if missing else "none to train"
+    print(f"sweep: {len(cfgs)} runs, {len(cfgs) - len(missing)} finished, {plan}", flush=True)
     if missing:
         started = time.perf_counter()
         threads = 1 if workers > 1 else 0

@@ -113,7 +113,7 @@ def code_state(record: dict[str, Any]) -> str:
     return "current" if made == now["numerical_code"] else "older"
 
 
-REMEDY = "`make reproduce` retrains the cheapest committed run and compares every metric"
+REMEDY = "make reproduce retrains the cheapest committed run and compares every metric"
 STATES = {
     "current": "made by the current numerical code of nine/",
     "older": "made by an earlier numerical code of nine/",

@@ -89,11 +89,11 @@ def test_sweep_trains_only_what_is_missing(tiny_sweep, monkeypatch, capsys):
     _, cfgs, paths, store, uniform_cfg = tiny_sweep
     monkeypatch.setattr("nine.store.paths.RUNS_DIR", store)
     done = run_sweep(cfgs[:3], store)
-    assert done == paths[:3] and "3 finished, 0 to train" in capsys.readouterr().out
+    assert done == paths[:3] and "3 finished, none to train" in capsys.readouterr().out
     with pytest.raises(ConfigError, match="workers=0 is not allowed"):
         run_sweep(cfgs, store, workers=0)
     new = run_sweep([uniform_cfg], store, workers=2)  # a process pool of one-thread workers
-    assert "1 to train with 2 worker(s)" in capsys.readouterr().out
+    assert "1 to train with 2 workers" in capsys.readouterr().out
     assert load_run(new[0]).config == uniform_cfg
     row = sweep_table(new, "uniform", permutations=9)
     assert isinstance(row, pd.DataFrame) and row["noise"].iloc[0] == 0.2 and row["method"].iloc[0] == "NINE ε=0.2"
