@@ -168,8 +168,8 @@ def test_the_checks_see_the_defects_they_guard_against(tmp_path):
                    '<mjx-container display="true" style="display:block;width:100px;overflow:hidden">'
                    '<span style="display:inline-block;width:500px">x = y</span></mjx-container>'
                    f'<main><figure><img src="{PNG.as_uri()}" style="width:50px"></figure>'
-                   '<div class="output" style="overflow-x:auto;width:200px">'
-                   '<table><tr><td style="white-space:nowrap">a table far wider than its box, cut</td></tr></table></div></main>'
+                   '<div class="cell_output"><div class="output" style="overflow-x:auto;width:200px">'
+                   '<table><tr><td style="white-space:nowrap">a table far wider than its box, cut</td></tr></table></div></div></main>'
                    "<script>let A = 1;</script><script>let A = 2;</script></body></html>")
     results, errors = lay_out([bad], tmp_path)
     assert overflowing(results, 390) and cut_formulas(results, 390, may_scroll=True)
