@@ -99,6 +99,18 @@ def scale_line(claims, results: Path) -> str:
             f'training and {metrics["n_test"]:,} test digits, {config["epochs"]} epochs a run{longest}, on CPUs{paper}.</p>')
 
 
+# a page as the first screen names it
+PAGE_WORDS = {"01_theory": "theory", "02_gaussian_matching": "Gaussian matching", "03_uniform_matching": "uniform matching",
+              "04_generative": "generation", "05_disentanglement": "disentanglement", "06_outliers": "outlier detection",
+              "07_baselines": "baselines", "08_budget": "budget study"}
+
+
+def _per_page(claims) -> str:
+    """"2 on Gaussian matching, 3 on generation": how many of ``claims`` each page holds, linked, in book order."""
+    pages = sorted({c.notebook for c in claims})
+    return ", ".join(f"{sum(c.notebook == p for c in claims)} on {_link(p, PAGE_WORDS.get(p, p))}" for p in pages)
+
+
 def _link(page: str, text: str, anchor: str = "") -> str:
     return f'<a href="../notebooks/{page}.html{anchor}">{html.escape(text)}</a>'
 
@@ -195,12 +207,10 @@ def findings(claims, results: Path) -> list[str]:
                        f"repeats on {html.escape(machine)}; {_link('07_baselines', 'baselines')}).")
     open_claims = [c for c in claims if claim_kind(c.id) == "paper" and c.verdict == "inconclusive"]
     if open_claims:
-        pages = sorted({c.notebook for c in open_claims})
-        out.append(f"<b>Still open</b>: {len(open_claims)} of the paper's claims cannot be decided on this data, on "
-                   + ", ".join(_link(p, p.split("_", 1)[1].replace("_", " ")) for p in pages)
-                   + " (each says why in the ledger).")
+        out.append(f"<b>Still open</b>: {len(open_claims)} of the paper's claims cannot be decided on this data: "
+                   + _per_page(open_claims) + " (each says why on its page and in the ledger).")
     failed = [c for c in claims if claim_kind(c.id) == "paper" and c.verdict == "FAIL"]
     if failed:
-        out.append(f"<b>{len(failed)} of the paper's claims FAIL here</b>, each shown with the measurement that fails it "
-                   f'on its page and in the <a href="claims.html">ledger</a>.')
+        out.append(f"<b>{len(failed)} of the paper's claims FAIL here</b>: {_per_page(failed)}, each shown with the "
+                   f'measurement that fails it and why on its page and in the <a href="claims.html">ledger</a>.')
     return out

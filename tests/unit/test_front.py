@@ -55,6 +55,8 @@ def test_findings_state_the_numbers_of_the_tables(tmp_path):
     assert "of the MLP-probe and 5-NN rows 1 of 2 pass" in findings(more, tmp_path)[2]
     assert "1.00× a plain InfoNCE step" in text[3]
     assert "1 of the paper's claims cannot be decided" in text[4] and "1 of the paper's claims FAIL" in text[5]
+    assert '1 on <a href="../notebooks/04_generative.html">generation</a>' in text[4]  # each page with its count
+    assert '1 on <a href="../notebooks/02_gaussian_matching.html">Gaussian matching</a>' in text[5]
     assert findings(CLAIMS, tmp_path / "nowhere")[0].startswith("<b>The price")  # no table: no sentence, no guess
     assert text[2].startswith("<b>The price in accuracy is moderate</b>")  # no long runs: nothing said of them
     long = [dict(epochs=e, probe_acc=p, mlp_acc=m, knn_acc=k) for e, p, m, k in ((60, 0.89, 0.94, 0.91), (600, 0.72, 0.94, 0.93))]
