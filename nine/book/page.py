@@ -97,6 +97,7 @@ class CaptionedTable:
             table = table.format_index(lambda id: f'<a href="#claim-{id}"><code>{html.escape(id)}</code></a>', axis=0)
         return f'{table.to_html()}<p class="table-caption">{html.escape(self.caption)}</p>'
 
+
 class Page:
     """One notebook's figures, glued numbers and claims; ``publish`` writes the citable copies."""
 

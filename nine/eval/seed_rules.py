@@ -269,7 +269,7 @@ def trend_instrument(levels, spread: float, effect: float = 1.0, draws: int = DR
         return float(np.mean(p_fall <= ALPHA)), float(np.mean(p_rise <= ALPHA))
 
     false_pass, (power, rise), heavy = shares(0.0, False)[0], shares(effect, False), shares(0.0, True)[0]
-    false_fail = rise + (1 - power - rise if power >= MIN_POWER else 0.0)
+    false_fail = 1 - power if power >= MIN_POWER else rise  # below MIN_POWER only a significant rise fails it
     n_levels = len(np.unique(x))
     return Instrument("Spearman", f"one-sided Spearman test over {len(x)} runs at {n_levels} levels: a fall with p ≤ "
                       f"{ALPHA:g} passes, a rise with p ≤ {ALPHA:g} fails whatever the power, neither fails only with "
