@@ -86,6 +86,7 @@ class CaptionedTable:
 
     data: Any
     caption: str
+    claim_index: bool = False  # the index holds claim ids: each links to its row in the page's claims table
 
     def _repr_html_(self) -> str:
         import html
@@ -93,7 +94,7 @@ class CaptionedTable:
         from nine.book.numbers import styled
 
         table = styled(self.data)
-        if self.data.index.name == "claim":  # a claim's id links to its row in the page's claims table
+        if self.claim_index:
             table = table.format_index(lambda id: f'<a href="#claim-{id}"><code>{html.escape(id)}</code></a>', axis=0)
         return f'{table.to_html()}<p class="table-caption">{html.escape(self.caption)}</p>'
 
@@ -297,7 +298,7 @@ class Page:
             "seeds' own spread (standard deviation). " + " ".join(meaning[n] for n in names) +
             " Either, heavy tails: the larger false rate when the seeds are drawn from a t law with 3 degrees of freedom "
             "instead. Power there: how often the rule passes when the truth is the effect that matters.")
-        return CaptionedTable(pd.DataFrame(rows).set_index("claim"), caption)
+        return CaptionedTable(pd.DataFrame(rows).set_index("claim"), caption, claim_index=True)
 
     def explain(self, id: str, reason: str) -> Claim:
         """The one-line reason the claim ``id`` fails, shown under its verdict here and in the ledger
