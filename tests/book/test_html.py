@@ -352,6 +352,17 @@ def test_every_figure_sidecar_holds_what_it_plots(sidecar):
 
 
 NUMBER_RECORDS = sorted((ROOT / "book" / "numbers").glob("*.json"))
+def glued_values(notebook: str) -> dict:
+    """What the executed page glued, by name (MyST-NB's record beside the built book)."""
+    return json.loads((HTML.parent / "jupyter_execute" / "notebooks" / f"{notebook}.glue.json").read_text())
+
+
+def notebook_prose(notebook: str) -> str:
+    """The Markdown cells of a page's notebook, as written."""
+    cells = json.loads((ROOT / "notebooks" / f"{notebook}.ipynb").read_text())["cells"]
+    return "".join("".join(c["source"]) for c in cells if c["cell_type"] == "markdown")
+
+
 GLUE_ROLE = re.compile(r"\{glue:text\}`([A-Za-z_][A-Za-z0-9_]*)(?::([^`]*))?`")
 
 
@@ -370,9 +381,7 @@ def test_a_glued_number_is_what_its_table_says_and_what_the_page_shows(pages, re
 
     numbers = json.loads(record.read_text())["numbers"]
     notebook = record.stem
-    glued = json.loads((HTML.parent / "jupyter_execute" / "notebooks" / f"{notebook}.glue.json").read_text())
-    prose = "".join("".join(c["source"]) for c in json.loads((ROOT / "notebooks" / f"{notebook}.ipynb").read_text())["cells"]
-                    if c["cell_type"] == "markdown")
+    glued, prose = glued_values(notebook), notebook_prose(notebook)
     roles = {}
     for name, spec in GLUE_ROLE.findall(prose):
         roles.setdefault(name, []).append(spec)
@@ -394,8 +403,6 @@ GLUED_NAME = re.compile(r"\{glue(?::\w+)?\}`([A-Za-z_][A-Za-z0-9_]*)|```\{glue(?
 @pytest.mark.parametrize("notebook", sorted(path.stem for path in (ROOT / "notebooks").glob("*.ipynb")))
 def test_every_glued_value_is_shown_by_its_page(notebook):
     """A value glued but never shown is a number the page computes for no reader (and that no check sees)."""
-    glued = json.loads((HTML.parent / "jupyter_execute" / "notebooks" / f"{notebook}.glue.json").read_text())
-    prose = "".join("".join(c["source"]) for c in json.loads((ROOT / "notebooks" / f"{notebook}.ipynb").read_text())["cells"]
-                    if c["cell_type"] == "markdown")
+    glued, prose = glued_values(notebook), notebook_prose(notebook)
     shown = {role or figure for role, figure in GLUED_NAME.findall(prose)}
     assert sorted(set(glued) - shown) == [], f"{notebook}: glued but not shown"
