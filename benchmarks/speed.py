@@ -5,7 +5,7 @@
 Three parts, one figure per line, all written to results/bench.json under "speed":
 
 1. **One training step** of NINE (Gaussian, d = 16, σ = 1) on the same 512 digits, for each candidate:
-   the numerics a run can record (`fp32` = today's trainer, `channels_last`, `bf16`), `bf16` under
+   the numerics a run can record (`fp32` = the previous trainer, `channels_last`, `fused`, `bf16`), `bf16` under
    `torch.compile` (its compile time reported apart), and two threads instead of one. The candidates
    alternate step by step (see ``common.interleaved_times``); each row gives the median step time
    and its ratio to fp32 at one thread, and the activations autograd keeps for the backward pass.
@@ -162,6 +162,7 @@ def main() -> None:
     candidates = {  # name: (numerics, threads, compiled)
         "fp32, 1 thread": ("fp32", 1, False),
         "channels_last, 1 thread": ("channels_last", 1, False),
+        "fused, 1 thread": ("fused", 1, False),
         "bf16, 1 thread": ("bf16", 1, False),
         "bf16 + torch.compile, 1 thread": ("bf16", 1, True),
         "fp32, 2 threads": ("fp32", 2, False),

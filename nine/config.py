@@ -31,13 +31,15 @@ HEADS = ("nine", "normalise", "plain", "adversarial", "vae")  # one objective ea
 SOFTMAX_AXES = ("both", "clean")
 DEVICES = ("auto", "cpu", "cuda")
 # how the encoder computes: float32 in PyTorch's default memory layout (every run before the field
-# existed), float32 in channels-last layout, or channels-last with bfloat16 autocast in the encoder's
-# convolutions and MLP (its output, the head, the critic and the loss stay float32)
-NUMERICS = ("fp32", "channels_last", "bf16")
+# existed), float32 in channels-last layout, float32 channels-last with each convolution computed only where its
+# max-pool reads (nine.core.fused), or channels-last with bfloat16 autocast in the encoder's convolutions and MLP
+# (its output, the head, the critic and the loss stay float32)
+NUMERICS = ("fp32", "channels_last", "fused", "bf16")
 # "auto" (the default of a new config) is resolved when the config is made, and the resolved value is what
 # a run stores and hashes: bf16 where bf16 runs on hardware units (a CUDA device with bf16; a CPU with AMX or
-# AVX-512 BF16, unless oneDNN is told to stay below them), else float32 channels-last (where bf16 would be
-# emulated and slower than float32). The pages name their numerics, so their committed runs stay reachable.
+# AVX-512 BF16, unless oneDNN is told to stay below them), else fused on a CPU where its kernel builds (a C
+# compiler is there), else float32 channels-last (where bf16 would be emulated and slower than float32). The
+# pages name their numerics, so their committed runs stay reachable.
 AUTO_NUMERICS = "auto"
 BF16_UNITS = ("avx512_bf16", "amx_bf16")
 SIGMA_RANGE = (1e-3, 1e3)
@@ -98,7 +100,7 @@ class RunConfig:
     tau_lr: float = 0.1  # Adam rate of the quadratic critic's log τ (its own parameter group); every run
     # before this field has 0.001, the encoder's rate, at which τ barely leaves its start in a cpu-profile run
     seed: int = 0
-    numerics: str = AUTO_NUMERICS  # bf16 | channels_last | fp32 (every run before this field) | auto: resolved here
+    numerics: str = AUTO_NUMERICS  # bf16 | fused | channels_last | fp32 (every run before this field) | auto: resolved here
     continues: str | None = None  # hash of a finished run of this config with fewer epochs: start from its
     # weights after its last epoch and train on to `epochs` (its optimiser state is not stored: Adam restarts)
     # bookkeeping (not part of the run hash)
@@ -114,6 +116,9 @@ class RunConfig:
         check_choice("device", self.device, DEVICES)
         if self.numerics == AUTO_NUMERICS:
             object.__setattr__(self, "numerics", resolve_numerics(self.device))
+        if self.numerics == "fused" and self.device == "cuda":
+            raise ConfigError("numerics='fused' is not allowed with device='cuda': its kernel runs on the CPU; "
+                              "use numerics='bf16' or 'channels_last'")
         validate(self)
 
     @property
@@ -170,8 +175,16 @@ def native_bf16(device: str = "auto", flags: set[str] | None = None, max_isa: st
 
 
 def resolve_numerics(device: str = "auto") -> str:
-    """What ``numerics="auto"`` means on this machine: "bf16" with hardware bf16, else "channels_last"."""
-    return "bf16" if native_bf16(device) else "channels_last"
+    """What ``numerics="auto"`` means on this machine: "bf16" with hardware bf16; else, on a CPU, "fused" where
+    its kernel can be built (:func:`nine.core.fused.available`); else "channels_last"."""
+    import torch
+
+    if native_bf16(device):
+        return "bf16"
+    on_cpu = device == "cpu" or (device == "auto" and not torch.cuda.is_available())
+    from nine.core import fused  # noqa: PLC0415 (it imports this module)
+
+    return "fused" if on_cpu and fused.available() else "channels_last"
 
 
 PROFILES: dict[str, dict[str, Any]] = {
