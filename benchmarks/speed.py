@@ -14,7 +14,8 @@ Three parts, one figure per line, all written to results/bench.json under "speed
 3. **Whole runs** (training, evaluation and saving, `nine.store.execute`), each in a fresh one-thread
    process as a sweep worker runs them, for each CPU class this machine can stand in for: the previous
    release's trainer (`fp32`, the allocator as glibc leaves it) against today's default (`numerics="auto"`,
-   resolved in that process, with :func:`nine.store.memory.keep_freed_memory`): wall time, peak resident
+   resolved in that process, with :func:`nine.store.memory.keep_freed_memory`), two pairs in ABBA order
+   (``--run-pairs``): the median wall time, peak resident
    memory, the resolved numerics, the CPU class as torch's kernels saw it, and the run's headline metrics.
    The classes: the machine as it is; oneDNN limited to AVX-512 without its bf16 units
    (`ONEDNN_MAX_CPU_ISA=AVX512_CORE`, where the CPU has AVX-512); and AVX2 (`ONEDNN_MAX_CPU_ISA=AVX2`,
@@ -35,7 +36,7 @@ import tempfile
 import time
 
 import torch
-from common import cpu_batch, interleaved_times, record
+from common import BENCH_JSON, cpu_batch, interleaved_times, record
 
 from nine.config import make_config
 from nine.core.objectives import make_objective
@@ -118,8 +119,10 @@ def whole_run(trainer: str, epochs: int, profile: str = "cpu") -> dict:
             "metrics": {name: metrics[name] for name in HEADLINE}}
 
 
-def whole_runs(epochs: int, classes: list[str]) -> dict:
-    """The previous trainer against the default, in fresh one-thread processes, in each CPU class."""
+def whole_runs(epochs: int, classes: list[str], pairs: int = 2) -> dict:
+    """The previous trainer against the default, in fresh one-thread processes, in each CPU class: ``pairs``
+    pairs of runs, in the order previous-default then default-previous (ABBA), so that a drift of the
+    machine's speed during a class hits both alike. The speed-up is the ratio of the median wall times."""
     from nine.config import cpu_flags
 
     flags, out = cpu_flags(), {}
@@ -128,18 +131,23 @@ def whole_runs(epochs: int, classes: list[str]) -> dict:
         if needs is not None and needs not in flags:
             print(f"run, {name}: not measured (this CPU has no {needs})")
             continue
-        runs = {}
-        for trainer in ("previous", "default"):
-            child = {**os.environ, "OMP_NUM_THREADS": "1", **env}
-            command = [sys.executable, __file__, "--worker", trainer, "--run-epochs", str(epochs)]
-            runs[trainer] = json.loads(subprocess.run(command, check=True, capture_output=True, text=True,
-                                                      env=child).stdout.strip().splitlines()[-1])
+        measured: dict[str, list[dict]] = {"previous": [], "default": []}
+        for pair in range(pairs):
+            for trainer in ("previous", "default") if pair % 2 == 0 else ("default", "previous"):
+                child = {**os.environ, "OMP_NUM_THREADS": "1", **env}
+                command = [sys.executable, __file__, "--worker", trainer, "--run-epochs", str(epochs)]
+                measured[trainer].append(json.loads(subprocess.run(
+                    command, check=True, capture_output=True, text=True, env=child).stdout.strip().splitlines()[-1]))
+        runs = {trainer: {**done[0], "wall_s": statistics.median(run["wall_s"] for run in done),
+                          "walls_s": [run["wall_s"] for run in done]} for trainer, done in measured.items()}
         speedup = runs["previous"]["wall_s"] / runs["default"]["wall_s"]
         units = runs["default"]["bf16_units"]
-        out[name] = {**runs, "environment": env, "speedup": speedup, "target": TARGETS[units]}
+        out[name] = {**runs, "environment": env, "speedup": speedup, "target": TARGETS[units], "pairs": pairs,
+                     "date": time.strftime("%Y-%m-%d")}
         print(f"run, {name} ({runs['default']['cpu']['class']}; torch kernels {runs['default']['cpu']['torch_isa']}): "
               f"previous fp32 {runs['previous']['wall_s'] / 60:.2f} min, default ({runs['default']['numerics']}) "
-              f"{runs['default']['wall_s'] / 60:.2f} min: {speedup:.2f}× faster (target >= {TARGETS[units]:g})")
+              f"{runs['default']['wall_s'] / 60:.2f} min (medians of {pairs}): {speedup:.2f}× faster "
+              f"(target >= {TARGETS[units]:g})")
     return out
 
 
@@ -147,6 +155,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeats", type=int, default=8, help="rounds of the interleaved step timing")
     parser.add_argument("--run-epochs", type=int, default=60, help="epochs of each whole run (the cpu profile: 60)")
+    parser.add_argument("--run-pairs", type=int, default=2, help="pairs of whole runs per class (ABBA order)")
     parser.add_argument("--classes", nargs="+", choices=tuple(CLASSES), default=list(CLASSES),
                         help="CPU classes to time whole runs in (default: all this CPU can stand in for)")
     parser.add_argument("--worker", help=argparse.SUPPRESS)  # the trainer of one whole run in this process
@@ -204,28 +213,32 @@ def main() -> None:
     figures["views"]["simclr_speedup"] = figures["views"]["SimCLR views of 512, torchvision per image"]["ms"] / batched
     print(f"views, SimCLR batched against per image: {figures['views']['simclr_speedup']:.0f}× faster")
 
-    figures["runs"] = whole_runs(args.run_epochs, args.classes)
+    figures["runs"] = whole_runs(args.run_epochs, args.classes, args.run_pairs)
+    earlier = json.loads(BENCH_JSON.read_text()).get("speed", {}) if BENCH_JSON.is_file() else {}
+    if earlier.get("run_epochs") == args.run_epochs:  # classes not measured this time keep their last figures
+        figures["runs"] = {**earlier.get("runs", {}), **figures["runs"]}
     figures["run_epochs"] = args.run_epochs
     record("speed", figures)
     print_metric_table()
 
 
 def print_metric_table() -> None:
-    """The statistics of three committed seeds of each numerics (also on the reproducing page)."""
+    """The statistics of three committed seeds of each numerics against fp32 (also on the reproducing page)."""
     os.environ["NINE_NO_TRAINING"] = "1"  # committed runs only: never train here
     import pandas as pd
 
     from nine.book.tables import numerics_table
     from nine.config import NineError
 
-    for prior, level in (("gaussian", 1.0), ("uniform", 0.2)):
-        try:
-            table = numerics_table(prior, level)
-        except NineError as err:
-            print(f"metric table, {prior}: not available ({err})")
-            continue
-        with pd.option_context("display.width", 200, "display.max_columns", 10):
-            print(f"metric table, {prior} prior, d = 16, level {level:g}, three seeds each:\n{table}")
+    for other in ("bf16", "fused"):
+        for prior, level in (("gaussian", 1.0), ("uniform", 0.2)):
+            try:
+                table = numerics_table(prior, level, numerics=("fp32", other))
+            except NineError as err:
+                print(f"metric table, fp32 against {other}, {prior}: not available ({err})")
+                continue
+            with pd.option_context("display.width", 200, "display.max_columns", 10):
+                print(f"metric table, fp32 against {other}, {prior} prior, d = 16, level {level:g}, three seeds each:\n{table}")
 
 
 if __name__ == "__main__":

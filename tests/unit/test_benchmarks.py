@@ -92,3 +92,15 @@ def test_whole_run_worker_resolves_the_default_in_the_class_it_stands_in_for():
         assert run["wall_s"] > 0 and set(run["metrics"]) == {"infonce_test", "linear_probe_acc", "knn_acc", "ks_view_mean", "tau"}
     # one epoch of the same seed: the numerics compute the same function, so the runs agree closely
     assert abs(seen["previous"]["metrics"]["infonce_test"] - seen["default"]["metrics"]["infonce_test"]) < 0.01
+
+
+def test_the_readmes_speed_figures_are_those_of_bench_json():
+    """The README states the whole-run speed-up per CPU class; each must be bench.json's, to two decimals."""
+    import json
+
+    root = Path(__file__).resolve().parents[2]
+    speed = json.loads((root / "results" / "bench.json").read_text())["speed"]
+    readme = (root / "README.md").read_text()
+    assert f"`results/bench.json` of {speed['date']}" in readme
+    for name, run in speed["runs"].items():
+        assert f"{run['speedup']:.2f}×" in readme, name

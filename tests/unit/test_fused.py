@@ -75,12 +75,15 @@ def test_the_kernels_bits_are_the_same_for_every_instruction_set():
         assert all(torch.equal(a, b) for a, b in zip(results[0], other))
 
 
-def test_the_fused_encoder_is_the_same_function_of_the_same_weights():
-    x = torch.rand(64, 1, 24, 24, generator=torch.Generator().manual_seed(3))
+@pytest.mark.parametrize("body, size", [("mnist-cnn", 24), ("sprites-cnn", 28)])
+def test_the_fused_encoder_is_the_same_function_of_the_same_weights(body, size):
+    """Both conv bodies: MNIST views (24: only the second block is cropped) and dSprites (28: the second and the
+    third are)."""
+    x = torch.rand(64, 1, size, size, generator=torch.Generator().manual_seed(3))
     encoders = {}
     for numerics in ("channels_last", "fused"):
         torch.manual_seed(0)
-        encoders[numerics] = Encoder(8, Normalise(8), numerics=numerics).train()
+        encoders[numerics] = Encoder(8, Normalise(8), body=body, numerics=numerics).train()
     assert encoders["fused"].fuse and not encoders["channels_last"].fuse
     assert encoders["fused"].state_dict().keys() == encoders["channels_last"].state_dict().keys()
     outputs, grads = {}, {}
@@ -93,6 +96,14 @@ def test_the_fused_encoder_is_the_same_function_of_the_same_weights():
     for name, grad in grads["channels_last"].items():
         torch.testing.assert_close(grads["fused"][name], grad, rtol=1e-3, atol=1e-4)
     assert not torch.equal(outputs["fused"], outputs["channels_last"])  # another order of sums: a numerics of its own
+
+
+def test_the_resnet_body_is_not_fused_and_computes_as_channels_last():
+    from nine.core.models import PosteriorMean
+
+    torch.manual_seed(0)
+    encoder = Encoder(8, PosteriorMean(), body="resnet18", numerics="fused")
+    assert not encoder.fuse and not fused.fusable(encoder.body)
 
 
 def test_the_crop_gives_the_pool_the_same_values_and_a_channels_last_gradient():
