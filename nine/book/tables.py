@@ -103,11 +103,13 @@ def _fastest_first(runs: dict) -> list[tuple[str, dict]]:
 def speed_table(runs: dict):
     """The whole-run timings of ``benchmarks/speed.py`` (bench.json's ``speed.runs``), one row per CPU class
     (the fastest first): whether oneDNN could use bf16 units, torch's kernel ISA, the previous fp32 trainer's
-    and today's default's wall time, the default's numerics, the speed-up and its target."""
+    and today's default's wall time (medians over the pairs of runs), the default's numerics, the speed-up (the
+    ratio of the medians), the range of the pairs' own ratios, and the target."""
     import pandas as pd
 
     rows = []
     for name, run in _fastest_first(runs):
+        pairs = [a / b for a, b in zip(run["previous"].get("walls_s", []), run["default"].get("walls_s", []))]
         previous, default = run["previous"], run["default"]
         cpu = default["cpu"]
         units = ("yes" if default["bf16_units"] else
@@ -115,6 +117,7 @@ def speed_table(runs: dict):
         rows.append({"timed as": name, "bf16 units": units, "torch kernels": cpu["torch_isa"],
                      "previous fp32 (min)": previous["wall_s"] / 60, "default": default["numerics"],
                      "default (min)": default["wall_s"] / 60, "× faster": run["speedup"],
+                     "pairs: × faster": f"{min(pairs):.2f}–{max(pairs):.2f} ({len(pairs)} pairs)" if len(pairs) > 1 else "one pair",
                      "target": f"≥ {run['target']:g}: {'met' if run['speedup'] >= run['target'] else 'not met'}"})
     return pd.DataFrame(rows).set_index("timed as")
 
