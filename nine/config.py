@@ -37,8 +37,8 @@ DEVICES = ("auto", "cpu", "cuda")
 NUMERICS = ("fp32", "channels_last", "fused", "bf16")
 # "auto" (the default of a new config) is resolved when the config is made, and the resolved value is what
 # a run stores and hashes: bf16 where bf16 runs on hardware units (a CUDA device with bf16; a CPU with AMX or
-# AVX-512 BF16, unless oneDNN is told to stay below them), else fused on a CPU where its kernel builds (a C
-# compiler is there), else float32 channels-last (where bf16 would be emulated and slower than float32). The
+# AVX-512 BF16, unless oneDNN is told to stay below them), else fused on a CPU where a C compiler is found for
+# its kernel, else float32 channels-last (where bf16 would be emulated and slower than float32). The
 # pages name their numerics, so their committed runs stay reachable.
 AUTO_NUMERICS = "auto"
 BF16_UNITS = ("avx512_bf16", "amx_bf16")
@@ -174,17 +174,24 @@ def native_bf16(device: str = "auto", flags: set[str] | None = None, max_isa: st
     return bool(set(BF16_UNITS) & (cpu_flags() if flags is None else flags))
 
 
+def c_compiler() -> str | None:
+    """The C compiler that builds the kernel of ``numerics="fused"`` (:mod:`nine.core.fused`): ``$CC``
+    (default ``cc``) where it is found on the PATH, else None."""
+    import os
+    import shutil
+
+    return shutil.which(os.environ.get("CC", "cc"))
+
+
 def resolve_numerics(device: str = "auto") -> str:
     """What ``numerics="auto"`` means on this machine: "bf16" with hardware bf16; else, on a CPU, "fused" where
-    its kernel can be built (:func:`nine.core.fused.available`); else "channels_last"."""
+    a C compiler is found for its kernel (:func:`c_compiler`); else "channels_last"."""
     import torch
 
     if native_bf16(device):
         return "bf16"
     on_cpu = device == "cpu" or (device == "auto" and not torch.cuda.is_available())
-    from nine.core import fused  # noqa: PLC0415 (it imports this module)
-
-    return "fused" if on_cpu and fused.available() else "channels_last"
+    return "fused" if on_cpu and c_compiler() is not None else "channels_last"
 
 
 PROFILES: dict[str, dict[str, Any]] = {

@@ -26,7 +26,6 @@ from __future__ import annotations
 import ctypes
 import hashlib
 import os
-import shutil
 import subprocess
 from functools import lru_cache
 from pathlib import Path
@@ -34,7 +33,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from nine.config import ConfigError
+from nine.config import ConfigError, c_compiler
 
 SOURCE = Path(__file__).with_name("conv_pool.c")
 BLOCK = 16  # the kernel's backward sums this many channels at once: the block's channels must be a multiple of it
@@ -65,8 +64,7 @@ def kernel(isa: str | None = None) -> ctypes.CDLL:
     none; by default that of torch's own kernels in this process): built once with the C compiler ``$CC``
     (default ``cc``) into :func:`cache_dir`, keyed by the source, the flags and the compiler, and loaded from
     there afterwards. :class:`KernelUnavailable` when it cannot be built."""
-    compiler = os.environ.get("CC", "cc")
-    found = shutil.which(compiler)
+    compiler, found = os.environ.get("CC", "cc"), c_compiler()
     if found is None:
         raise KernelUnavailable(f"numerics='fused' needs a C compiler to build its kernel ({SOURCE.name}): "
                                 f"{compiler!r} was not found (set CC, or install gcc or clang); or use numerics='channels_last'")
@@ -88,15 +86,6 @@ def kernel(isa: str | None = None) -> ctypes.CDLL:
         function = getattr(lib, name)
         function.argtypes, function.restype = [ctypes.c_void_p] * 5 + [ctypes.c_int64] * 4, ctypes.c_int
     return lib
-
-
-def available() -> bool:
-    """Whether the kernel of ``numerics="fused"`` can be built and loaded here."""
-    try:
-        kernel()
-    except KernelUnavailable:
-        return False
-    return True
 
 
 def _pointer(tensor: torch.Tensor) -> int:
