@@ -100,6 +100,12 @@ def _fastest_first(runs: dict) -> list[tuple[str, dict]]:
     return sorted(runs.items(), key=lambda item: -item[1]["speedup"])
 
 
+def pair_ratios(run: dict) -> list[float]:
+    """The speed-up of each pair of whole runs of one CPU class (bench.json's ``speed.runs[class]``): the
+    previous trainer's wall time over the default's, pair by pair (empty for a record without them)."""
+    return [a / b for a, b in zip(run["previous"].get("walls_s", []), run["default"].get("walls_s", []))]
+
+
 def speed_table(runs: dict):
     """The whole-run timings of ``benchmarks/speed.py`` (bench.json's ``speed.runs``), one row per CPU class
     (the fastest first): whether oneDNN could use bf16 units, torch's kernel ISA, the previous fp32 trainer's
@@ -109,7 +115,7 @@ def speed_table(runs: dict):
 
     rows = []
     for name, run in _fastest_first(runs):
-        pairs = [a / b for a, b in zip(run["previous"].get("walls_s", []), run["default"].get("walls_s", []))]
+        pairs = pair_ratios(run)
         previous, default = run["previous"], run["default"]
         cpu = default["cpu"]
         units = ("yes" if default["bf16_units"] else

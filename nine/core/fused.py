@@ -88,10 +88,6 @@ def kernel(isa: str | None = None) -> ctypes.CDLL:
     return lib
 
 
-def _pointer(tensor: torch.Tensor) -> int:
-    return tensor.data_ptr()
-
-
 class ConvPool(torch.autograd.Function):
     """max_pool2d(conv2d(x, weight, bias), 2) of a one-channel x and a 3×3 kernel, by the compiled kernel
     (``conv_pool.c``): one pass, keeping only which place of each window won. No gradient for x."""
@@ -107,8 +103,8 @@ class ConvPool(torch.autograd.Function):
         out = x.new_empty(n, h, w, c)
         winner = torch.empty(n, h, w, c, dtype=torch.uint8)
         weight32, bias32 = weight.detach().float().reshape(c, 9).contiguous(), bias.detach().float().contiguous()
-        if kernel().conv_pool_forward(_pointer(x), _pointer(weight32), _pointer(bias32), _pointer(out),
-                                      _pointer(winner), n, height, width, c):
+        if kernel().conv_pool_forward(x.data_ptr(), weight32.data_ptr(), bias32.data_ptr(), out.data_ptr(),
+                                      winner.data_ptr(), n, height, width, c):
             raise MemoryError("conv_pool_forward: out of memory")
         ctx.save_for_backward(x, winner)
         ctx.weight_dtype = weight.dtype
@@ -120,7 +116,7 @@ class ConvPool(torch.autograd.Function):
         n, h, w, c = winner.shape
         grad = grad.float().permute(0, 2, 3, 1).contiguous()
         weight, bias = torch.empty(c, 9, dtype=torch.float64), torch.empty(c, dtype=torch.float64)
-        if kernel().conv_pool_backward(_pointer(x), _pointer(grad), _pointer(winner), _pointer(weight), _pointer(bias),
+        if kernel().conv_pool_backward(x.data_ptr(), grad.data_ptr(), winner.data_ptr(), weight.data_ptr(), bias.data_ptr(),
                                        n, x.shape[2], x.shape[3], c):
             raise ValueError(f"conv_pool_backward: {c} channels is not a multiple of {BLOCK}")
         return None, weight.reshape(c, 1, 3, 3).to(ctx.weight_dtype), bias.to(ctx.weight_dtype)

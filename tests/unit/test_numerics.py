@@ -51,10 +51,11 @@ def test_encoder_numerics_agree_and_end_in_float32():
     assert not torch.equal(outputs["bf16"], outputs["fp32"])  # it does compute in bfloat16
 
 
-def test_bf16_training_is_deterministic_and_differs_from_fp32():
+@pytest.mark.parametrize("numerics, other", [("bf16", "fp32"), ("fused", "channels_last")])
+def test_training_is_deterministic_and_differs_from_another_numerics(numerics, other):
     cfg = make_config("smoke", dataset="digits", n_train=128, n_test=64, batch_size=64, epochs=2, d=3)
     split = load_split(cfg)
-    runs = [train(cfg.replace(numerics=n), split, progress=lambda line: None) for n in ("bf16", "bf16", "fp32")]
+    runs = [train(cfg.replace(numerics=n), split, progress=lambda line: None) for n in (numerics, numerics, other)]
     (a, b, c) = (r.encoder.state_dict() for r in runs)
     assert all(torch.equal(a[k], b[k]) for k in a)
     assert any(not torch.equal(a[k], c[k]) for k in a if a[k].is_floating_point())
