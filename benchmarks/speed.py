@@ -5,7 +5,7 @@
 Three parts, one figure per line, all written to results/bench.json under "speed":
 
 1. **One training step** of NINE (Gaussian, d = 16, σ = 1) on the same 512 digits, for each candidate:
-   the numerics a run can record (`fp32` = the previous trainer, `channels_last`, `fused`, `bf16`), `bf16` under
+   the numerics a run can record (`fp32` = the previous trainer, `channels_last`, `bf16`), `bf16` under
    `torch.compile` (its compile time reported apart), and two threads instead of one. The candidates
    alternate step by step (see ``common.interleaved_times``); each row gives the median step time
    and its ratio to fp32 at one thread, and the activations autograd keeps for the backward pass.
@@ -13,8 +13,8 @@ Three parts, one figure per line, all written to results/bench.json under "speed
    against torchvision's per-image transforms (the previous implementation).
 3. **Whole runs** (training, evaluation and saving, `nine.store.execute`), each in a fresh one-thread
    process as a sweep worker runs them, for each CPU class this machine can stand in for: the previous
-   release's trainer (`fp32`, the allocator as glibc leaves it) against today's default (`numerics="auto"`,
-   resolved in that process, with :func:`nine.store.memory.keep_freed_memory`), two pairs in ABBA order
+   release's trainer (`fp32`, the allocator as glibc leaves it) against what `numerics="auto"` trains a new run
+   with in that process (:func:`nine.config.fastest_numerics`, with :func:`nine.store.memory.keep_freed_memory`), two pairs in ABBA order
    (``--run-pairs``): the median wall time, peak resident
    memory, the resolved numerics, the CPU class as torch's kernels saw it, and the run's headline metrics.
    The classes: the machine as it is; oneDNN limited to AVX-512 without its bf16 units
@@ -38,7 +38,7 @@ import time
 import torch
 from common import BENCH_JSON, cpu_batch, interleaved_times, record
 
-from nine.config import make_config
+from nine.config import NUMERICS, make_config
 from nine.core.objectives import make_objective
 from nine.core.train import training_step
 from nine.data import random_view, simclr_view, training_view
@@ -102,13 +102,13 @@ def whole_run(trainer: str, epochs: int, profile: str = "cpu") -> dict:
     "previous" is the previous release's (float32, glibc's allocator untouched), "default" today's.
     ``profile`` "smoke" makes it a seconds-long run (for the tests of this script)."""
     import nine.store.store as store_module
-    from nine.config import native_bf16
+    from nine.config import fastest_numerics, native_bf16
     from nine.store import execute
     from nine.store.provenance import cpu_class
 
     if trainer == "previous":
         store_module.keep_freed_memory = lambda: False
-    cfg = make_config(profile, epochs=epochs, **RUN, **({"numerics": "fp32"} if trainer == "previous" else {}))
+    cfg = make_config(profile, epochs=epochs, **RUN, numerics="fp32" if trainer == "previous" else fastest_numerics("cpu"))
     with tempfile.TemporaryDirectory() as store:
         start = time.perf_counter()
         run = execute(cfg, store=__import__("pathlib").Path(store), resume=False, replace=True)
@@ -123,7 +123,7 @@ def whole_runs(epochs: int, classes: list[str], pairs: int = 2) -> dict:
     """The previous trainer against the default, in fresh one-thread processes, in each CPU class: ``pairs``
     pairs of runs, in the order previous-default then default-previous (ABBA), so that a drift of the
     machine's speed during a class hits both alike. The speed-up is the ratio of the median wall times."""
-    from nine.config import cpu_flags
+    from nine.config import cpu_flags, native_bf16
 
     flags, out = cpu_flags(), {}
     for name in classes:
@@ -131,6 +131,9 @@ def whole_runs(epochs: int, classes: list[str], pairs: int = 2) -> dict:
         if needs is not None and needs not in flags:
             print(f"run, {name}: not measured (this CPU has no {needs})")
             continue
+        if name == "as is":  # a real class, named by what it has: the emulated rows stand in for it
+            name = "as is, bf16 units" if native_bf16("cpu") else ("as is, AVX-512, no bf16 units" if "avx512f" in flags
+                                                                   else "as is, AVX2")
         measured: dict[str, list[dict]] = {"previous": [], "default": []}
         for pair in range(pairs):
             for trainer in ("previous", "default") if pair % 2 == 0 else ("default", "previous"):
@@ -171,7 +174,6 @@ def main() -> None:
     candidates = {  # name: (numerics, threads, compiled)
         "fp32, 1 thread": ("fp32", 1, False),
         "channels_last, 1 thread": ("channels_last", 1, False),
-        "fused, 1 thread": ("fused", 1, False),
         "bf16, 1 thread": ("bf16", 1, False),
         "bf16 + torch.compile, 1 thread": ("bf16", 1, True),
         "fp32, 2 threads": ("fp32", 2, False),
@@ -215,8 +217,10 @@ def main() -> None:
 
     figures["runs"] = whole_runs(args.run_epochs, args.classes, args.run_pairs)
     earlier = json.loads(BENCH_JSON.read_text()).get("speed", {}) if BENCH_JSON.is_file() else {}
-    if earlier.get("run_epochs") == args.run_epochs:  # classes not measured this time keep their last figures
-        figures["runs"] = {**earlier.get("runs", {}), **figures["runs"]}
+    if earlier.get("run_epochs") == args.run_epochs:  # classes not measured this time keep their last figures,
+        kept = {name: run for name, run in earlier.get("runs", {}).items()  # unless their default is retired
+                if run["default"]["numerics"] in NUMERICS}
+        figures["runs"] = {**kept, **figures["runs"]}
     figures["run_epochs"] = args.run_epochs
     record("speed", figures)
     print_metric_table()

@@ -17,7 +17,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from nine.config import FIELDS, PROFILES, NineError, check_choice, make_config, parse_value
+from nine.config import FIELDS, PROFILES, NineError, check_choice, first_line, make_config, parse_value
 
 
 class Parser(argparse.ArgumentParser):
@@ -170,13 +170,16 @@ def _reproduce(run: str | None, store: str) -> int:
     if not (path / "config.json").is_file():
         raise RunError(f"run={str(path)!r} is not allowed: it is not a run directory (it has no config.json)")
     load_run(path)  # a damaged run is named before anything is trained
+    if Path(store).resolve() == path.resolve().parent:
+        raise RunError(f"store={store!r} is not allowed: it holds the run being checked, which the recomputation "
+                       "would replace; recompute into another folder (default _build/reproduce)")
     print(f"recomputing {path} from scratch into {store}", flush=True)
     rows, spread_runs, (made, remade) = reproduce(path, Path(store))
     print(f"committed run made on: {made}\nrecomputed on:         {remade}")
     print("rules: " + (f"from the {spread_runs} committed seeds of this configuration: a value must lie in the "
                        "95 % prediction interval for one more seed (their mean ± t · s · √(1 + 1/n)); a "
-                       "per-coordinate statistic is compared as a set (mean |difference| of the sorted values), no "
-                       "farther from the committed run's than the farthest two committed seeds are from each other"
+                       "per-coordinate statistic is compared as a set (mean |difference| of the sorted values), within the "
+                       "same prediction bound over the distances between the committed seeds' sets"
                        if spread_runs else "the fixed table of nine.store.reproduce (fewer than three committed "
                        "seeds of this configuration); per-coordinate statistics are compared as sets ([sorted i]: "
                        "the i-th smallest)"))
@@ -244,30 +247,52 @@ def _main(argv: list[str] | None) -> int:
 
 
 def _evaluations(check: bool) -> int:
-    """Count the stored evaluations by function, name the stale ones (computed by other code) and, with
-    ``check``, recompute every current one and compare it with what is stored."""
+    """Count the stored evaluations by function, name the damaged ones (unreadable, or a value that no longer
+    matches its digest) and the stale ones (computed by other code) and, with ``check``, recompute every current
+    one and compare it with what is stored: bit-identical, within :data:`nine.store.evaluations.RTOL` (another CPU
+    class rounds float64 kernels differently), or different."""
     from collections import Counter
 
-    from nine.store.evaluations import recompute, same, stale, stored_records
+    from nine.store.evaluations import RTOL, difference, recompute, stale, stored_records, value_digest
     from nine.store.paths import RESULTS_DIR, shown
 
-    records = stored_records()
+    records, damaged = stored_records(damaged=True)
+    for path, problem in damaged:
+        print(f"damaged: {shown(path)} ({problem})")
     for function, n in Counter(r["function"] for _, r in records).items():
         print(f"{n:4d}  {function}")
+    edited = [path for path, record in records if record["value_sha256"] != value_digest(record["value"])]
+    for path in edited:
+        print(f"damaged: {shown(path)} (its value does not match its recorded digest)")
     old = [(path, changed) for path, record in records if (changed := stale(record))]
     for path, changed in old:
         print(f"stale: {shown(path)} (changed since: {', '.join(changed)})")
-    wrong = []
+    identical, close, wrong, largest = 0, 0, [], 0.0
     if check:
-        for k, (path, record) in enumerate(records, 1):
-            if not stale(record) and not same(recompute(record), record["value"]):
+        current = [(path, record) for path, record in records if path not in edited and not stale(record)]
+        for k, (path, record) in enumerate(current, 1):
+            try:
+                gap = difference(recompute(record), record["value"])
+            except NineError as err:
                 wrong.append(path)
-                print(f"DIFFERS: {shown(path)}")
-            print(f"\rchecked {k}/{len(records)}", end="", flush=True)
+                print(f"\ncannot recompute {shown(path)}: {first_line(err)}")
+                continue
+            if gap == 0.0:
+                identical += 1
+            elif gap <= RTOL:
+                close += 1
+                largest = max(largest, gap)
+            else:
+                wrong.append(path)
+                print(f"\nDIFFERS: {shown(path)} (largest relative difference {gap:.3g}, allowed {RTOL:g})")
+            print(f"\rchecked {k}/{len(current)}", end="", flush=True)
         print()
-    print(f"{len(records)} evaluations in {shown(RESULTS_DIR / 'evaluations')}; {len(old)} stale"
-          + (f"; {len(records) - len(old) - len(wrong)} recomputed equal, {len(wrong)} differ" if check else ""))
-    return 1 if old or wrong else 0
+    bad = len(damaged) + len(edited)
+    print(f"{len(records) + len(damaged)} evaluations in {shown(RESULTS_DIR / 'evaluations')}; {bad} damaged; "
+          f"{len(old)} stale"
+          + (f"; recomputed: {identical} bit-identical, {close} within relative {RTOL:g} (largest {largest:.3g}), "
+             f"{len(wrong)} differ or cannot be recomputed" if check else ""))
+    return 1 if bad or old or wrong else 0
 
 
 def _train(args: dict, store: str | None) -> int:

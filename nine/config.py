@@ -31,16 +31,19 @@ HEADS = ("nine", "normalise", "plain", "adversarial", "vae")  # one objective ea
 SOFTMAX_AXES = ("both", "clean")
 DEVICES = ("auto", "cpu", "cuda")
 # how the encoder computes: float32 in PyTorch's default memory layout (every run before the field
-# existed), float32 in channels-last layout, float32 channels-last with each convolution computed only where its
-# max-pool reads (nine.core.fused), or channels-last with bfloat16 autocast in the encoder's convolutions and MLP
-# (its output, the head, the critic and the loss stay float32)
-NUMERICS = ("fp32", "channels_last", "fused", "bf16")
-# "auto" (the default of a new config) is resolved when the config is made, and the resolved value is what
-# a run stores and hashes: bf16 where bf16 runs on hardware units (a CUDA device with bf16; a CPU with AMX or
-# AVX-512 BF16, unless oneDNN is told to stay below them), else fused on a CPU where a C compiler is found for
-# its kernel, else float32 channels-last (where bf16 would be emulated and slower than float32). The
-# pages name their numerics, so their committed runs stay reachable.
+# existed), float32 in channels-last layout, or channels-last with bfloat16 autocast in the encoder's convolutions
+# and MLP (its output, the head, the critic and the loss stay float32). "fused" (a hand-written kernel for the first
+# block, retired) is what six committed runs recorded: they load, keep their hashes and compute as channels_last
+# (the same function of the same weights), and no new run is trained with it.
+NUMERICS = ("fp32", "channels_last", "bf16")
+RETIRED_NUMERICS = ("fused",)
+# "auto" (the default) is resolved by the run store when a run is looked up or trained
+# (nine.store.runs.resolve_numerics), never from the machine alone: the numerics of a finished run of the same
+# configuration (the book's recipe, bf16, first), so that a committed run is found on every CPU; else the fastest
+# here: bf16 where bf16 runs on hardware units (a CUDA device with bf16; a CPU with AMX or AVX-512 BF16, unless
+# oneDNN is told to stay below them), else float32 channels-last (bf16 would be emulated, slower than float32).
 AUTO_NUMERICS = "auto"
+RECIPE_NUMERICS = "bf16"  # what the committed runs of the pages were computed with
 BF16_UNITS = ("avx512_bf16", "amx_bf16")
 SIGMA_RANGE = (1e-3, 1e3)
 MAX_SEED = 2**32 - 1
@@ -100,7 +103,7 @@ class RunConfig:
     tau_lr: float = 0.1  # Adam rate of the quadratic critic's log τ (its own parameter group); every run
     # before this field has 0.001, the encoder's rate, at which τ barely leaves its start in a cpu-profile run
     seed: int = 0
-    numerics: str = AUTO_NUMERICS  # bf16 | fused | channels_last | fp32 (every run before this field) | auto: resolved here
+    numerics: str = AUTO_NUMERICS  # bf16 | channels_last | fp32 (every run before this field) | auto: see AUTO_NUMERICS
     continues: str | None = None  # hash of a finished run of this config with fewer epochs: start from its
     # weights after its last epoch and train on to `epochs` (its optimiser state is not stored: Adam restarts)
     # bookkeeping (not part of the run hash)
@@ -112,13 +115,9 @@ class RunConfig:
         check_classes("held_out", self.held_out)  # before a list (as config.json stores it) becomes a tuple
         if isinstance(self.held_out, list):
             object.__setattr__(self, "held_out", tuple(self.held_out))
-        check_choice("numerics", self.numerics, (*NUMERICS, AUTO_NUMERICS))
+        if self.numerics not in RETIRED_NUMERICS:  # a committed run's record: it loads, it is never trained again
+            check_choice("numerics", self.numerics, (*NUMERICS, AUTO_NUMERICS))
         check_choice("device", self.device, DEVICES)
-        if self.numerics == AUTO_NUMERICS:
-            object.__setattr__(self, "numerics", resolve_numerics(self.device))
-        if self.numerics == "fused" and self.device == "cuda":
-            raise ConfigError("numerics='fused' is not allowed with device='cuda': its kernel runs on the CPU; "
-                              "use numerics='bf16' or 'channels_last'")
         validate(self)
 
     @property
@@ -174,24 +173,10 @@ def native_bf16(device: str = "auto", flags: set[str] | None = None, max_isa: st
     return bool(set(BF16_UNITS) & (cpu_flags() if flags is None else flags))
 
 
-def c_compiler() -> str | None:
-    """The C compiler that builds the kernel of ``numerics="fused"`` (:mod:`nine.core.fused`): ``$CC``
-    (default ``cc``) where it is found on the PATH, else None."""
-    import os
-    import shutil
-
-    return shutil.which(os.environ.get("CC", "cc"))
-
-
-def resolve_numerics(device: str = "auto") -> str:
-    """What ``numerics="auto"`` means on this machine: "bf16" with hardware bf16; else, on a CPU, "fused" where
-    a C compiler is found for its kernel (:func:`c_compiler`); else "channels_last"."""
-    import torch
-
-    if native_bf16(device):
-        return "bf16"
-    on_cpu = device == "cpu" or (device == "auto" and not torch.cuda.is_available())
-    return "fused" if on_cpu and c_compiler() is not None else "channels_last"
+def fastest_numerics(device: str = "auto") -> str:
+    """The numerics a new run computes fastest with on this machine: "bf16" with hardware bf16
+    (:func:`native_bf16`), else "channels_last" (float32)."""
+    return "bf16" if native_bf16(device) else "channels_last"
 
 
 PROFILES: dict[str, dict[str, Any]] = {
@@ -306,7 +291,7 @@ def validate(cfg: RunConfig) -> None:
         ("encoder", tuple(ENCODERS)),
         ("head", HEADS),
         ("device", DEVICES),
-        ("numerics", NUMERICS),
+        ("numerics", (*NUMERICS, AUTO_NUMERICS, *RETIRED_NUMERICS)),
         ("profile", tuple(PROFILES)),
     ):
         check_choice(name, getattr(cfg, name), choices)

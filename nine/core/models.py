@@ -5,8 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from nine.config import ConfigError
-from nine.core import fused
+from nine.config import AUTO_NUMERICS, ConfigError, fastest_numerics
 from nine.priors import get as get_prior
 
 
@@ -117,9 +116,10 @@ class Encoder(nn.Module):
     "resnet18" 3×32×32 images. ``outputs`` is the width of the MLP's output (d, or 2d for a VAE's
     mean and log-variance); ``head`` maps it to the embedding (see :mod:`nine.core.objectives`).
     ``numerics`` (:data:`nine.config.NUMERICS`) says how the body and MLP compute: "fp32" as PyTorch
-    does by default, "channels_last" in float32 with channels-last layout, "fused" in that layout with each
-    convolution computed only where its max-pool reads (:mod:`nine.core.fused`), "bf16" in channels-last
-    layout under bfloat16 autocast. The MLP's output is float32 in every case.
+    does by default, "channels_last" in float32 with channels-last layout, "bf16" in channels-last
+    layout under bfloat16 autocast; "auto" the fastest of them here (:func:`nine.config.fastest_numerics`);
+    the retired "fused" of six committed runs as "channels_last" (the same function of the same weights).
+    The MLP's output is float32 in every case.
     """
 
     def __init__(self, outputs: int, head: nn.Module, body: str = "mnist-cnn", numerics: str = "fp32") -> None:
@@ -128,10 +128,9 @@ class Encoder(nn.Module):
         self.body = make_body()
         self.project = nn.Sequential(nn.Linear(features, features), nn.LeakyReLU(0.01), nn.Linear(features, outputs))
         self.head = head
-        self.numerics = numerics
-        self.fuse = numerics == "fused" and fused.fusable(self.body)
-        if self.fuse:
-            fused.kernel()  # built (or found) now: without a C compiler, one clear line before anything trains
+        if numerics == AUTO_NUMERICS:
+            numerics = fastest_numerics()
+        self.numerics = "channels_last" if numerics == "fused" else numerics
         if numerics != "fp32":
             self.body.to(memory_format=torch.channels_last)
 
@@ -144,9 +143,7 @@ class Encoder(nn.Module):
         if self.numerics == "fp32":
             return self.project(self.body(x))
         x = x.contiguous(memory_format=torch.channels_last)
-        if self.fuse:
-            return self.project(fused.forward(self.body, x))
-        if self.numerics in ("channels_last", "fused"):
+        if self.numerics == "channels_last":
             return self.project(self.body(x))
         with torch.autocast(x.device.type, dtype=torch.bfloat16):  # numerics == "bf16"
             h = self.project(self.body(x))

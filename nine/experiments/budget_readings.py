@@ -21,7 +21,7 @@ from nine.store.evaluations import evaluation
 
 
 @evaluation("nine.experiments.sweep:table_row", "nine.experiments.sweep:method_label", "nine.eval.metrics",
-            "nine.eval.support", "nine.priors")
+            "nine.eval.support", "nine.priors:Prior", "nine.priors:get", "nine.priors:CLIP", "prior:{prior}")
 def snapshot_row(run, prior: str, permutations: int, train_probe: bool) -> dict:
     """:func:`nine.experiments.sweep.table_row` of one run of the budget study (``train_probe``: with
     ``probe_train_acc``, the linear probe's accuracy on the train digits it was fitted on). Stored

@@ -8,6 +8,7 @@ what is missing and resumes what was cut off; a run that fails stops the sweep a
 from __future__ import annotations
 
 import multiprocessing
+import os
 import signal
 import threading
 import time
@@ -15,7 +16,7 @@ from pathlib import Path
 from typing import Callable
 
 from nine.config import ConfigError, RunConfig
-from nine.store import RESULTS_DIR, RUNS_DIR, find_run, get_or_train, load_run, run_hash
+from nine.store import RESULTS_DIR, RUNS_DIR, find_run, get_or_train, load_run, resolve_numerics, run_hash
 
 
 def _train_one(args: tuple[RunConfig, str | None, int, tuple[int, ...]]) -> tuple[str, float]:
@@ -42,6 +43,9 @@ def run_sweep(
     if not isinstance(workers, int) or isinstance(workers, bool) or workers < 1:
         raise ConfigError(f"workers={workers!r} is not allowed: must be an integer >= 1")
     places = stores_of(store)
+    cfgs, why = resolve_numerics(cfgs, places)  # "auto": one numerics for the whole sweep
+    if why:
+        print(why, flush=True)
     if executor != "pool":
         from nine.experiments.jobs import submit_sweep
 
@@ -49,6 +53,11 @@ def run_sweep(
         if jobs.get("dry_run"):
             return []
     missing = [cfg for cfg in cfgs if find_run(cfg, places) is None]
+    usable = max(1, min(workers, len(missing), os.cpu_count() or 1))
+    if missing and usable < workers:
+        print(f"sweep: workers={workers} capped at {usable} (the runs to train and this machine's "
+              f"{os.cpu_count()} cores)", flush=True)
+        workers = usable
     plan = f"{len(missing)} to train with {workers} worker{'' if workers == 1 else 's'}" if missing else "none to train"
     print(f"sweep: {len(cfgs)} runs, {len(cfgs) - len(missing)} finished, {plan}", flush=True)
     if missing:
@@ -105,7 +114,8 @@ def require_trained(cfgs: list[RunConfig], profile: str, training_allowed: bool,
     missing, the profile is not ``smoke`` and training was not asked for (a notebook's
     ``sweep_training``), raise one :class:`ConfigError` line saying how many and about how long training
     them takes, instead of starting to train. ``also``: the page's other runs, trained whenever missing
-    (counted in the plan it prints)."""
+    (counted in the plan it prints). Configs with ``numerics="auto"`` count as they will be resolved."""
+    cfgs, also = resolve_numerics(list(cfgs))[0], tuple(resolve_numerics(list(also))[0])
     missing = sum(find_run(cfg) is None for cfg in cfgs)
     if missing and profile != "smoke" and not training_allowed:
         raise ConfigError(f"sweep_training=False is not allowed with these parameters: {missing} of {what}'s "

@@ -40,7 +40,8 @@ def reference_spread(claims: dict[str, list], prior: str, profile: str = "cpu",
 SPREAD_PERMUTATIONS = 200  # of the n-point permutation test of :func:`reference_pvalues`
 
 
-@evaluation("nine.eval.rules", "nine.eval.metrics", "nine.eval.support", "nine.priors",
+@evaluation("nine.eval.rules", "nine.eval.metrics", "nine.eval.support", "nine.priors:Prior", "nine.priors:get", "nine.priors:CLIP",
+            "prior:{prior}",
             *(f"nine.experiments.calibration:{name}" for name in (
                 "Simulation", "null", "simulated", "_stored", "statistic_of", "energy_statistic", "energy_pvalue")))
 def reference_pvalues(run, prior: str, seed: int, draws: int, permutations: int = SPREAD_PERMUTATIONS) -> dict[str, float]:

@@ -2,8 +2,8 @@
 (provenance), loading and training on demand, and recomputing a committed run."""
 
 from nine.store.paths import RESULTS_DIR, RUNS_DIR
-from nine.store.runs import Run, RunError, find_run, load_run, run_hash
+from nine.store.runs import Run, RunError, find_run, load_run, resolve_numerics, run_hash
 from nine.store.store import announce, execute, get_or_train, get_or_train_all, summarise_code
 
 __all__ = ["RESULTS_DIR", "RUNS_DIR", "Run", "announce", "RunError", "execute", "find_run", "get_or_train", "get_or_train_all",
-           "load_run", "run_hash", "summarise_code"]
+           "load_run", "resolve_numerics", "run_hash", "summarise_code"]

@@ -30,6 +30,7 @@ import inspect
 import json
 import math
 import os
+import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -37,6 +38,7 @@ from typing import Any
 
 import numpy as np
 
+from nine.config import first_line
 from nine.store import paths
 from nine.store.runs import RUN_FORMAT, Run
 
@@ -84,19 +86,47 @@ def plain(value: Any) -> Any:
 
 
 @functools.cache
-def fingerprint(function_name: str, modules: tuple[str, ...]) -> dict[str, str]:
-    """SHA-256 (16 hex digits) of the source of the function and of each named module, and the library versions."""
+def fingerprint(function_name: str, code: tuple[str, ...]) -> dict[str, str]:
+    """SHA-256 (16 hex digits) of the source of the function and of each piece of ``code`` it names, and the
+    library versions. A piece is a module (``"nine.eval.metrics"``: its whole source), one object of a module
+    (``"nine.eval.rules:omnibus"``: a function's or class's source, a constant's repr) or a registered prior
+    (``"prior:gaussian"``: the source of its class and of the classes between it and :class:`nine.priors.Prior`,
+    and the values of the module's constants it names)."""
     module_name, _, qualname = function_name.rpartition(".")
     function = getattr(importlib.import_module(module_name), qualname)
     function = getattr(function, "__wrapped__", function)
     sources = {function_name: inspect.getsource(function)}
-    for name in modules:  # "package.module" (its whole source) or "package.module:name" (that object's source)
-        module, _, attribute = name.partition(":")
-        sources[name] = (inspect.getsource(getattr(importlib.import_module(module), attribute)) if attribute
-                         else Path(importlib.import_module(module).__file__).read_text())
-    code = {name: hashlib.sha256(text.encode()).hexdigest()[:16] for name, text in sources.items()}
+    for name in code:
+        sources[name] = source_of(name)
+    digests = {name: hashlib.sha256(text.encode()).hexdigest()[:16] for name, text in sources.items()}
     versions = {lib: importlib.import_module(lib).__version__ for lib in LIBRARIES}
-    return {**code, **{f"version:{lib}": v for lib, v in versions.items()}, "format": RUN_FORMAT}
+    return {**digests, **{f"version:{lib}": v for lib, v in versions.items()}, "format": RUN_FORMAT}
+
+
+def source_of(name: str) -> str:
+    """The text a piece of code named as in :func:`fingerprint` is keyed by."""
+    if name.startswith("prior:"):
+        import nine.priors
+        from nine.priors import Prior, get
+
+        classes = [c for c in type(get(name.partition(":")[2])).__mro__ if issubclass(c, Prior) and c is not Prior]
+        text = "".join(inspect.getsource(c) for c in classes)
+        constants = sorted({word for word in re.findall(r"\b[A-Z][A-Z0-9_]+\b", text) if hasattr(nine.priors, word)})
+        return text + "".join(f"\n{word} = {getattr(nine.priors, word)!r}" for word in constants)  # e.g. LAPLACE_SCALE
+    module, _, attribute = name.partition(":")
+    if not attribute:
+        return Path(importlib.import_module(module).__file__).read_text()
+    value = inspect.unwrap(getattr(importlib.import_module(module), attribute))  # a cached function: its own code
+    if inspect.isfunction(value) or inspect.isclass(value) or inspect.ismethod(value):
+        return inspect.getsource(value)
+    if callable(value):
+        raise TypeError(f"{name} is neither a function, a class nor a constant: name the code it runs")
+    return repr(value)  # a constant (a number, a string, a tuple of them)
+
+
+def code_of(code: tuple[str, ...], arguments: dict[str, Any]) -> tuple[str, ...]:
+    """``code`` with each ``{argument}`` filled in from the (described) arguments, e.g. ``"prior:{prior}"``."""
+    return tuple(piece.format(**{k: v for k, v in arguments.items() if isinstance(v, str)}) for piece in code)
 
 
 def value_digest(value: Any) -> str:
@@ -135,8 +165,9 @@ def write(path: Path, record: dict) -> None:
 
 def evaluation(*modules: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Store the function's value by its arguments and code: the function's own source and that of ``modules``,
-    the code it runs that a change would alter the value of: a module (``"nine.eval.metrics"``: all of it) or
-    one function or class of a module (``"nine.experiments.calibration:null"``)."""
+    the code it runs that a change would alter the value of, named as narrowly as it is known (:func:`fingerprint`):
+    a module (``"nine.eval.metrics"``: all of it), one object of a module (``"nine.experiments.calibration:null"``),
+    or the prior an argument names (``"prior:{prior}"``), so that adding a prior stales no other prior's values."""
 
     def decorate(function: Callable[..., Any]) -> Callable[..., Any]:
         name = f"{function.__module__}.{function.__qualname__}"
@@ -148,7 +179,7 @@ def evaluation(*modules: str) -> Callable[[Callable[..., Any]], Callable[..., An
             bound = signature.bind(*args, **kwargs)
             bound.apply_defaults()
             arguments = {k: describe(v) for k, v in bound.arguments.items()}
-            code = fingerprint(name, modules)
+            code = fingerprint(name, code_of(modules, arguments))
             key = hashlib.sha256(json.dumps({"function": name, "arguments": arguments, "code": code},
                                             sort_keys=True).encode()).hexdigest()[:16]
             filename = f"{function.__qualname__}-{key}.json"
@@ -166,10 +197,24 @@ def evaluation(*modules: str) -> Callable[[Callable[..., Any]], Callable[..., An
     return decorate
 
 
-def stored_records(folder: Path | None = None) -> list[tuple[Path, dict]]:
-    """Every evaluation file of ``folder`` (default: ``results/evaluations``) with its record."""
+def stored_records(folder: Path | None = None, damaged: bool = False):
+    """Every evaluation file of ``folder`` (default: ``results/evaluations``) with its record. A file that cannot
+    be read as a record is left out; with ``damaged``, returns ``(records, [(path, problem), …])`` instead."""
     folder = folder or paths.RESULTS_DIR / FOLDER
-    return [(p, json.loads(p.read_text())) for p in sorted(folder.glob("*.json")) if not p.name.startswith(".")]
+    records, problems = [], []
+    for path in sorted(folder.glob("*.json")):
+        if path.name.startswith("."):
+            continue
+        try:
+            record = json.loads(path.read_text(encoding="utf-8"))
+            if not isinstance(record, dict) or not {"function", "key", "arguments", "code", "value",
+                                                    "value_sha256"} <= set(record):
+                raise ValueError("not an evaluation record")
+        except (OSError, ValueError) as err:
+            problems.append((path, first_line(err)))
+            continue
+        records.append((path, record))
+    return (records, problems) if damaged else records
 
 
 def registered(name: str) -> tuple[Callable[..., Any], tuple[str, ...]]:
@@ -182,21 +227,45 @@ def stale(record: dict) -> list[str]:
     """What in the record's code fingerprint differs from the code of this checkout ([] when current)."""
     function = record["function"]
     try:
-        current = fingerprint(function, registered(function)[1])
+        current = fingerprint(function, code_of(registered(function)[1], record["arguments"]))
     except (ImportError, KeyError) as err:
         return [f"{function} cannot be found ({err})"]
     return [k for k in sorted(set(record["code"]) | set(current)) if record["code"].get(k) != current.get(k)]
 
 
+# A recomputation is held to agree, not to be bit-identical: the float64 kernels of numpy, scipy and scikit-learn
+# (BLAS, LAPACK, vectorised reductions) sum in another order on another CPU class and differ in the last bits
+# (relative 1e-16 to 1e-12 measured; `python -m nine evaluations --check` prints the largest). RTOL leaves three
+# orders of magnitude above that and sits far below any digit a page shows (four significant digits).
+RTOL = 1e-9
+
+
+def difference(a: Any, b: Any) -> float:
+    """The largest relative difference |a − b| / max(|a|, |b|) over the numbers of two stored values of the same
+    shape (0 where they are equal, NaN equal to NaN); ``inf`` where their structure, keys, strings or a NaN differ."""
+    if isinstance(a, bool) or isinstance(b, bool) or not (isinstance(a, int | float) and isinstance(b, int | float)):
+        if isinstance(a, dict) and isinstance(b, dict):
+            return max((difference(a[k], b[k]) for k in a), default=0.0) if list(a) == list(b) else math.inf
+        if isinstance(a, list) and isinstance(b, list):
+            return max((difference(x, y) for x, y in zip(a, b)), default=0.0) if len(a) == len(b) else math.inf
+        return 0.0 if type(a) is type(b) and a == b else math.inf
+    a, b = float(a), float(b)
+    if a == b or (math.isnan(a) and math.isnan(b)):
+        return 0.0
+    if not (math.isfinite(a) and math.isfinite(b)):
+        return math.inf
+    return abs(a - b) / max(abs(a), abs(b))
+
+
 def same(a: Any, b: Any) -> bool:
-    """Equal values, NaN equal to NaN."""
-    if isinstance(a, float) and isinstance(b, float) and math.isnan(a) and math.isnan(b):
-        return True
-    if isinstance(a, dict) and isinstance(b, dict):
-        return a.keys() == b.keys() and all(same(a[k], b[k]) for k in a)
-    if isinstance(a, list) and isinstance(b, list):
-        return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b))
-    return a == b
+    """Equal values, bit for bit (NaN equal to NaN): what a recomputation on the machine class that stored
+    the value gives."""
+    return difference(a, b) == 0.0
+
+
+def agree(a: Any, b: Any, rtol: float = RTOL) -> bool:
+    """Equal up to ``rtol`` relative in every number (:data:`RTOL`), and equal in everything else."""
+    return difference(a, b) <= rtol
 
 
 def argument(described: Any) -> Any:

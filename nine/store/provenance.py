@@ -23,7 +23,7 @@ import nine
 from nine.config import BF16_UNITS, native_bf16
 from nine.store.paths import ROOT
 
-NUMERICAL_CODE = ("nine/config.py", "nine/core", "nine/data", "nine/eval")
+NUMERICAL_CODE = ("nine/config.py", "nine/priors.py", "nine/core", "nine/data", "nine/eval")
 PACKAGES = ("torch", "numpy", "scipy", "scikit-learn", "mlxtend")
 
 

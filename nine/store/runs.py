@@ -29,11 +29,19 @@ from typing import Any
 import numpy as np
 import torch
 
-from nine.config import NineError, RunConfig, config_from_dict, first_line
+from nine.config import (
+    AUTO_NUMERICS,
+    NUMERICS,
+    RECIPE_NUMERICS,
+    NineError,
+    RunConfig,
+    config_from_dict,
+    fastest_numerics,
+    first_line,
+)
 from nine.core.models import Encoder
 from nine.core.objectives import make_objective
 from nine.store import paths
-from nine.store.paths import shown
 from nine.store.provenance import code_status
 
 FILES = ("config.json", "metrics.json", "log.jsonl", "embeddings.npz", "model.pt", "provenance.json", "manifest.json")
@@ -61,7 +69,10 @@ RUN_FORMAT = "0.1.0"
 
 
 def run_hash(cfg: RunConfig) -> str:
-    """12 hex digits of SHA-256 over the config (less bookkeeping fields) and :data:`RUN_FORMAT`."""
+    """12 hex digits of SHA-256 over the config (less bookkeeping fields) and :data:`RUN_FORMAT`; a config
+    with ``numerics="auto"`` is hashed as :func:`resolve_numerics` resolves it."""
+    if cfg.numerics == AUTO_NUMERICS:
+        cfg = resolve_numerics([cfg])[0][0]
     key = {
         k: v for k, v in cfg.to_dict().items()
         if k not in UNHASHED and not (k in ADDED_LATER and v == ADDED_LATER[k])
@@ -157,7 +168,10 @@ def sha256(path: Path) -> str:
 def _retrain_hint(path: Path) -> str:
     """The remedy for a damaged run at ``path``: retrain it into the store it is in (a retrained run
     elsewhere would leave the damaged one to be found first)."""
-    store = shown(path.parent)
+    if Path(path).resolve().parent == paths.RESULTS_DIR.resolve():  # committed evidence: restored, not recomputed
+        return (f"it is a committed run: restore it with `git -C {paths.ROOT.resolve()} checkout -- results/{path.name}` "
+                "(retraining would replace the book's evidence with a recomputation)")
+    store = Path(path).resolve().parent
     return (f"retrain it into its own store: `python -m nine train --retrain --store {store} ...` with its config, "
             f"or get_or_train(cfg, store='{store}', retrain=True) (run {path.name})")
 
@@ -197,6 +211,34 @@ def load_run(path: Path) -> Run:
         raise RunError(f"{path / 'config.json'} does not hash to its folder's name ({run_hash(cfg)}): it was "
                        f"edited after the run; {_retrain_hint(path)}")
     return Run(path, cfg, read_json_object(path / "metrics.json"), read_json_object(path / "provenance.json"))
+
+
+# The numerics "auto" finds, in this order: the pages' recipe first, then the others a run can be trained with
+FOUND_ORDER = (RECIPE_NUMERICS, *(n for n in NUMERICS if n != RECIPE_NUMERICS))
+
+
+def resolve_numerics(cfgs: list[RunConfig], stores: tuple[Path, ...] | None = None) -> tuple[list[RunConfig], str]:
+    """The configs with ``numerics="auto"`` resolved together, to one numerics, and why when they are to be
+    trained (one line; "" when they are all found or none was "auto"): the first of :data:`FOUND_ORDER` in which every one of them has a finished run in
+    ``stores`` (default ``results/``, then the runs folder), so that a committed run is found on any machine;
+    else the fastest numerics here (:func:`nine.config.fastest_numerics`) for all of them, so that runs
+    compared with each other never mix two numerics. Configs that name their numerics are kept as they are."""
+    auto = [cfg for cfg in cfgs if cfg.numerics == AUTO_NUMERICS]
+    if not auto:
+        return list(cfgs), ""
+    stores = stores or (paths.RESULTS_DIR, paths.RUNS_DIR)
+    found = {n: sum(find_run_by_hash(run_hash(cfg.replace(numerics=n)), stores) is not None for cfg in auto)
+             for n in FOUND_ORDER}
+    chosen = next((n for n in FOUND_ORDER if found[n] == len(auto)), None)
+    why = ""
+    if chosen is None:
+        chosen = fastest_numerics(auto[0].device)
+        partly = {n: k for n, k in found.items() if k and n != chosen}
+        why = (f"numerics auto → {chosen}: the fastest here"
+               + ("" if chosen == "bf16" else " (this CPU has no bf16 units: bf16 would be emulated, slower than float32)")
+               + "".join(f"; {k} of these {len(auto)} runs exist in {n}, trained again in {chosen} so that runs "
+                         "compared with each other share one numerics" for n, k in partly.items()))
+    return [cfg.replace(numerics=chosen) if cfg.numerics == AUTO_NUMERICS else cfg for cfg in cfgs], why
 
 
 def find_run(cfg: RunConfig, stores: tuple[Path, ...] | None = None) -> Path | None:

@@ -23,7 +23,7 @@ from typing import Iterator
 import numpy as np
 import torch
 
-from nine.config import RunConfig
+from nine.config import RETIRED_NUMERICS, ConfigError, RunConfig
 from nine.core import distributed
 from nine.core.models import pick_device
 from nine.core.objectives import make_objective
@@ -43,6 +43,7 @@ from nine.store.runs import (
     find_run_by_hash,
     load_run,
     read_json_object,
+    resolve_numerics,
     run_hash,
     sha256,
     without_unused_norm,
@@ -176,9 +177,13 @@ def execute(
     Raises :class:`RunError` when the store cannot be written; earlier runs are never touched.
     Under several processes every one trains; only rank 0 locks, writes and evaluates.
     """
-    key = run_hash(cfg)
     store = Path(store)
+    cfg = resolve_numerics([cfg], (store, paths.RESULTS_DIR, paths.RUNS_DIR))[0][0]
+    key = run_hash(cfg)
     final, partial = store / key, store / f".partial-{key}"
+    if cfg.numerics in RETIRED_NUMERICS and (replace or not final.is_dir()):
+        raise ConfigError(f"numerics={cfg.numerics!r} is not allowed for a new run: it is retired (its committed "
+                          "runs load and compute as channels_last); use 'channels_last', 'bf16' or 'auto'")
     if final.is_dir() and not replace and distributed.world_size() == 1:
         return final  # finished: reading it needs no lock, nor write access to the store
     try:
@@ -236,6 +241,7 @@ def get_or_train(
     ``snapshots``: also save the runs of ``cfg`` with these (fewer) epochs on the way (:func:`execute`).
     """
     target = Path(store) if store is not None else paths.RUNS_DIR
+    (cfg,), why = resolve_numerics([cfg], (target, paths.RESULTS_DIR, paths.RUNS_DIR))
     found = None if retrain else find_run(cfg, (target, paths.RESULTS_DIR, paths.RUNS_DIR))
     if found is not None:
         run = load_run(found)
@@ -245,7 +251,9 @@ def get_or_train(
         raise RunError(f"run {run_hash(cfg)} ({cfg.profile} profile) is not in results/ or runs/ and "
                        f"NINE_NO_TRAINING is set (the book build shows committed runs only; "
                        f"train it with `make results` or get_or_train)")
-    _say(f"training run {run_hash(cfg)} ({cfg.profile} profile, {cfg.epochs} epochs) into {shown(target)}")
+    if why:
+        _say(why)
+    _say(f"training run {run_hash(cfg)} ({cfg.profile} profile, {cfg.epochs} epochs, {cfg.numerics}) into {shown(target)}")
     return load_run(execute(cfg, target, resume=resume, replace=retrain, snapshots=tuple(snapshots)))
 
 
@@ -276,6 +284,7 @@ def _committed_seconds_per_epoch() -> dict:
 def announce(cfgs: list[RunConfig], what: str = "these runs") -> int:
     """Say, before anything trains, how many of ``cfgs`` have no finished run and about how long training
     them takes (:func:`estimated_minutes`); return that number."""
+    cfgs = resolve_numerics(cfgs)[0]
     missing = [cfg for cfg in dict.fromkeys(cfgs) if find_run(cfg) is None]
     if missing and os.environ.get("NINE_NO_TRAINING") is None:
         minutes = sum(estimated_minutes(cfg) for cfg in missing)
@@ -288,7 +297,11 @@ def get_or_train_all(cfgs: list[RunConfig], store: Path | str | None = None, say
     """:func:`get_or_train` for each config, in order, saying first what it will train and how long that
     takes (:func:`announce`), then what was loaded in one line rather than one per run (runs that have to
     be trained still report their progress). ``say_loaded=False``: not that line (a helper that loads runs
-    on the way to its answer, e.g. :func:`nine.experiments.tuning.best_setting`)."""
+    on the way to its answer, e.g. :func:`nine.experiments.tuning.best_setting`). Configs with
+    ``numerics="auto"`` are resolved together (:func:`nine.store.runs.resolve_numerics`): one numerics for all."""
+    cfgs, why = resolve_numerics(cfgs)
+    if why:
+        _say(why)
     announce(cfgs)
     runs, loaded = [], []
     for cfg in cfgs:

@@ -1,9 +1,11 @@
 """The built book in a real browser: headless Chromium lays out every page at 1400 px and at a phone's
 390 px, and the checks read what it measured (page overflow, display formulas that do not fit, script
 errors in the console). Chromium is not a dependency of the package: where none is on PATH these
-checks are skipped with that reason (``apt-get install chromium`` provides it)."""
+checks are skipped with that reason (``apt-get install chromium`` provides it), except under CI (``CI=true``,
+set by ``.ci/run``, which installs it), where a missing Chromium fails them instead."""
 
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -16,7 +18,13 @@ HTML = ROOT / "_build" / "html"
 WIDTHS = (1400, 390)
 PNG = Path(__file__).resolve().parents[2] / "book" / "figures" / "gaussian-embedding.png"  # drawn wider than 50 px
 CHROMIUM = next((shutil.which(name) for name in ("chromium", "chromium-browser", "google-chrome") if shutil.which(name)), None)
-pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="no Chromium on PATH (apt-get install chromium)")
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+pytestmark = pytest.mark.skipif(CHROMIUM is None and not IN_CI, reason="no Chromium on PATH (apt-get install chromium)")
+
+
+@pytest.fixture(autouse=True)
+def chromium_present():
+    assert CHROMIUM is not None, "CI=true but no Chromium on PATH: .ci/run installs Debian's chromium"
 
 # Loaded in one host page, each book page in an iframe of the width measured; after the page's scripts
 # (MathJax) have run, the host writes what it measured into its own DOM, which Chromium dumps.

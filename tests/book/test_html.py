@@ -363,6 +363,7 @@ def notebook_prose(notebook: str) -> str:
     return "".join("".join(c["source"]) for c in cells if c["cell_type"] == "markdown")
 
 
+GLUE_RTOL = 1e-8  # a glued number against its published record (see the check below)
 GLUE_ROLE = re.compile(r"\{glue:text\}`([A-Za-z_][A-Za-z0-9_]*)(?::([^`]*))?`")
 
 
@@ -390,7 +391,9 @@ def test_a_glued_number_is_what_its_table_says_and_what_the_page_shows(pages, re
         value = entry.pop("value")
         check_source(name, value, Source(**entry), ROOT / "results")  # the table says it
         plain = glued[name]["data"]["text/plain"]
-        assert float(plain) == pytest.approx(value, rel=1e-12), f"{notebook}: {name} glued as {plain}, recorded {value}"
+        # the page computed it at this build: on another CPU class its float32 kernels sum in another order (04's
+        # FIDs move by about 1e-9 relative); the tables keep 10 significant digits, so 1e-8 is the agreement asked
+        assert float(plain) == pytest.approx(value, rel=GLUE_RTOL), f"{notebook}: {name} glued as {plain}, recorded {value}"
         assert name in roles, f"{notebook}: {name} has a source but no {{glue:text}} role uses it"
         for spec in roles[name]:
             shown = format_plain_text(plain, spec)

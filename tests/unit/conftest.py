@@ -1,9 +1,15 @@
 import os
+import tempfile
 
-import pytest
-import torch
+# Every test's runs, locks, evaluations and caches go to a folder of this test process, never into the
+# repository's runs/ (set before nine is imported: nine.store.paths reads it once). A test that needs its own
+# store still sets one; a process it starts inherits this one.
+os.environ["NINE_RUNS_DIR"] = tempfile.mkdtemp(prefix="nine-test-runs-")
 
-from nine.config import make_config
+import pytest  # noqa: E402
+import torch  # noqa: E402
+
+from nine.config import make_config  # noqa: E402
 
 
 @pytest.fixture

@@ -74,7 +74,8 @@ def test_cpu_class_names_whether_bf16_has_units():
 
 def test_whole_run_worker_resolves_the_default_in_the_class_it_stands_in_for():
     """benchmarks/speed.py times the previous trainer against today's default in fresh processes; under
-    oneDNN's AVX2 limit the default must resolve to the fused numerics and say the class it ran in."""
+    oneDNN's AVX2 limit a new run must train in float32 channels-last (bf16 would be emulated) and say the class
+    it ran in."""
     import json
     import os
     import subprocess
@@ -86,7 +87,7 @@ def test_whole_run_worker_resolves_the_default_in_the_class_it_stands_in_for():
         out = subprocess.run([sys.executable, "speed.py", "--worker", trainer, "--run-epochs", "1", "--worker-profile", "smoke"], cwd=root / "benchmarks",
                              env=env, capture_output=True, text=True, check=True).stdout
         seen[trainer] = json.loads(out.strip().splitlines()[-1])
-    assert seen["previous"]["numerics"] == "fp32" and seen["default"]["numerics"] == "fused"
+    assert seen["previous"]["numerics"] == "fp32" and seen["default"]["numerics"] == "channels_last"
     for run in seen.values():
         assert run["cpu"]["onednn_max_isa"] == "AVX2" and run["cpu"]["torch_isa"] == "AVX2" and not run["bf16_units"]
         assert run["wall_s"] > 0 and set(run["metrics"]) == {"infonce_test", "linear_probe_acc", "knn_acc", "ks_view_mean", "tau"}

@@ -371,3 +371,25 @@ def test_a_number_names_the_table_it_is_read_from_and_publishing_checks_it(tmp_p
         page.save()
     Page("07_baselines", {}, publish=True, profile="cpu").save()  # a page with no such number any more
     assert not (tmp_path / "numbers" / "07_baselines.json").exists()
+
+
+def evidence_digest() -> dict[str, str]:
+    """SHA-256 of every file of the committed evidence (results/ less the runs' folders, book/)."""
+    import hashlib
+
+    files = [p for p in (ROOT / "book").rglob("*") if p.is_file()]
+    files += [p for p in (ROOT / "results").glob("*") if p.is_file()]
+    files += [p for p in (ROOT / "results" / "evaluations").glob("*") if p.is_file()]
+    return {str(p): hashlib.sha256(p.read_bytes()).hexdigest() for p in files}
+
+
+def test_a_rerun_of_a_matching_page_leaves_the_evidence_as_it_was(monkeypatch, tmp_path, capsys):
+    """02 and 03 publish their table as results/matching-*.csv: a rerun (which publishes into its own folder)
+    writes it there, and no file of results/ or book/ changes."""
+    monkeypatch.setattr("nine.book.rerun.RUNS_DIR", tmp_path)
+    monkeypatch.setenv("NINE_RUNS_DIR", str(tmp_path / "runs"))
+    before = evidence_digest()
+    assert main(["rerun", "03_uniform_matching", "-p", "profile", "smoke"]) == 0
+    (folder,) = [p for p in tmp_path.iterdir() if p.name.startswith("03_uniform_matching-")]
+    assert len((folder / "results" / "matching-uniform.csv").read_text().splitlines()) > 1
+    assert evidence_digest() == before

@@ -1,4 +1,5 @@
-"""The numerics a run records (fp32, channels_last, fused, bf16): part of its identity, old runs stay fp32."""
+"""The numerics a run records (fp32, channels_last, bf16; the retired fused): part of its identity, old runs stay
+fp32; "auto" finds a committed run on any CPU and otherwise trains with the fastest numerics here."""
 
 import json
 import shutil
@@ -6,15 +7,15 @@ import shutil
 import pytest
 import torch
 
-from nine.config import ConfigError, make_config, resolve_numerics
+from nine.config import ConfigError, fastest_numerics, make_config
 from nine.core.models import Encoder, Normalise
 from nine.core.train import train
 from nine.data import load_split
-from nine.store import RESULTS_DIR, load_run, run_hash
+from nine.store import RESULTS_DIR, find_run, get_or_train, load_run, resolve_numerics, run_hash
 
 
 def test_numerics_is_validated_in_one_line():
-    with pytest.raises(ConfigError, match=r"^numerics='fp16' is not allowed: must be one of fp32, channels_last, fused, bf16, auto$"):
+    with pytest.raises(ConfigError, match=r"^numerics='fp16' is not allowed: must be one of fp32, channels_last, bf16, auto$"):
         make_config("cpu", numerics="fp16")
 
 
@@ -25,7 +26,6 @@ def test_a_run_saved_before_the_field_loads_as_fp32_with_its_hash(tmp_path):
     assert run.config.numerics == "fp32" and run_hash(run.config) == committed.name
     # fp32 stays out of the hash (every earlier run has it); another numerics is another run
     assert run_hash(run.config.replace(numerics="bf16")) != committed.name
-    assert make_config("cpu").numerics == resolve_numerics()  # what a new run computes with, unless told otherwise
     # the copy of a committed run is not altered by loading it
     copy = tmp_path / committed.name
     shutil.copytree(committed, copy)
@@ -51,7 +51,7 @@ def test_encoder_numerics_agree_and_end_in_float32():
     assert not torch.equal(outputs["bf16"], outputs["fp32"])  # it does compute in bfloat16
 
 
-@pytest.mark.parametrize("numerics, other", [("bf16", "fp32"), ("fused", "channels_last")])
+@pytest.mark.parametrize("numerics, other", [("bf16", "fp32"), ("channels_last", "bf16")])
 def test_training_is_deterministic_and_differs_from_another_numerics(numerics, other):
     cfg = make_config("smoke", dataset="digits", n_train=128, n_test=64, batch_size=64, epochs=2, d=3)
     split = load_split(cfg)
@@ -61,7 +61,7 @@ def test_training_is_deterministic_and_differs_from_another_numerics(numerics, o
     assert any(not torch.equal(a[k], c[k]) for k in a if a[k].is_floating_point())
 
 
-def test_auto_numerics_is_bf16_only_on_bf16_units_and_is_stored_resolved(monkeypatch):
+def test_the_fastest_numerics_is_bf16_only_on_bf16_units(monkeypatch):
     from nine.config import native_bf16
 
     assert native_bf16("cpu", flags={"avx2", "avx512f", "amx_bf16"}, max_isa="")
@@ -69,11 +69,57 @@ def test_auto_numerics_is_bf16_only_on_bf16_units_and_is_stored_resolved(monkeyp
     assert not native_bf16("cpu", flags={"avx2", "fma"}, max_isa="")  # bf16 would be emulated
     assert not native_bf16("cpu", flags={"amx_bf16"}, max_isa="AVX512_CORE")  # oneDNN told to stay below the units
     assert native_bf16("cpu", flags={"amx_bf16"}, max_isa="AVX512_CORE_AMX")
-    cfg = make_config("cpu", d=4)
-    assert cfg.numerics in ("bf16", "fused", "channels_last") and cfg.to_dict()["numerics"] == cfg.numerics
     monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX2")
-    assert make_config("cpu", d=4, device="cpu").numerics == "fused"  # this machine builds the kernel (cc is here)
+    assert fastest_numerics("cpu") == "channels_last"
+    assert make_config("cpu", d=4).numerics == "auto"  # a config is the same on every machine: resolved by the store
     assert make_config("cpu", d=4, numerics="bf16").numerics == "bf16"  # a named value is kept as it is
+
+
+@pytest.mark.parametrize("isa", ["", "AVX2"])
+def test_auto_finds_the_committed_run_on_any_cpu_class(monkeypatch, isa):
+    """The README's `nine train --profile cpu --sigma 0.5 --d 2` loads the committed run, with or without bf16 units
+    (oneDNN's switch stands in for a CPU without them); the hash of an "auto" config is the committed run's."""
+    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", isa)
+    cfg = make_config("cpu", sigma=0.5, d=2)
+    committed = find_run(cfg.replace(numerics="bf16"), (RESULTS_DIR,))
+    assert committed is not None and committed.parent == RESULTS_DIR
+    assert run_hash(cfg) == committed.name and find_run(cfg) == committed
+    assert get_or_train(cfg).path == committed  # loaded, nothing trained (a training would take minutes)
+    (resolved,), why = resolve_numerics([cfg])
+    assert resolved.numerics == "bf16" and why == ""
+
+
+def test_auto_trains_one_numerics_for_runs_compared_together(monkeypatch, tmp_path):
+    """Configs resolved together never mix numerics: when some have committed bf16 runs and others none, on a CPU
+    without bf16 units all of them train in channels_last, and the line says so."""
+    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX2")
+    committed = make_config("cpu", sigma=0.5, d=2)
+    new = make_config("cpu", sigma=0.5, d=2, seed=987654)  # no run of this seed exists
+    resolved, why = resolve_numerics([committed, new, committed.replace(numerics="fp32")], (RESULTS_DIR, tmp_path))
+    assert [cfg.numerics for cfg in resolved] == ["channels_last", "channels_last", "fp32"]
+    assert "no bf16 units" in why and "1 of these 2 runs exist in bf16" in why and "\n" not in why
+    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "ALL")
+    monkeypatch.setattr("nine.config.cpu_flags", lambda: {"amx_bf16"})
+    assert [cfg.numerics for cfg in resolve_numerics([committed, new], (RESULTS_DIR, tmp_path))[0]] == ["bf16", "bf16"]
+
+
+def test_a_retired_numerics_loads_but_never_trains(tmp_path):
+    from nine.store import execute
+
+    fused = sorted(p for p in RESULTS_DIR.iterdir() if (p / "config.json").is_file()
+                   and json.loads((p / "config.json").read_text()).get("numerics") == "fused")
+    assert len(fused) == 6
+    run = load_run(fused[0])  # its weights build as channels_last: the same function of the same weights
+    assert run.config.numerics == "fused" and run_hash(run.config) == fused[0].name
+    encoder, _ = run.load_model()
+    assert encoder.numerics == "channels_last"
+    x = torch.rand(8, 1, 24, 24, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():  # its weights reproduce its stored embeddings' law: finite, standardised output
+        z = encoder(x)
+    assert z.shape == (8, run.config.d) and torch.isfinite(z).all()
+    with pytest.raises(ConfigError, match=r"^numerics='fused' is not allowed for a new run: it is retired"):
+        execute(run.config.replace(seed=12345), tmp_path)
+    assert not any(tmp_path.iterdir())
 
 
 def test_cpu_class_names_bf16_units_hidden_by_the_onednn_limit(monkeypatch):

@@ -5,6 +5,7 @@ leaves every file already saved as it was; a damaged file is named, never used."
 import hashlib
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -125,8 +126,8 @@ def test_unreadable_or_edited_run_file_is_named(stores, capsys, name, content, f
         (run / name).write_bytes(content)
     if name != "manifest.json":
         reseal(run)
-    line = refused(capsys, ["train", *TINY], fragment, "--retrain --store", keep=results.parent)
-    assert str(results.name) in line
+    line = refused(capsys, ["train", *TINY], fragment, "it is a committed run", keep=results.parent)
+    assert f"checkout -- results/{run.name}" in line
 
 
 def test_damaged_embeddings_with_a_matching_manifest_are_named(stores):
@@ -136,21 +137,33 @@ def test_damaged_embeddings_with_a_matching_manifest_are_named(stores):
     data[len(data) // 2: len(data) // 2 + 64] = bytes(64)
     (run / "embeddings.npz").write_bytes(bytes(data))
     reseal(run)
-    with pytest.raises(RunError, match=r"embeddings.npz cannot be read .*--retrain --store"):
+    with pytest.raises(RunError, match=r"embeddings.npz cannot be read .*checkout -- results/"):
         load_run(run).embeddings  # noqa: B018
 
 
-def test_the_remedy_for_a_corrupt_committed_run_works(stores, capsys):
-    results, _ = stores
+def test_the_remedy_for_a_corrupt_run_works_where_it_is_printed(stores, capsys, tmp_path):
+    """A committed run is restored from git, never recomputed over the book's evidence; a run of another store is
+    retrained into that store, named by its absolute path (the command works from any folder)."""
+    results, runs = stores
     run = results / run_hash(tiny())
+    kept = tmp_path / "kept"
+    shutil.copytree(run, kept)  # what `git checkout -- results/<hash>` restores
     (run / "metrics.json").write_text("{}")
-    line = refused(capsys, ["train", *TINY], "metrics.json is corrupt", "--retrain --store")
-    store = line.split("--retrain --store ")[1].split(" ")[0]
-    assert Path(store).resolve() == results.resolve() or store.endswith("results")
-    code, _, _ = cli(capsys, "train", *TINY, "--retrain", "--store", str(results))  # the command the line gives
-    assert code == 0
+    line = refused(capsys, ["train", *TINY], "metrics.json is corrupt", f"checkout -- results/{run.name}")
+    assert "--retrain" not in line
+    shutil.rmtree(run)
+    shutil.copytree(kept, run)
     code, out, err = cli(capsys, "train", *TINY)  # the plain command works again
     assert code == 0 and "loaded finished run" in out, err
+    other = tmp_path / "mine"
+    execute(tiny(seed=1), other)
+    (other / run_hash(tiny(seed=1)) / "metrics.json").write_text("{}")
+    line = refused(capsys, ["train", *TINY, "--seed", "1", "--store", str(other)], "metrics.json is corrupt",
+                   "--retrain --store")
+    store = line.split("--retrain --store ")[1].split(" ")[0]
+    assert Path(store).is_absolute() and Path(store) == other.resolve()
+    code, _, _ = cli(capsys, "train", *TINY, "--seed", "1", "--retrain", "--store", store)  # the command the line gives
+    assert code == 0
 
 
 def test_a_finished_run_loads_from_a_store_that_cannot_be_written(stores, capsys, monkeypatch):
@@ -220,6 +233,15 @@ def test_reproduce_of_a_folder_that_is_not_a_run_says_so_first(capsys, tmp_path)
     line = refused(capsys, ["reproduce", "/etc", "--store", str(tmp_path)], "run='/etc' is not allowed")
     assert "not a run directory" in line
     assert not any(tmp_path.iterdir())
+
+
+def test_reproduce_into_the_store_of_the_run_it_checks_is_refused(capsys):
+    from nine.store import RESULTS_DIR
+
+    run = sorted(p for p in RESULTS_DIR.iterdir() if (p / "config.json").is_file())[0]
+    before = sorted(p.name for p in RESULTS_DIR.iterdir())
+    line = refused(capsys, ["reproduce", str(run), "--store", str(RESULTS_DIR)], "store=", "is not allowed")
+    assert "would replace" in line and sorted(p.name for p in RESULTS_DIR.iterdir()) == before
 
 
 def test_downloads_without_a_built_book_is_an_error(capsys, tmp_path, monkeypatch):

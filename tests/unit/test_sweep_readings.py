@@ -13,6 +13,7 @@ from nine.book.tables import failure_attribution
 from nine.config import make_config
 from nine.eval.smoothed import smoothed_kl
 from nine.experiments import certificate, tuning
+from nine.store import resolve_numerics
 
 
 @pytest.mark.parametrize(("shift", "sigma"), [(1.0, 1.0), (0.5, 0.5)])
@@ -71,7 +72,7 @@ def test_failure_attribution_counts_what_limits_each_failing_claim():
 
 
 def test_the_tuned_adversary_is_the_setting_of_lowest_score(monkeypatch):
-    configs = tuning.tuning_configs("gaussian", "cpu")
+    configs = resolve_numerics(tuning.tuning_configs("gaussian", "cpu"))[0]  # as the runs are found (committed)
     scores = {cfg: float(k == 2) * -1 + k for k, cfg in enumerate(configs)}  # setting 2 scores lowest
     runs = {cfg: SimpleNamespace(config=cfg) for cfg in configs}
     monkeypatch.setattr("nine.store.get_or_train", lambda cfg: runs[cfg])
