@@ -14,10 +14,11 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import sys
 from pathlib import Path
 
-from nine.config import FIELDS, PROFILES, NineError, check_choice, first_line, make_config, parse_value
+from nine.config import FIELDS, PROFILES, NineError, check_choice, first_line, make_config, parse_field, parse_value
 
 
 class Parser(argparse.ArgumentParser):
@@ -38,7 +39,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--no-resume", dest="resume", action="store_false", help="ignore a partial run's checkpoint")
     for name in FIELDS:
         if name != "profile":
-            train.add_argument(f"--{name}", type=parse_value, default=argparse.SUPPRESS, help="see nine.config.RunConfig")
+            train.add_argument(f"--{name}", type=functools.partial(parse_field, name), default=argparse.SUPPRESS,
+                               help="see nine.config.RunConfig")
     again = commands.add_parser("reproduce", help="retrain a committed run from scratch and compare every metric")
     again.add_argument("run", nargs="?", default=None, help="run directory (default: cheapest in results/)")
     again.add_argument("--store", default="_build/reproduce", help="where the recomputed run goes")
@@ -249,11 +251,11 @@ def _main(argv: list[str] | None) -> int:
 def _evaluations(check: bool) -> int:
     """Count the stored evaluations by function, name the damaged ones (unreadable, or a value that no longer
     matches its digest) and the stale ones (computed by other code) and, with ``check``, recompute every current
-    one and compare it with what is stored: bit-identical, within :data:`nine.store.evaluations.RTOL` (another CPU
-    class rounds float64 kernels differently), or different."""
+    one and compare it with what is stored: bit-identical, within its tolerance (:func:`nine.store.evaluations.tolerance`:
+    another CPU class rounds its kernels differently), or different."""
     from collections import Counter
 
-    from nine.store.evaluations import RTOL, difference, recompute, stale, stored_records, value_digest
+    from nine.store.evaluations import difference, recompute, stale, stored_records, tolerance, value_digest
     from nine.store.paths import RESULTS_DIR, shown
 
     records, damaged = stored_records(damaged=True)
@@ -279,18 +281,20 @@ def _evaluations(check: bool) -> int:
                 continue
             if gap == 0.0:
                 identical += 1
-            elif gap <= RTOL:
+            elif gap <= tolerance(record["function"]):
                 close += 1
                 largest = max(largest, gap)
             else:
                 wrong.append(path)
-                print(f"\nDIFFERS: {shown(path)} (largest relative difference {gap:.3g}, allowed {RTOL:g})")
+                print(f"\nDIFFERS: {shown(path)} (largest relative difference {gap:.3g}, allowed "
+                      f"{tolerance(record['function']):g})")
             print(f"\rchecked {k}/{len(current)}", end="", flush=True)
         print()
     bad = len(damaged) + len(edited)
     print(f"{len(records) + len(damaged)} evaluations in {shown(RESULTS_DIR / 'evaluations')}; {bad} damaged; "
           f"{len(old)} stale"
-          + (f"; recomputed: {identical} bit-identical, {close} within relative {RTOL:g} (largest {largest:.3g}), "
+          + (f"; recomputed: {identical} bit-identical, {close} within their tolerance (largest relative difference "
+             f"{largest:.3g}), "
              f"{len(wrong)} differ or cannot be recomputed" if check else ""))
     return 1 if bad or old or wrong else 0
 

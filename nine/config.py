@@ -61,6 +61,20 @@ def first_line(err: BaseException) -> str:
     return lines[0] if lines else type(err).__name__
 
 
+# the fields that do not change what a run computes (where it runs, where its data lie, how often it checkpoints)
+BOOKKEEPING = ("profile", "device", "data_dir", "download", "checkpoint_every")
+
+
+def computation_key(cfg: RunConfig) -> str:
+    """What a run computes, as one string (its config less :data:`BOOKKEEPING`): a checkpoint carries it, so
+    that it is resumed only by the run it was written by."""
+    import hashlib
+    import json
+
+    fields = {k: v for k, v in dataclasses.asdict(cfg).items() if k not in BOOKKEEPING}
+    return hashlib.sha256(json.dumps(fields, sort_keys=True, default=list).encode()).hexdigest()[:16]
+
+
 class ConfigError(NineError, ValueError):
     """A configuration value outside what is allowed; the message is one line."""
 
@@ -208,6 +222,19 @@ def config_from_dict(fields: dict[str, Any]) -> RunConfig:
     return make_config(**fields).replace(**{k: None for k, v in fields.items() if v is None and k != "profile"})
 
 
+# fields whose value is text on the command line, whatever it looks like ("5", "1e3", an all-digit run hash)
+TEXT_FIELDS = ("prior", "head", "adv_head", "noise_on", "views", "encoder", "critic", "softmax", "dataset",
+               "data_dir", "numerics", "continues", "profile", "device")
+
+
+def parse_field(name: str, text: str) -> Any:
+    """A config field as written on a command line: text for :data:`TEXT_FIELDS` ('None' is None for those
+    that may be None), else :func:`parse_value`."""
+    if name in TEXT_FIELDS:
+        return None if text == "None" and name in ("data_dir", "continues") else text
+    return parse_value(text)
+
+
 def parse_value(text: str) -> Any:
     """A parameter as written on a command line, read back: '0.3' → 0.3, '16' → 16, 'None' → None,
     '[8, 9]' → [8, 9]; anything else stays a string."""
@@ -218,7 +245,10 @@ def parse_value(text: str) -> Any:
 
 
 def _fail(name: str, value: Any, allowed: str) -> None:
-    shown = repr(value)
+    if _is_int(value) and value.bit_length() > 200:  # repr of a huge integer is slow, and past 4,300 digits an error
+        shown = f"<an integer of {value.bit_length():,} bits>"
+    else:
+        shown = repr(value)
     if len(shown) > 80:  # a long value is cut, so that the message stays one short line
         shown = shown[:60] + " … " + shown[-15:]
     raise ConfigError(f"{name}={shown} is not allowed: {allowed}")
@@ -229,7 +259,9 @@ def _is_int(value: Any) -> bool:
 
 
 def _is_real(value: Any) -> bool:
-    return (_is_int(value) or isinstance(value, float)) and math.isfinite(value)
+    if _is_int(value):
+        return abs(value) < 1e308  # an integer past the float range is no finite number here
+    return isinstance(value, float) and math.isfinite(value)
 
 
 def check_choice(name: str, value: Any, choices: tuple[str, ...]) -> None:
@@ -238,12 +270,15 @@ def check_choice(name: str, value: Any, choices: tuple[str, ...]) -> None:
         _fail(name, value, f"must be one of {', '.join(choices)}")
 
 
-def check_int(name: str, value: Any, low: int, optional: bool = False) -> None:
-    """Raise :class:`ConfigError` unless ``value`` is an integer >= ``low`` (or None if ``optional``)."""
+MAX_COUNT = 10**9  # no count of a run (epochs, batch, digits, dimensions) is larger: a bigger one is a typo
+
+
+def check_int(name: str, value: Any, low: int, optional: bool = False, high: int = MAX_COUNT) -> None:
+    """Raise :class:`ConfigError` unless ``value`` is an integer in [``low``, ``high``] (or None if ``optional``)."""
     if optional and value is None:
         return
-    if not _is_int(value) or value < low:
-        _fail(name, value, f"must be an integer >= {low}" + (" or None" if optional else ""))
+    if not _is_int(value) or not low <= value <= high:
+        _fail(name, value, f"must be an integer in [{low}, {high}]" + (" or None" if optional else ""))
 
 
 def check_positive(name: str, value: Any, what: str = "the value", at_most: float = math.inf) -> None:
@@ -320,9 +355,7 @@ def validate(cfg: RunConfig) -> None:
     check_int("batch_size", cfg.batch_size, 2)
     check_positive("lr", cfg.lr, "the learning rate", at_most=1.0)
     check_positive("tau_lr", cfg.tau_lr, "the learning rate of the critic's temperature", at_most=10.0)
-    check_int("seed", cfg.seed, 0)
-    if cfg.seed > MAX_SEED:
-        _fail("seed", cfg.seed, f"must be an integer in [0, {MAX_SEED}] (the range of numpy's seeds)")
+    check_int("seed", cfg.seed, 0, high=MAX_SEED)
     check_int("checkpoint_every", cfg.checkpoint_every, 1)
     check_int("n_train", cfg.n_train, 2, optional=True)
     if cfg.continues is not None and not (isinstance(cfg.continues, str) and len(cfg.continues) == 12

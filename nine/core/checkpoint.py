@@ -28,8 +28,13 @@ def set_aside(path: Path) -> Path:
     return aside
 
 
-def save_checkpoint(path: Path, epoch: int, encoder, networks, optimiser, generators, history) -> None:
-    """Everything needed to continue bit-identically after ``epoch``, written atomically by rank 0.
+class ForeignCheckpoint(CheckpointError):
+    """A checkpoint written by another run (another seed or configuration): never resumed from."""
+
+
+def save_checkpoint(path: Path, epoch: int, encoder, networks, optimiser, generators, history, owner: str = "") -> None:
+    """Everything needed to continue bit-identically after ``epoch``, written atomically by rank 0. ``owner``:
+    what the run computes (:func:`nine.config.computation_key`), which a resumed run must match.
 
     ``generators`` = (order, views): the batch-order generator is shared by all processes; the
     view generator and the global RNG (channel noise) are per process, so all of them are gathered.
@@ -42,6 +47,7 @@ def save_checkpoint(path: Path, epoch: int, encoder, networks, optimiser, genera
     if not distributed.is_main():
         return
     state = {
+        "run": owner,
         "epoch": epoch,
         "encoder": encoder.state_dict(),
         "critic": networks.state_dict(),  # the objective's networks, under the key runs have always used
@@ -75,12 +81,18 @@ def verified_payload(path: Path) -> bytes:
     return payload
 
 
-def load_checkpoint(path: Path, encoder, networks, optimiser, generators) -> tuple[int, list[dict]]:
-    """Restore the state :func:`save_checkpoint` wrote into the given modules and generators;
-    return (the epoch it was written after, the history so far)."""
+def load_checkpoint(path: Path, encoder, networks, optimiser, generators, owner: str = "") -> tuple[int, list[dict]]:
+    """Restore the state :func:`save_checkpoint` wrote into the given modules and generators; return (the epoch
+    it was written after, the history so far). A checkpoint of another ``owner`` (another run's, or one written
+    before checkpoints named their run) raises :class:`ForeignCheckpoint` before anything is restored."""
     payload = verified_payload(path)
     try:
         state = torch.load(io.BytesIO(payload), map_location="cpu", weights_only=True)
+    except Exception as err:
+        raise CheckpointError(f"{path} cannot be read ({first_line(err)}); delete it to start the run afresh") from err
+    if not isinstance(state, dict) or state.get("run") != owner:
+        raise ForeignCheckpoint(f"{path} was written by another run (its configuration or seed differ)")
+    try:
         encoder.load_state_dict(state["encoder"])
         networks.load_state_dict(state["critic"])
         optimiser.load_state_dict(state["optimiser"])

@@ -16,9 +16,9 @@ from typing import Callable
 import torch
 from torch import nn
 
-from nine.config import ConfigError, NineError, RunConfig
+from nine.config import ConfigError, NineError, RunConfig, computation_key
 from nine.core import distributed
-from nine.core.checkpoint import DamagedCheckpoint, load_checkpoint, save_checkpoint, set_aside
+from nine.core.checkpoint import DamagedCheckpoint, ForeignCheckpoint, load_checkpoint, save_checkpoint, set_aside
 from nine.core.models import Encoder, pick_device
 from nine.core.objectives import Objective, make_objective
 from nine.data import IMAGE_SHAPES, Split, centre_view, check_images, training_view
@@ -130,8 +130,9 @@ def train(
             views.manual_seed(cfg.seed + 1 + distributed.rank() + 1_000_003 * start.epoch)
     if checkpoint_path is not None and checkpoint_path.is_file():
         try:
-            done, result.history = load_checkpoint(checkpoint_path, encoder, networks, optimiser, (generator, views))
-        except DamagedCheckpoint as err:  # nothing was restored from it
+            done, result.history = load_checkpoint(checkpoint_path, encoder, networks, optimiser, (generator, views),
+                                                   owner=computation_key(cfg))
+        except (DamagedCheckpoint, ForeignCheckpoint) as err:  # nothing was restored from it
             progress(f"{err}: set aside as {set_aside(checkpoint_path).name}; the run starts again from epoch {first}")
         else:
             first = done + 1
@@ -168,7 +169,8 @@ def train(
             with open(log_path, "a") as log:
                 log.write(json.dumps(record) + "\n")
         if checkpoint_path is not None and (epoch % cfg.checkpoint_every == 0 or epoch == cfg.epochs):
-            save_checkpoint(checkpoint_path, epoch, encoder, networks, optimiser, (generator, views), result.history)
+            save_checkpoint(checkpoint_path, epoch, encoder, networks, optimiser, (generator, views), result.history,
+                            owner=computation_key(cfg))
         if on_epoch is not None:
             on_epoch(epoch, result)
         eta = (now - started) / (epoch - first + 1) * (cfg.epochs - epoch)

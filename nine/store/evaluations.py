@@ -45,6 +45,14 @@ from nine.store.runs import RUN_FORMAT, Run
 FOLDER = "evaluations"
 LIBRARIES = ("numpy", "scipy", "sklearn", "torch")  # whose version is part of every key
 REGISTRY: dict[str, tuple[Callable[..., Any], tuple[str, ...]]] = {}  # name → (undecorated function, its code)
+TOLERANCES: dict[str, float] = {}  # name → the relative difference a recomputation on another CPU may show
+
+
+# A recomputation is held to agree, not to be bit-identical: the float64 kernels of numpy, scipy and scikit-learn
+# (BLAS, LAPACK, vectorised reductions) sum in another order on another CPU class and differ in the last bits
+# (relative 1e-16 to 1e-12 measured; `python -m nine evaluations --check` prints the largest). RTOL leaves three
+# orders of magnitude above that and sits far below any digit a page shows (four significant digits).
+RTOL = 1e-9
 
 
 def describe(value: Any) -> Any:
@@ -163,15 +171,18 @@ def write(path: Path, record: dict) -> None:
     os.replace(partial, path)
 
 
-def evaluation(*modules: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+def evaluation(*modules: str, rtol: float | None = None) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Store the function's value by its arguments and code: the function's own source and that of ``modules``,
     the code it runs that a change would alter the value of, named as narrowly as it is known (:func:`fingerprint`):
     a module (``"nine.eval.metrics"``: all of it), one object of a module (``"nine.experiments.calibration:null"``),
-    or the prior an argument names (``"prior:{prior}"``), so that adding a prior stales no other prior's values."""
+    or the prior an argument names (``"prior:{prior}"``), so that adding a prior stales no other prior's values.
+    ``rtol``: how far a recomputation on another CPU class may move the value (default :data:`RTOL`, float64
+    arithmetic; a value computed from float32 network outputs moves more)."""
 
     def decorate(function: Callable[..., Any]) -> Callable[..., Any]:
         name = f"{function.__module__}.{function.__qualname__}"
         REGISTRY[name] = function, modules
+        TOLERANCES[name] = RTOL if rtol is None else rtol
         signature = inspect.signature(function)
 
         @functools.wraps(function)
@@ -233,11 +244,6 @@ def stale(record: dict) -> list[str]:
     return [k for k in sorted(set(record["code"]) | set(current)) if record["code"].get(k) != current.get(k)]
 
 
-# A recomputation is held to agree, not to be bit-identical: the float64 kernels of numpy, scipy and scikit-learn
-# (BLAS, LAPACK, vectorised reductions) sum in another order on another CPU class and differ in the last bits
-# (relative 1e-16 to 1e-12 measured; `python -m nine evaluations --check` prints the largest). RTOL leaves three
-# orders of magnitude above that and sits far below any digit a page shows (four significant digits).
-RTOL = 1e-9
 
 
 def difference(a: Any, b: Any) -> float:
@@ -261,6 +267,12 @@ def same(a: Any, b: Any) -> bool:
     """Equal values, bit for bit (NaN equal to NaN): what a recomputation on the machine class that stored
     the value gives."""
     return difference(a, b) == 0.0
+
+
+def tolerance(name: str) -> float:
+    """The relative difference a recomputation of evaluation ``name`` may show on another CPU class."""
+    registered(name)
+    return TOLERANCES[name]
 
 
 def agree(a: Any, b: Any, rtol: float = RTOL) -> bool:

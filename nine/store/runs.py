@@ -31,6 +31,7 @@ import torch
 
 from nine.config import (
     AUTO_NUMERICS,
+    BOOKKEEPING,
     NUMERICS,
     RECIPE_NUMERICS,
     NineError,
@@ -45,7 +46,7 @@ from nine.store import paths
 from nine.store.provenance import code_status
 
 FILES = ("config.json", "metrics.json", "log.jsonl", "embeddings.npz", "model.pt", "provenance.json", "manifest.json")
-UNHASHED = ("profile", "device", "data_dir", "download", "checkpoint_every")  # bookkeeping: they do not change what a run computes
+UNHASHED = BOOKKEEPING  # they do not change what a run computes
 
 
 class RunError(NineError, RuntimeError):

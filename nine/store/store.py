@@ -162,6 +162,8 @@ def _train_and_save(cfg: RunConfig, store: Path, partial: Path, started: float, 
         return
     _write_run(cfg, result, split, partial, started)
     (partial / "checkpoint.pt").unlink()
+    for aside in partial.glob("checkpoint.pt.damaged*"):  # kept for inspection beside the store, not in the run
+        os.replace(aside, store / f".damaged-{partial.name.removeprefix('.partial-')}-{aside.name}")
 
 
 def execute(

@@ -1,9 +1,10 @@
 """The book's numbers on another CPU class (``make other-cpu``, a stage of ``make test``): OpenBLAS, ATen and
 oneDNN are told to use older kernels (``OPENBLAS_CORETYPE=Sandybridge ATEN_CPU_CAPABILITY=default
 ONEDNN_MAX_CPU_ISA=AVX2``), which sum in another order than the kernels of the machine that made the committed
-numbers. What a page computes at build time (04 recomputes its classifier FIDs from the stored generators)
-must agree with what the book publishes, within the tolerance of the book's checks, and the bit-identity is
-reported, never required. The stage executes 04 in that class into ``$NINE_OTHER_CPU_PAGES`` first."""
+numbers. A page executed in that class (04, whose classifier FIDs rest on float32 convolutions and are read from
+stored evaluations) must show what the book publishes, within the tolerance of the book's checks, and the
+bit-identity is reported, never required. The stage executes 04 in that class into ``$NINE_OTHER_CPU_PAGES``
+first; the stored evaluations themselves are recomputed in that class by tests/unit/test_evaluations.py."""
 
 import json
 import os
@@ -17,12 +18,14 @@ GLUE_RTOL = 1e-8  # as tests/book/test_html.py holds a glued number to its publi
 
 
 def glued(notebook: Path) -> dict[str, float]:
-    """The numbers an executed notebook glued (MyST-NB's ``glue`` marks its display data with the name)."""
+    """The numbers an executed notebook glued (MyST-NB's ``glue`` marks its display data with the name and
+    prefixes its MIME types)."""
     values = {}
     for cell in json.loads(notebook.read_text())["cells"]:
         for output in cell.get("outputs", []):
-            name = output.get("metadata", {}).get("scrapbook", {}).get("name")
-            text = output.get("data", {}).get("text/plain")
+            record = output.get("metadata", {}).get("scrapbook", {})
+            name = record.get("name")
+            text = output.get("data", {}).get(record.get("mime_prefix", "") + "text/plain")
             if name and text is not None:
                 try:
                     values[name] = float("".join(text))

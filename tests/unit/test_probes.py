@@ -79,9 +79,17 @@ def reseal(run: Path) -> None:
     (["--n_test", "12"], ("n_test=12 is not allowed", "at least 20 images")),
     (["--seed", "1180591620717411303424"], ("seed=1180591620717411303424 is not allowed", "[0, 4294967295]")),
     (["--d", "1000000000"], ("d=1000000000 is not allowed here", "GiB")),
-    (["--d", "9" * 100_000], ("d='999", "must be an integer >= 1")),
-    (["--d", "1+" * 30_000 + "1"], ("d='1+1+", "must be an integer >= 1")),
-    (["--d", "[" * 5000 + "]" * 5000], ("d='[[[", "must be an integer >= 1")),
+    (["--d", "9" * 100_000], ("d='999", "must be an integer in [1, 1000000000]")),
+    (["--d", "1+" * 30_000 + "1"], ("d='1+1+", "must be an integer in [1, 1000000000]")),
+    (["--d", "[" * 5000 + "]" * 5000], ("d='[[[", "must be an integer in [1, 1000000000]")),
+    (["--seed", "0x" + "f" * 4000], ("seed=<an integer of 16,000 bits> is not allowed", "[0, 4294967295]")),
+    (["--sigma", "1" + "0" * 400], ("sigma=<an integer of", "is not allowed", "[0.001, 1000]")),
+    (["--epochs", "1" + "0" * 400], ("epochs=<an integer of", "is not allowed")),
+    (["--held_out", "[" + "1" * 400 + "]"], ("held_out=", "is not allowed")),
+    (["--checkpoint_every", "1" + "0" * 400], ("checkpoint_every=<an integer of", "is not allowed")),
+    (["--continues", "12345678e901"], ("continues='12345678e901'", "no finished run with that hash")),  # text, not inf
+    (["--continues", "1234567890"], ("continues='1234567890' is not allowed", "12 hex digits")),
+    (["--data_dir", "5", "--dataset", "mnist"], ("data_dir='5'",)),
     (["--sigma", "1e-300"], ("sigma=1e-300 is not allowed", "[0.001, 1000]")),
     (["--sigma", "1e300"], ("sigma=1e+300 is not allowed", "[0.001, 1000]")),
 ])
@@ -216,6 +224,27 @@ def test_damaged_checkpoint_after_a_kill_is_set_aside_not_resumed(tmp_path):
     assert (checkpoint.parent.parent / run_hash(cfg)).is_dir()
     done, ref = load_run(store / run_hash(cfg)), load_run(tmp_path / "reference" / run_hash(cfg))
     assert done.metrics == ref.metrics  # started afresh: the uninterrupted run's numbers, not a corrupted resume
+    assert not list(done.path.glob("*damaged*"))  # the damaged copy is kept beside the store, outside the run
+    assert [p.name for p in store.glob(".damaged-*")] == [f".damaged-{run_hash(cfg)}-checkpoint.pt.damaged"]
+
+
+def test_a_checkpoint_of_another_seed_is_never_resumed(tmp_path):
+    """A sealed checkpoint of seed 1, planted where seed 0 resumes from, is set aside: seed 0's run is the
+    uninterrupted one's, not seed 1's weights continued."""
+    cfg, other = tiny(epochs=6, checkpoint_every=2), tiny(epochs=6, checkpoint_every=2, seed=1)
+    reference = _train(cfg, tmp_path / "reference")
+    assert reference.wait() == 0
+    store = tmp_path / "planted"
+    _kill_after(_train(other, store), "epoch    5/6")  # seed 1's checkpoint of epoch 4, intact
+    partial = store / f".partial-{run_hash(cfg)}"
+    partial.mkdir()
+    (store / f".partial-{run_hash(other)}" / "checkpoint.pt").rename(partial / "checkpoint.pt")
+    again = _train(cfg, store)
+    out = again.communicate()[0]
+    assert again.returncode == 0, out
+    assert "written by another run" in out and "resuming" not in out
+    done, ref = load_run(store / run_hash(cfg)), load_run(tmp_path / "reference" / run_hash(cfg))
+    assert done.metrics == ref.metrics and done.config.seed == 0
 
 
 def test_a_kill_before_the_first_checkpoint_leaves_no_stale_log(tmp_path):
