@@ -154,6 +154,13 @@ def whole_runs(epochs: int, classes: list[str], pairs: int = 2) -> dict:
     return out
 
 
+def real_name(name: str, run: dict) -> str:
+    """The row name of a class timed as it is (on whichever machine): by whether it had bf16 units."""
+    if name != "as is":
+        return name
+    return "as is, bf16 units" if run["default"]["bf16_units"] else "as is, no bf16 units"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeats", type=int, default=8, help="rounds of the interleaved step timing")
@@ -218,8 +225,8 @@ def main() -> None:
     figures["runs"] = whole_runs(args.run_epochs, args.classes, args.run_pairs)
     earlier = json.loads(BENCH_JSON.read_text()).get("speed", {}) if BENCH_JSON.is_file() else {}
     if earlier.get("run_epochs") == args.run_epochs:  # classes not measured this time keep their last figures,
-        kept = {name: run for name, run in earlier.get("runs", {}).items()  # unless their default is retired
-                if run["default"]["numerics"] in NUMERICS}
+        kept = {real_name(name, run): run for name, run in earlier.get("runs", {}).items()  # unless their default
+                if run["default"]["numerics"] in NUMERICS}  # is retired; another machine's "as is" named by its class
         figures["runs"] = {**kept, **figures["runs"]}
     figures["run_epochs"] = args.run_epochs
     record("speed", figures)

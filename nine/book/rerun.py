@@ -27,11 +27,15 @@ PUBLISHED = {"figures": ("book", "figures"), "claims": ("book", "claims"), "numb
 
 def publish_dir(kind: str) -> Path:
     """Where published artifacts of ``kind`` (figures, claims, numbers, results) are written: the book's own
-    folders, or ``$NINE_PUBLISH_DIR/<kind>`` when that is set (reruns)."""
+    folders, or ``$NINE_PUBLISH_DIR/<kind>`` when that is set (reruns; made when missing)."""
     if kind not in PUBLISHED:
         raise ValueError(f"kind={kind!r} is not allowed: must be one of {', '.join(PUBLISHED)}")
     override = os.environ.get("NINE_PUBLISH_DIR")
-    return Path(override) / kind if override else ROOT.joinpath(*PUBLISHED[kind])
+    if not override:
+        return ROOT.joinpath(*PUBLISHED[kind])
+    folder = Path(override) / kind
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
 
 
 def notebooks() -> dict[str, Path]:

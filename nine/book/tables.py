@@ -120,7 +120,7 @@ def speed_table(runs: dict):
         cpu = default["cpu"]
         units = ("yes" if default["bf16_units"] else
                  f"hidden ({cpu['onednn_max_isa']})" if cpu["onednn_max_isa"] != "all" else "no")
-        rows.append({"timed as": name, "bf16 units": units, "torch kernels": cpu["torch_isa"],
+        rows.append({"timed as": name, "CPU": cpu["model"], "bf16 units": units, "torch kernels": cpu["torch_isa"],
                      "previous fp32 (min)": previous["wall_s"] / 60, "default": default["numerics"],
                      "default (min)": default["wall_s"] / 60, "× faster": run["speedup"],
                      "pairs: × faster": f"{min(pairs):.2f}–{max(pairs):.2f} ({len(pairs)} pairs)" if len(pairs) > 1 else "one pair",
