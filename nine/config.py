@@ -42,6 +42,7 @@ RETIRED_NUMERICS = ("fused",)
 # configuration (the book's recipe, bf16, first), so that a committed run is found on every CPU; else the fastest
 # here: bf16 where bf16 runs on hardware units (a CUDA device with bf16; a CPU with AMX or AVX-512 BF16, unless
 # oneDNN is told to stay below them), else float32 channels-last (bf16 would be emulated, slower than float32).
+# (A config trained directly by nine.core.train.train, outside the store, computes with that fastest numerics.)
 AUTO_NUMERICS = "auto"
 RECIPE_NUMERICS = "bf16"  # what the committed runs of the pages were computed with
 BF16_UNITS = ("avx512_bf16", "amx_bf16")

@@ -11,6 +11,7 @@ from typing import Any
 
 import torch
 
+from nine.config import RETIRED_NUMERICS
 from nine.store import paths
 from nine.store.runs import UNHASHED, RunError, load_run, read_config, read_json
 from nine.store.store import execute
@@ -181,6 +182,9 @@ def reproduce(path: Path, store: Path) -> tuple[list[Comparison], int, tuple[str
     machines that made the committed run and the recomputed one."""
     committed = load_run(Path(path))
     references, n_runs = seed_references(Path(path))
-    recomputed = load_run(execute(committed.config, Path(store), resume=False, replace=True))
+    config = committed.config  # a retired numerics is recomputed as the one its weights compute with
+    if config.numerics in RETIRED_NUMERICS:
+        config = config.replace(numerics="channels_last")
+    recomputed = load_run(execute(config, Path(store), resume=False, replace=True))
     machines = made_on(committed.provenance), made_on(recomputed.provenance)
     return compare_metrics(committed.metrics, recomputed.metrics, references), (n_runs if references else 0), machines

@@ -301,13 +301,14 @@ def get_or_train_all(cfgs: list[RunConfig], store: Path | str | None = None, say
     be trained still report their progress). ``say_loaded=False``: not that line (a helper that loads runs
     on the way to its answer, e.g. :func:`nine.experiments.tuning.best_setting`). Configs with
     ``numerics="auto"`` are resolved together (:func:`nine.store.runs.resolve_numerics`): one numerics for all."""
-    cfgs, why = resolve_numerics(cfgs)
+    places = tuple(dict.fromkeys((*(() if store is None else (Path(store),)), paths.RESULTS_DIR, paths.RUNS_DIR)))
+    cfgs, why = resolve_numerics(cfgs, places)
     if why:
         _say(why)
     announce(cfgs)
     runs, loaded = [], []
     for cfg in cfgs:
-        found = find_run(cfg)
+        found = find_run(cfg, places)
         if found is None:
             runs.append(get_or_train(cfg, store))
         else:
