@@ -14,6 +14,7 @@ from typing import Any
 
 import nine
 from nine.book.rerun import rerun_command
+from nine.config import NineError, first_line
 from nine.store.paths import ROOT
 
 
@@ -41,11 +42,23 @@ def sidecars(folder: Path | None = None) -> list[dict[str, Any]]:
     """Every figure sidecar (``<label>.json``) in the book's figure folder, in the order of the pages
     and of the figures on each page, with what the page says of it (:func:`page_figures`)."""
     folder = folder or ROOT / "book" / "figures"
-    records = [json.loads(path.read_text()) for path in folder.glob("*.json")]
+    records = [read_sidecar(path) for path in sorted(folder.glob("*.json"))]
     pages = {notebook: page_figures(notebook) for notebook in {r["notebook"] for r in records}}
     for r in records:
         r["page"] = pages[r["notebook"]].get(r["label"], {})
     return sorted(records, key=lambda r: (r["notebook"], r["page"].get("order", 999), r["label"]))
+
+
+def read_sidecar(path: Path) -> dict[str, Any]:
+    """A figure's sidecar; :class:`~nine.config.NineError` in one line naming it when it is not one."""
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+        if not isinstance(record, dict) or not {"notebook", "label"} <= set(record):
+            raise ValueError("it has no notebook and label")
+    except (OSError, ValueError) as err:
+        raise NineError(f"figure sidecar {path} cannot be read ({first_line(err)}): publish its page again "
+                        "(`make results`) or delete it") from err
+    return record
 
 
 def gallery_markdown(records: list[dict[str, Any]]) -> str:
@@ -116,7 +129,8 @@ def serve_executed_notebooks(build: Path | None = None) -> list[Path]:
         try:
             _, executed = cache.merge_match_into_file(source)
         except KeyError as err:
-            raise RuntimeError(f"{source.name} has no executed copy in {build / '.jupyter_cache'}: build the book first") from err
+            raise NineError(f"{source.name} has no executed copy in {build / '.jupyter_cache'}: the book is not fully "
+                            "built; build it with `make book`") from err
         nbformat.write(readable(executed), target)
         served.append(target)
     return served

@@ -119,8 +119,15 @@ class Run:
 
     @cached_property
     def log(self) -> list[dict[str, Any]]:
-        with open(self.path / "log.jsonl") as f:
-            return [json.loads(line) for line in f if line.strip()]
+        """One record per epoch; :class:`RunError` naming the file when it cannot be read."""
+        try:
+            with open(self.path / "log.jsonl", encoding="utf-8") as f:
+                records = [json.loads(line) for line in f if line.strip()]
+        except (OSError, ValueError) as err:
+            raise unreadable(self.path / "log.jsonl", err) from err
+        if not all(isinstance(r, dict) for r in records):
+            raise unreadable(self.path / "log.jsonl", ValueError("a line is not a JSON object"))
+        return records
 
     @cached_property
     def embeddings(self) -> dict[str, np.ndarray]:

@@ -9,6 +9,7 @@ import yaml
 from nine.book import gallery
 from nine.book import rerun as book
 from nine.cli import main
+from nine.config import NineError
 from nine.store.paths import ROOT as PROJECT_ROOT
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -113,7 +114,7 @@ def test_download_notebooks_come_from_the_execution_cache(monkeypatch, tmp_path)
     assert gallery.serve_executed_notebooks() == [served]
     assert nbformat.read(served, 4).cells[0].outputs[0]["text"] == "42\n"
     nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("1 + 1")]), source)  # not in the cache
-    with pytest.raises(RuntimeError, match="demo.ipynb has no executed copy"):
+    with pytest.raises(NineError, match="demo.ipynb has no executed copy"):
         gallery.serve_executed_notebooks()
 
 

@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 from nine.cli import main
 from nine.config import make_config
 from nine.store import RunError, execute, load_run, run_hash
+from nine.store.paths import ROOT
 
 TINY = ["--profile", "smoke", "--dataset", "digits", "--n_train", "64", "--n_test", "32", "--batch_size", "32",
         "--epochs", "1", "--d", "2"]
@@ -271,6 +272,33 @@ def test_reproduce_into_the_store_of_the_run_it_checks_is_refused(capsys):
     before = sorted(p.name for p in RESULTS_DIR.iterdir())
     line = refused(capsys, ["reproduce", str(run), "--store", str(RESULTS_DIR)], "store=", "is not allowed")
     assert "would replace" in line and sorted(p.name for p in RESULTS_DIR.iterdir()) == before
+
+
+@pytest.mark.parametrize("content", ["{ not json", "[]", '{"label": "x"}'])
+def test_gallery_with_a_malformed_sidecar_says_which_in_one_line(capsys, tmp_path, monkeypatch, content):
+    (tmp_path / "book" / "figures").mkdir(parents=True)
+    (tmp_path / "book" / "figures" / "broken.json").write_text(content)
+    monkeypatch.setattr("nine.book.gallery.ROOT", tmp_path)
+    refused(capsys, ["gallery"], "figure sidecar", "broken.json cannot be read", "make results")
+    assert not (tmp_path / "book" / "figures.md").exists()
+
+
+def test_a_damaged_log_is_named_not_a_traceback(stores):
+    results, _ = stores
+    run = load_run(results / run_hash(tiny()))
+    (run.path / "log.jsonl").write_bytes(b"\xff\xfe not json\n")
+    with pytest.raises(RunError, match=r"log.jsonl cannot be read"):
+        run.log  # noqa: B018
+
+
+def test_downloads_of_a_half_built_book_say_so_in_one_line(capsys, tmp_path, monkeypatch):
+    sources = tmp_path / "_build" / "html" / "_sources" / "notebooks"
+    sources.mkdir(parents=True)
+    (sources / "01_theory.ipynb").write_text("{}")  # a page the build has not executed
+    monkeypatch.setattr("nine.book.gallery.ROOT", tmp_path)
+    (tmp_path / "notebooks").mkdir()
+    (tmp_path / "notebooks" / "01_theory.ipynb").write_text((ROOT / "notebooks" / "01_theory.ipynb").read_text())
+    refused(capsys, ["downloads"], "01_theory.ipynb has no executed copy", "make book")
 
 
 def test_downloads_without_a_built_book_is_an_error(capsys, tmp_path, monkeypatch):
