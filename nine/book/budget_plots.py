@@ -10,8 +10,9 @@ from nine.book.plots import panel_grid
 from nine.book.sweep_plots import PRIOR_FLOORS, PRIOR_LINES, PRIOR_NAMES
 
 TRAJECTORY_PANELS = {
-    "reachable_gap": "min(C, log N) − InfoNCE (nats)", "kl_knn": "kNN KL to the prior (nats)", "ks_max": "max KS over coordinates",
-    "max_corr": "max |correlation| between coordinates", "probe_acc": "linear-probe accuracy (— test, -- train)",
+    "reachable_gap": "min(C, log N) − InfoNCE (nats)", "kl_knn": "kNN KL to the prior (nats)",
+    "excess_kurtosis_mean": "mean excess kurtosis (tails)", "gaussian_kl": "Gaussian part of the KL (nats)",
+    "probe_acc": "linear-probe accuracy (— test, -- train)",
     "knn_acc": "5-NN accuracy (test)",
 }
 
@@ -36,7 +37,7 @@ def trajectories(table, floors: dict[str, dict[str, float]]) -> Figure:
     ticks = sorted(set(table["epochs"]))
     ticks = [e for k, e in enumerate(ticks) if k == 0 or e >= 1.8 * ticks[k - 1] or e == ticks[-1]]  # no crowding
     for ax, (column, title) in zip(axes, TRAJECTORY_PANELS.items()):
-        logarithmic = column in ("reachable_gap", "kl_knn")
+        logarithmic = column in ("reachable_gap", "kl_knn", "gaussian_kl")
         lowest = float(table[column].min())
         for prior, style in PRIOR_FLOORS.items():
             floor = floors.get(prior, {}).get(column)

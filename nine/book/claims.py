@@ -44,6 +44,7 @@ class Claim:
     inconclusive: str = ""  # why the check cannot decide (its positive control fails, nothing to test): no verdict
     reason: str = ""  # for a FAIL: what the page found limits it, one line under the verdict
     rule: str = ""  # the decision rule as an instrument: its name and its measured size and power (nine.eval.seed_rules)
+    premise: str = ""  # the id of a claim this one presupposes (a price of matching presupposes a match)
 
     @property
     def passed(self) -> bool:
@@ -102,18 +103,28 @@ class Ledger:
         tolerance: float = 0.0,
         relation: str = "approx",
         inconclusive: str = "",
+        premise: str = "",
+        unmet: str = "",
     ) -> Claim:
         """Record a claim (replacing an earlier row with the same id) and return it. ``inconclusive``:
         the reason the check cannot decide here (e.g. its positive control failed); the row then shows
-        the measured value but neither pass nor FAIL."""
+        the measured value but neither pass nor FAIL. ``premise``: the id of a claim already on the ledger that
+        this one presupposes; unless that claim passes, this one is inconclusive, whatever it measures, with
+        ``unmet`` (what was measured where the premise failed) after the reason."""
         if relation not in RELATIONS:
             raise ValueError(f"relation={relation!r} is not allowed: must be one of {', '.join(RELATIONS)}")
         if not id.replace("-", "").isalnum():
             raise ValueError(f"id={id!r} is not allowed: use letters, digits and '-' only")
         if tolerance < 0:
             raise ValueError(f"tolerance={tolerance!r} is not allowed: must be >= 0")
+        if premise:
+            if premise not in self.claims:
+                raise ValueError(f"premise={premise!r} is not allowed: record that claim on the ledger first")
+            before = self.claims[premise]
+            if before.verdict != "pass" and not inconclusive:
+                inconclusive = f"its premise {premise} is not a pass ({before.verdict})" + (f": {unmet}" if unmet else "")
         claim = Claim(id, statement, check, float(measured), float(expected), float(tolerance), relation,
-                      self.notebook, self.profile, inconclusive)
+                      self.notebook, self.profile, inconclusive, premise=premise)
         self.claims[id] = claim
         return claim
 

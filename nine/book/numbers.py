@@ -121,6 +121,10 @@ def over_seeds(values, floor: float | None = None) -> str:
 LABELS = {
     "ks_max": "max KS", "ks_view_max": "max KS (views)", "ad_max": "max A²", "energy": "energy distance",
     "energy_p": "energy p (permutation)", "energy_ref": "energy to reference", "energy_ref_p": "energy p (reference)",
+    "omnibus_p": "omnibus p", "omnibus_p_view": "omnibus p (views)", "gaussian_kl": "Gaussian-part KL",
+    "excess_kurtosis_mean": "excess kurtosis", "excess_kurtosis_extreme": "excess kurtosis (extreme)",
+    "skewness_mean": "skewness", "skewness_extreme": "skewness (extreme)", "eigenvalue_min": "smallest eigenvalue",
+    "eigenvalue_max": "largest eigenvalue",
     "sw": "sliced W₁", "max_corr": "max |corr|", "kl_knn": "kNN KL", "probe_acc": "linear probe",
     "probe_train_acc": "linear probe (train)", "mlp_acc": "MLP probe", "knn_acc": "5-NN", "infonce_test": "InfoNCE (test)",
     "capacity": "capacity C", "gap": "C − InfoNCE", "reachable_gap": "min(C, log N) − InfoNCE",

@@ -237,10 +237,11 @@ class Page:
         return self._with_rule(id, instrument) or claim
 
     def check_share(self, id: str, statement: str, check: str, values, reference, share: float,
-                    effect: float = 1.0) -> Claim:
+                    effect: float = 1.0, premise: str = "", unmet: str = "") -> Claim:
         """A claim that the mean of ``values`` (seeds of one method) is at least ``share`` × the mean of
         ``reference`` (seeds of another), decided by :func:`nine.eval.seed_rules.share_interval` and measured as
-        an instrument at these seeds, with its power at a ratio of ``effect``. The row shows the ratio of means."""
+        an instrument at these seeds, with its power at a ratio of ``effect``. The row shows the ratio of means.
+        ``premise``, ``unmet``: as in :meth:`nine.book.claims.Ledger.check`."""
         from nine.eval.seed_rules import share_instrument, share_interval
 
         reading = share_interval(values, reference, share)
@@ -248,7 +249,8 @@ class Page:
             instrument = share_instrument(values, reference, share, effect)
         except ValueError:  # fewer than two seeds of either, or no spread: no simulation
             instrument = None
-        claim = self.check(id, statement, check, reading.mean, share, relation="ge", inconclusive=reading.reason)
+        claim = self.ledger.check(id, statement, check, reading.mean, share, relation="ge", inconclusive=reading.reason,
+                                  premise=premise, unmet=unmet)
         return self._with_rule(id, instrument) or claim
 
     def name_rule(self, id: str, rule: str) -> Claim:

@@ -214,3 +214,36 @@ def temperature_curves(runs: list, prior: str) -> Figure:
     return fig
 
 
+
+
+DEPARTURES = {"excess_kurtosis_mean": "mean excess kurtosis (tails)", "gaussian_kl": "Gaussian part of the KL (nats)",
+              "eigenvalue_min": "smallest covariance eigenvalue"}
+
+
+def departure_vs_noise(table, prior: str, bands: dict[int, dict[str, tuple[float, float]]]) -> Figure:
+    """Where the law departs from its prior, against the noise level: one panel per distance of
+    :data:`DEPARTURES` (mean ± std over seeds, one line per d, plain InfoNCE at the left edge), with the range
+    samples of the prior reach at each d shaded (``bands[d]``, :func:`nine.experiments.omnibus_calibration.null_band`).
+    Below the band, excess kurtosis means lighter tails than the prior's."""
+    symbol = PRIOR_NAMES[prior][0]
+    fig, axes = panel_grid(len(DEPARTURES), 4.6, 3.6, columns=3)
+    for ax, (column, title) in zip(axes, DEPARTURES.items()):
+        for k, (d, part) in enumerate(table.groupby("d")):
+            colour = f"C{k}" if k == 0 else "C4"
+            mean, std = _seed_spread(part, column)
+            ax.errorbar(mean.index, mean, yerr=std, marker="o", ms=4, capsize=3, color=colour, label=f"NINE, d = {d}")
+            plain = part.loc[part["head"] == "plain", column]
+            if len(plain):
+                ax.errorbar([mean.index.min() / 2.2], [plain.mean()], yerr=[_std(plain)], marker="s", ms=5, color=colour,
+                            mfc="white", ls="none", capsize=2, label=f"plain InfoNCE, d = {d}")
+            if d in bands:
+                low, high = bands[d][column]
+                ax.axhspan(low, high, color=colour, alpha=0.15, lw=0, label=f"prior samples (central 95%), d = {d}")
+        ax.set_xscale("log")
+        if column == "gaussian_kl":
+            ax.set_yscale("symlog", linthresh=0.01)
+        ax.set(xlabel=f"noise level {symbol} (plain InfoNCE at the left)", title=title)
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, fontsize=8, loc="lower center", ncol=3, bbox_to_anchor=(0.5, 0.0))
+    fig.tight_layout(rect=(0, 0.14, 1, 1))
+    return fig

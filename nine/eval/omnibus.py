@@ -30,6 +30,8 @@ from nine.priors import get as get_prior
 
 PARTS = ("mardia_skewness", "mardia_kurtosis", "gaussian_lr", "max_ks")
 TWO_SIDED = ("mardia_kurtosis",)
+DISTANCES = ("gaussian_kl", "excess_kurtosis_mean", "excess_kurtosis_extreme", "skewness_mean", "skewness_extreme",
+             "eigenvalue_min", "eigenvalue_max")  # the keys of :func:`distances`, in order
 
 
 def normal_coordinates(z: np.ndarray, prior: str) -> np.ndarray:
@@ -62,11 +64,18 @@ def largest_ks(x: np.ndarray) -> float:
     return float(np.maximum(ranks / n - cdf, cdf - (ranks - 1) / n).max())
 
 
+def description(z: np.ndarray, prior: str) -> np.ndarray:
+    """The four statistics of :data:`PARTS` then the distances of :data:`DISTANCES` of z (n×d), one row."""
+    found = distances(z, prior)
+    return np.concatenate([statistics(z, prior), [found[name] for name in DISTANCES]])
+
+
 def part_pvalues(values: np.ndarray, null: np.ndarray) -> np.ndarray:
     """The p-value of each statistic of ``values`` (k×4, or 4) against the null draws (m×4): the share of
     null draws at least as extreme, counting the observation ((1 + count) / (1 + m)); two-sided for
     :data:`TWO_SIDED` (twice the smaller tail, at most 1)."""
-    values, null = np.atleast_2d(values), np.asarray(null, dtype=np.float64)
+    values = np.atleast_2d(values)[:, : len(PARTS)]  # a row of :func:`description` carries its distances after them
+    null = np.asarray(null, dtype=np.float64)[:, : len(PARTS)]
     m = len(null)
     upper = (1 + (null[None, :, :] >= values[:, None, :]).sum(axis=1)) / (1 + m)
     lower = (1 + (null[None, :, :] <= values[:, None, :]).sum(axis=1)) / (1 + m)

@@ -72,3 +72,30 @@ def test_every_committed_claim_names_its_rule_and_every_fail_its_reason():
     assert [c.id for c in claims if not c.rule.strip()] == []
     assert [c.id for c in claims if c.verdict == "FAIL" and not c.reason.strip()] == []
     assert [c.id for c in claims if c.verdict == "inconclusive" and not c.inconclusive.strip()] == []
+
+
+def test_a_claim_that_presupposes_another_is_decided_only_where_that_one_passes():
+    ledger = Ledger("nb", "cpu")
+    ledger.check("match", "s", "c", measured=0.001, expected=0.05, relation="ge")  # FAIL
+    price = ledger.check("price", "s", "c", measured=0.99, expected=0.9, relation="ge", premise="match",
+                         unmet="at the closest level, 0.99 of plain")
+    assert price.verdict == "inconclusive" and "premise match is not a pass (FAIL)" in price.inconclusive
+    assert "at the closest level, 0.99 of plain" in price.inconclusive and price.premise == "match"
+    ledger.check("match", "s", "c", measured=0.3, expected=0.05, relation="ge")  # now a pass
+    assert ledger.check("price", "s", "c", measured=0.99, expected=0.9, relation="ge", premise="match").verdict == "pass"
+    with pytest.raises(ValueError, match="premise='nothing' is not allowed"):
+        ledger.check("other", "s", "c", measured=1.0, expected=1.0, premise="nothing")
+
+
+def test_no_committed_claim_passes_where_its_premise_does_not():
+    # a price of matching is only stated where matching was found: every trade-off claim names its premise
+    from nine.store.paths import ROOT
+
+    claims = {c.id: c for c in load_claims(ROOT / "book" / "claims")}
+    tradeoffs = [i for i in claims if "tradeoff" in i]
+    assert tradeoffs and all(claims[i].premise for i in tradeoffs)
+    for claim in claims.values():
+        if claim.premise:
+            assert claim.premise in claims, f"{claim.id}: its premise {claim.premise} is not on the ledger"
+            if claims[claim.premise].verdict != "pass":
+                assert claim.verdict != "pass", f"{claim.id} passes where its premise {claim.premise} does not"

@@ -18,7 +18,7 @@ CLAIMS = [
     claim("generative-nine-prior-samples-as-good", 1.0, inconclusive="no power", notebook="04_generative"),
     claim("gaussian-plain-rejected", 0.001),  # control, pass
     claim("dsprites-vae-control", 0.01, 0.1, "ge", notebook="05_disentanglement"),  # control, FAIL
-    claim("budget-energy-not-rejected-d16", 0.01, relation="ge", notebook="08_budget"),  # companion, FAIL
+    claim("budget-matches-prior-d16", 0.01, relation="ge", notebook="08_budget"),  # companion, FAIL
 ]
 
 
@@ -36,8 +36,11 @@ def test_counts_are_split_by_kind_and_add_up():
 
 
 def test_findings_state_the_numbers_of_the_tables(tmp_path):
-    rows = [dict(head="nine", d=2, energy_ref_p=p) for p in (0.3, 0.6, 0.01)]
-    rows += [dict(head="nine", d=16, energy_ref_p=p) for p in (0.001, 0.002)] + [dict(head="plain", d=16, energy_ref_p=0.001)]
+    def row(head, d, p, kl=0.5):
+        return dict(run="abc", head=head, d=d, omnibus_p=p, excess_kurtosis_mean=-0.3, gaussian_kl=kl)
+
+    rows = [row("nine", 2, p) for p in (0.3, 0.6, 0.01)]
+    rows += [row("nine", 16, p, kl) for p, kl in ((0.001, 0.43), (0.002, 2.5))] + [row("plain", 16, 0.001)]
     pd.DataFrame(rows).to_csv(tmp_path / "matching-gaussian.csv", index=False)
     pd.DataFrame([dict(prior="gaussian", noise=0.5, reading="still falling (budget)",
                         **{"kl_knn at 60": 4.75, "kl_knn at 600": 1.38, "prior sample": 0.006})]
@@ -49,11 +52,17 @@ def test_findings_state_the_numbers_of_the_tables(tmp_path):
     assert "does not reject 2 of 3 Gaussian-prior runs" in text[0]
     assert "but does not reach it" in text[1]
     assert "falls from 4.75 nats after 60 epochs to 1.38 after 600, against 0.006" in text[1]
-    assert "rejects 2 of the 2 NINE runs at d = 16" in text[1]
+    assert "rejects 2 of the 2 NINE runs at d = 16" in text[1] and "Gaussian part of their KL 0.43 to 2.50 nats" in text[1]
     assert "keeps 97% (Gaussian)" in text[2] and "MLP" not in text[2]  # no readout rows: nothing said of them
     more = CLAIMS + [claim("gaussian-moderate-tradeoff-mlp", 1.0, 0.9, "ge"), claim("gaussian-moderate-tradeoff-knn", 0.8, 0.9, "ge")]
     assert "of the MLP-probe and 5-NN rows 1 of 2 pass" in findings(more, tmp_path)[2]
     assert "1.00× a plain InfoNCE step" in text[3]
+    # a price of matching needs a match: where the trade-off rows are inconclusive for want of it, no price is stated
+    unmatched = [c for c in CLAIMS if c.id != "gaussian-moderate-tradeoff"] + [
+        Claim("gaussian-moderate-tradeoff", "s", "c", 0.99, 0.9, 0.0, "ge", "02_gaussian_matching", "cpu",
+              "its premise gaussian-best-noise-not-rejected is not a pass (FAIL)", premise="gaussian-best-noise-not-rejected")]
+    price = findings(unmatched, tmp_path)[2]
+    assert price.startswith("<b>No price of matching can be stated at this budget</b>") and "keeps 99% (Gaussian)" in price
     assert "1 of the paper's claims cannot be decided" in text[4] and "1 of the paper's claims FAIL" in text[5]
     assert '1 on <a href="../notebooks/04_generative.html">generation</a>' in text[4]  # each page with its count
     assert '1 on <a href="../notebooks/02_gaussian_matching.html">Gaussian matching</a>' in text[5]
@@ -64,6 +73,14 @@ def test_findings_state_the_numbers_of_the_tables(tmp_path):
     longer = findings(CLAIMS, tmp_path)[2]
     assert longer.startswith("<b>The price in accuracy is moderate at 60 epochs; with longer training a linear probe pays more</b>")
     assert "the linear probe goes 0.89 → 0.72, the MLP probe goes 0.94 → 0.94" in longer
+
+
+def test_tails_are_counted_against_what_prior_samples_reach():
+    from nine.book.front import _tails
+
+    text = _tails("gaussian", pd.Series([-0.48, -0.3, 0.0, 1.06]), (-0.21, 0.22))
+    assert text.startswith("2 Gaussian-prior runs have lighter tails than the prior's (mean excess kurtosis down to -0.48)")
+    assert "1 heavier (up to +1.06), 1 with tails within that range, where samples of the prior reach -0.21 to +0.22" in text
 
 
 def test_the_mlp_probe_reads_what_a_linear_probe_cannot_and_is_stored_once(tmp_path):

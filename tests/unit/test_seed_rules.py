@@ -5,7 +5,10 @@ import pytest
 from scipy import stats
 
 from nine.eval.seed_rules import (
+    EXACT_LIMIT,
+    arrangements,
     interval_instrument,
+    level_arrangements,
     level_spread,
     pooled_spread,
     seed_interval,
@@ -104,7 +107,7 @@ def test_a_welch_claim_without_power_is_inconclusive_not_failed():
 LEVELS = np.repeat([0.1, 0.3, 0.5, 1.0, 2.0], 3)  # 02's five noise levels, three seeds each
 
 
-def test_trend_rule_is_scipy_s_spearman_test_both_ways():
+def test_trend_rule_is_scipy_s_spearman_test_both_ways_where_the_runs_are_many():
     rng = np.random.default_rng(3)
     for _ in range(5):
         values = rng.normal(size=len(LEVELS)) - 0.5 * np.arange(len(LEVELS)) // 3
@@ -117,6 +120,26 @@ def test_trend_rule_is_scipy_s_spearman_test_both_ways():
     with pytest.raises(ValueError, match="not allowed to differ in length"):
         trend_decrease([1.0, 2.0, 3.0], [0.1, 0.2])
     assert level_spread([1, 1, 2, 2], [0.0, 2.0, 10.0, 12.0]) == pytest.approx(np.sqrt(2.0))
+
+
+@pytest.mark.parametrize("levels", [np.repeat([1.0, 2.0], 3), np.repeat([0.5, 1.0, 2.0], [2, 3, 2]), [1.0, 1.0, 2.0]])
+def test_trend_rule_is_exact_where_the_runs_are_few(levels):
+    # every permutation of the values (each distinct arrangement of the levels equally often), ties included
+    import itertools
+
+    levels = np.asarray(levels, dtype=float)
+    assert arrangements(levels) <= EXACT_LIMIT
+    rng = np.random.default_rng(5)
+    for values in (rng.normal(size=len(levels)), np.round(rng.normal(size=len(levels)), 0), -levels):
+        reading = trend_decrease(levels, values)
+        rhos = np.array([stats.spearmanr(levels, np.array(order)).statistic
+                         for order in itertools.permutations(values)])
+        assert reading.p_fall == pytest.approx(np.mean(rhos <= reading.rho + 1e-9), abs=1e-12)
+        assert reading.p_rise == pytest.approx(np.mean(rhos >= reading.rho - 1e-9), abs=1e-12)
+    # complete separation of 2 levels × 3 seeds: one arrangement of 20, so p = 1/20, not the t approximation's 0.0046
+    separated = trend_decrease(np.repeat([1.0, 2.0], 3), [6, 5, 4, 3, 2, 1])
+    assert separated.p_fall == pytest.approx(1 / 20) and separated.p_rise == 1.0
+    assert len(level_arrangements(np.repeat([1.0, 2.0], 3))) == 20 == arrangements(np.repeat([1.0, 2.0], 3))
 
 
 @pytest.mark.parametrize("levels", [LEVELS, np.repeat([1.0, 2.0], 3)])
