@@ -41,7 +41,8 @@ def build_parser() -> argparse.ArgumentParser:
         if name != "profile":
             train.add_argument(f"--{name}", type=functools.partial(parse_field, name), default=argparse.SUPPRESS,
                                help="see nine.config.RunConfig")
-    again = commands.add_parser("reproduce", help="retrain a committed run from scratch and compare every metric")
+    again = commands.add_parser("reproduce", help="retrain a committed run from scratch (a continued run: continue "
+                                "the committed run it continues) and compare every metric")
     again.add_argument("run", nargs="?", default=None, help="run directory (default: cheapest in results/)")
     again.add_argument("--store", default="_build/reproduce", help="where the recomputed run goes")
     sweep = commands.add_parser("sweep", help="train every missing run of the matching notebooks' noise sweeps")
@@ -78,19 +79,22 @@ def _job_options(command: argparse.ArgumentParser) -> None:
     command.add_argument("--executor", default="pool", choices=EXECUTORS,
                          help="pool: processes here; local / slurm: one submitit job per run")
     command.add_argument("--slurm-partition", default=None, help="the SLURM partition (--executor slurm)")
-    command.add_argument("--gpus-per-job", type=int, default=0, help="GPUs each job asks for (--executor slurm)")
-    command.add_argument("--dry-run", action="store_true", help="print the job script and submit nothing")
+    command.add_argument("--gpus-per-job", type=int, default=0,
+                         help="GPUs each job asks for, 0 to 64 (--executor local or slurm)")
+    command.add_argument("--dry-run", action="store_true",
+                         help="print the job script and submit nothing (--executor slurm)")
 
 
 def _jobs(args: dict) -> dict:
     """The executor options of the command line as :func:`nine.experiments.runner.run_sweep` takes them."""
     if args["executor"] == "pool":
-        if args["dry_run"] or args["slurm_partition"] or args["gpus_per_job"]:
+        if args["dry_run"] or args["slurm_partition"] is not None or args["gpus_per_job"]:
             raise NineError("--dry-run, --slurm-partition and --gpus-per-job are not allowed with --executor pool: "
-                            "they are options of --executor local or slurm")
+                            "they are options of --executor slurm (--gpus-per-job also of --executor local)")
         return {}
-    if args["gpus_per_job"] < 0:
-        raise NineError(f"gpus_per_job={args['gpus_per_job']} is not allowed: must be an integer >= 0")
+    from nine.experiments.jobs import check_job_options
+
+    check_job_options(args["executor"], args["slurm_partition"], args["gpus_per_job"], args["dry_run"])
     return {"executor": args["executor"], "partition": args["slurm_partition"], "gpus_per_job": args["gpus_per_job"],
             "dry_run": args["dry_run"]}
 
@@ -171,11 +175,14 @@ def _reproduce(run: str | None, store: str) -> int:
     path = Path(run) if run else cheapest_committed_run()
     if not (path / "config.json").is_file():
         raise RunError(f"run={str(path)!r} is not allowed: it is not a run directory (it has no config.json)")
-    load_run(path)  # a damaged run is named before anything is trained
+    committed = load_run(path)  # a damaged run is named before anything is trained
     if Path(store).resolve() == path.resolve().parent:
         raise RunError(f"store={store!r} is not allowed: it holds the run being checked, which the recomputation "
                        "would replace; recompute into another folder (default _build/reproduce)")
-    print(f"recomputing {path} from scratch into {store}", flush=True)
+    parent = committed.config.continues
+    how = (f"by continuing the committed run {parent} it continues to {committed.config.epochs} epochs" if parent
+           else "from scratch")
+    print(f"recomputing {path} {how} into {store}", flush=True)
     rows, spread_runs, (made, remade) = reproduce(path, Path(store))
     print(f"committed run made on: {made}\nrecomputed on:         {remade}")
     print("rules: " + (f"from the {spread_runs} committed seeds of this configuration: a value must lie in the "
@@ -211,8 +218,11 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _main(argv: list[str] | None) -> int:
+    from nine.store.paths import check_store
+
     args = vars(build_parser().parse_args(argv))
     command, store = args.pop("command"), args.pop("store", None)
+    check_store(store)
     if command == "reproduce":
         return _reproduce(args["run"], store)
     if command == "sweep":

@@ -5,6 +5,9 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import pickle
+import re
+import warnings
 from pathlib import Path
 
 import torch
@@ -68,6 +71,26 @@ TRAILER = b"\nnine-checkpoint-sha256:"  # then the 64 hex digits of the SHA-256 
 _SEAL = len(TRAILER) + 64
 
 
+def load_tensors(source):
+    """The tensors (in plain containers) of a file written by ``torch.save``, loaded on the CPU with
+    ``weights_only=True``: a file that holds any other pickled object is refused, never unpickled. torch's
+    warnings about an unusual file are silenced; :func:`load_problem` says why a file was refused."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return torch.load(source, map_location="cpu", weights_only=True)
+
+
+def load_problem(err: BaseException) -> str:
+    """Why :func:`load_tensors` failed, as a clause to quote in a one-line error. A file the weights-only
+    loader refused is said to be no plain tensor file (naming the object it holds where torch names it);
+    torch's own advice, to load it without ``weights_only``, would run whatever it holds and is not quoted."""
+    if isinstance(err, pickle.UnpicklingError) or "weights_only" in str(err):
+        found = re.search(r"unsupported GLOBAL (\S+)", str(err))
+        holds = f" (it holds {found.group(1)})" if found else ""
+        return f"it is not a plain tensor file{holds}; it is refused, since loading it could run code"
+    return first_line(err)
+
+
 def verified_payload(path: Path) -> bytes:
     """The bytes of the checkpoint at ``path`` once its SHA-256 trailer matches them, else
     :class:`CheckpointError` (a damaged checkpoint must never be resumed from)."""
@@ -87,9 +110,9 @@ def load_checkpoint(path: Path, encoder, networks, optimiser, generators, owner:
     before checkpoints named their run) raises :class:`ForeignCheckpoint` before anything is restored."""
     payload = verified_payload(path)
     try:
-        state = torch.load(io.BytesIO(payload), map_location="cpu", weights_only=True)
+        state = load_tensors(io.BytesIO(payload))
     except Exception as err:
-        raise CheckpointError(f"{path} cannot be read ({first_line(err)}); delete it to start the run afresh") from err
+        raise CheckpointError(f"{path} cannot be read ({load_problem(err)}); delete it to start the run afresh") from err
     if not isinstance(state, dict) or state.get("run") != owner:
         raise ForeignCheckpoint(f"{path} was written by another run (its configuration or seed differ)")
     try:

@@ -50,17 +50,19 @@ def long_configs(profile: str = "cpu", **overrides) -> list[RunConfig]:
             for seed in seeds for prior, levels in LONG_LEVELS.items() for level in levels]
 
 
-def continued_configs(profile: str = "cpu", **overrides) -> list[RunConfig]:
+def continued_configs(profile: str = "cpu", stores=None, **overrides) -> list[RunConfig]:
     """The long runs continued to :data:`CONTINUED_EPOCHS` in :data:`CONTINUED_NUMERICS`, in
     :data:`CONTINUED_ORDER`, both seeds of a configuration together; each names the finished long run
-    it continues (:func:`nine.store.run_hash`)."""
-    from nine.store import run_hash
+    it continues (:func:`nine.store.run_hash`; a long run with ``numerics="auto"`` as it resolves in
+    ``stores``, default ``results/`` and the runs folder)."""
+    from nine.store import resolve_numerics, run_hash
 
     epochs = SMOKE["continued_epochs"] if profile == "smoke" else CONTINUED_EPOCHS
     long = long_configs(profile, **overrides)
     order = {level: i for i, level in enumerate(CONTINUED_ORDER)}
     long.sort(key=lambda cfg: (order[(cfg.prior, noise_of(cfg))], cfg.seed))
-    return [cfg.replace(epochs=epochs, continues=run_hash(cfg), numerics=CONTINUED_NUMERICS) for cfg in long]
+    return [cfg.replace(epochs=epochs, continues=run_hash(resolve_numerics([cfg], stores)[0][0]),
+                        numerics=CONTINUED_NUMERICS) for cfg in long]
 
 
 def continued_snapshots(profile: str = "cpu") -> tuple[int, ...]:
@@ -75,10 +77,11 @@ def continued_trajectory(cfg: RunConfig) -> list[RunConfig]:
 def continue_all(profile: str = "cpu", store=None, workers: int = 1, jobs: dict | None = None, **overrides) -> None:
     """Continue every long run to :data:`CONTINUED_EPOCHS` (the long runs must be finished). ``jobs``: the
     executor options of :func:`nine.experiments.runner.run_sweep`."""
-    from nine.experiments.runner import run_sweep
+    from nine.experiments.runner import run_sweep, stores_of
 
     snaps = continued_snapshots(profile)
-    run_sweep(continued_configs(profile, **overrides), store, workers, snapshots=lambda cfg: snaps, **(jobs or {}))
+    run_sweep(continued_configs(profile, stores_of(store), **overrides), store, workers, snapshots=lambda cfg: snaps,
+              **(jobs or {}))
 
 
 def snapshot_epochs(profile: str = "cpu") -> tuple[int, ...]:

@@ -2,14 +2,18 @@
 
 On two CPU cores two one-thread runs train ≈1.4× as many samples per second as one two-thread run
 (``benchmarks/processes.py``). Every run is an ordinary run of :mod:`nine.store`, so a sweep trains only
-what is missing and resumes what was cut off; a run that fails stops the sweep and its pool.
+what is missing and resumes what was cut off; a run that fails stops the sweep and its pool, and a sweep that
+is killed, even by SIGKILL, takes its workers with it (:func:`die_with`).
 """
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import multiprocessing
 import os
 import signal
+import sys
 import threading
 import time
 from pathlib import Path
@@ -17,6 +21,7 @@ from typing import Callable
 
 from nine.config import ConfigError, RunConfig
 from nine.store import RESULTS_DIR, RUNS_DIR, find_run, get_or_train, load_run, resolve_numerics, run_hash
+from nine.store.paths import check_store
 
 
 def _train_one(args: tuple[RunConfig, str | None, int, tuple[int, ...]]) -> tuple[str, float]:
@@ -42,6 +47,7 @@ def run_sweep(
     epochs_of = snapshots if callable(snapshots) else (lambda cfg: tuple(snapshots))
     if not isinstance(workers, int) or isinstance(workers, bool) or workers < 1:
         raise ConfigError(f"workers={workers!r} is not allowed: must be an integer >= 1")
+    check_store(store)
     places = stores_of(store)
     cfgs, why = resolve_numerics(cfgs, places)  # "auto": one numerics for the whole sweep
     if why:
@@ -65,7 +71,8 @@ def run_sweep(
         threads = 1 if workers > 1 else 0
         jobs = [(cfg, None if store is None else str(store), threads or _default_threads(), tuple(epochs_of(cfg)))
                 for cfg in missing]
-        pool = multiprocessing.get_context("spawn").Pool(workers) if workers > 1 else None
+        pool = (multiprocessing.get_context("spawn").Pool(workers, initializer=die_with, initargs=(os.getpid(),))
+                if workers > 1 else None)
         previous = signal.signal(signal.SIGTERM, _terminated) if pool is not None and _main_thread() else None
         try:
             results = map(_train_one, jobs) if pool is None else pool.imap_unordered(_train_one, jobs)
@@ -106,6 +113,60 @@ def _terminated(signum: int, frame) -> None:
 
 def _main_thread() -> bool:
     return threading.current_thread() is threading.main_thread()
+
+
+PR_SET_PDEATHSIG = 1  # prctl option (linux/prctl.h): the signal a process gets when its parent ends
+
+
+def die_with(sweep: int) -> None:
+    """End this process (SIGKILL) when the process ``sweep`` that started it ends, however it ends (a SIGKILL
+    leaves it no time to stop its workers), so that no run goes on training unwatched; the run resumes from its
+    checkpoint when the sweep is started again. On Linux the kernel signals the process when its parent ends
+    (``prctl(PR_SET_PDEATHSIG)``, for a pool's worker); where ``sweep`` is further up (a local submitit job,
+    started by submitit's controller) a daemon thread also checks every second that ``sweep`` is still among
+    its ancestors. Elsewhere only the last check applies."""
+    if sys.platform.startswith("linux"):
+        try:
+            libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+            libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+        except (OSError, AttributeError):
+            pass
+    if not _descends_from(sweep):  # the sweep ended before the kernel was asked to tell us
+        os.kill(os.getpid(), signal.SIGKILL)
+    if os.getppid() != sweep:
+        threading.Thread(target=_watch, args=(sweep,), daemon=True, name="die-with-sweep").start()
+
+
+def _watch(sweep: int) -> None:
+    while _descends_from(sweep):
+        time.sleep(1.0)
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+def _descends_from(ancestor: int) -> bool:
+    """Whether process ``ancestor`` is this process's parent, grandparent, ... (read from /proc; where there is
+    no /proc, whether a process ``ancestor`` exists). An ended process's children pass to another parent at
+    once, so this is False as soon as it has ended, even before it is reaped."""
+    pid = os.getppid()
+    if not os.path.isdir("/proc"):
+        try:
+            os.kill(ancestor, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            pass
+        return True
+    seen = set()
+    while pid > 1 and pid not in seen:
+        if pid == ancestor:
+            return True
+        seen.add(pid)
+        try:
+            with open(f"/proc/{pid}/stat") as stat:
+                pid = int(stat.read().rpartition(")")[2].split()[1])  # the field after the state: its parent
+        except (OSError, ValueError, IndexError):
+            return False
+    return pid == ancestor
 
 
 def require_trained(cfgs: list[RunConfig], profile: str, training_allowed: bool, what: str,

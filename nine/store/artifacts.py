@@ -35,12 +35,13 @@ def model_places(store: Path | None) -> tuple[Path, ...]:
 
 def model_weights(folder: Path) -> dict:
     """The state dict of a stored network (its bytes verified by the caller)."""
-    import torch
+    from nine.core.checkpoint import load_problem, load_tensors
 
     try:
-        return torch.load(folder / "model.pt", map_location="cpu", weights_only=True)
+        return load_tensors(folder / "model.pt")
     except Exception as err:  # noqa: BLE001 (verified bytes that still do not load)
-        raise RunError(f"{folder / 'model.pt'} cannot be read ({err}); delete {folder} to train it again") from err
+        raise RunError(f"{folder / 'model.pt'} cannot be read ({load_problem(err)}); delete {folder} to train it "
+                       "again") from err
 
 
 def find_artifact(key: str, places: tuple[Path, ...], files: tuple[str, ...]) -> Path | None:

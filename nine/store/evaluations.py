@@ -164,11 +164,15 @@ def read(path: Path, key: str) -> tuple[bool, Any]:
 
 def write(path: Path, record: dict) -> None:
     """Write atomically: a reader sees the whole file or none (two processes computing the same evaluation
-    write the same content)."""
+    write the same content). :class:`OSError` when it cannot be written; no partial file is left."""
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(f".partial-{os.getpid()}-{path.name}")
-    partial.write_text(json.dumps(record, indent=1, allow_nan=True) + "\n")  # a value's keys keep their order
-    os.replace(partial, path)
+    try:
+        partial.write_text(json.dumps(record, indent=1, allow_nan=True) + "\n")  # a value's keys keep their order
+        os.replace(partial, path)
+    except OSError:
+        partial.unlink(missing_ok=True)
+        raise
 
 
 def evaluation(*modules: str, rtol: float | None = None) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
@@ -199,8 +203,14 @@ def evaluation(*modules: str, rtol: float | None = None) -> Callable[[Callable[.
                 if found:
                     return value
             value = plain(function(*args, **kwargs))
-            write(paths.RUNS_DIR / FOLDER / filename, {"function": name, "key": key, "arguments": arguments,
-                                                        "code": code, "value": value, "value_sha256": value_digest(value)})
+            target = paths.RUNS_DIR / FOLDER / filename
+            try:
+                write(target, {"function": name, "key": key, "arguments": arguments, "code": code, "value": value,
+                               "value_sha256": value_digest(value)})
+            except OSError as err:  # a read-only or full runs folder: the value is still this call's answer
+                print(f"evaluation {function.__qualname__} could not be stored in {paths.shown(target.parent)} "
+                      f"({err.strerror or first_line(err)}): it is returned, and computed again next time",
+                      file=sys.stderr)
             return value
 
         return stored

@@ -1,4 +1,5 @@
-"""Recomputing a committed run from scratch and comparing every metric (``make reproduce``)."""
+"""Recomputing a committed run from scratch (a continued run: its continuation, from the committed run it
+continues) and comparing every metric (``make reproduce``)."""
 
 from __future__ import annotations
 
@@ -176,7 +177,9 @@ def cheapest_committed_run() -> Path:
 
 
 def reproduce(path: Path, store: Path) -> tuple[list[Comparison], int, tuple[str, str]]:
-    """Retrain the run at ``path`` from scratch into ``store`` and compare every metric by the rules of
+    """Retrain the run at ``path`` from scratch into ``store`` (a continued run: continue the run it continues,
+    as committed beside it, in ``results/`` or the runs folder, never a recomputation of that run in ``store``)
+    and compare every metric by the rules of
     :func:`seed_references` (the fixed :data:`TOLERANCES` when the run has fewer than three committed seeds).
     Returns the comparisons, the number of runs the references came from (0 for the fixed table), and the
     machines that made the committed run and the recomputed one."""
@@ -185,6 +188,7 @@ def reproduce(path: Path, store: Path) -> tuple[list[Comparison], int, tuple[str
     config = committed.config  # a retired numerics is recomputed as the one its weights compute with
     if config.numerics in RETIRED_NUMERICS:
         config = config.replace(numerics="channels_last")
-    recomputed = load_run(execute(config, Path(store), resume=False, replace=True))
+    committed_parents = tuple(dict.fromkeys((Path(path).parent, paths.RESULTS_DIR, paths.RUNS_DIR)))
+    recomputed = load_run(execute(config, Path(store), resume=False, replace=True, parents=committed_parents))
     machines = made_on(committed.provenance), made_on(recomputed.provenance)
     return compare_metrics(committed.metrics, recomputed.metrics, references), (n_runs if references else 0), machines

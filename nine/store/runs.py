@@ -40,6 +40,7 @@ from nine.config import (
     fastest_numerics,
     first_line,
 )
+from nine.core.checkpoint import load_problem, load_tensors
 from nine.core.models import Encoder
 from nine.core.objectives import make_objective
 from nine.store import paths
@@ -144,10 +145,7 @@ class Run:
 
     def load_model(self) -> tuple[Encoder, torch.nn.Module]:
         """The trained encoder and the objective's networks (e.g. the critic), in eval mode, on the CPU."""
-        try:
-            state = torch.load(self.path / "model.pt", map_location="cpu", weights_only=True)
-        except Exception as err:
-            raise unreadable(self.path / "model.pt", err) from err
+        state = read_weights(self.path / "model.pt")
         encoder, networks = make_objective(self.config).build()
         encoder.load_state_dict(without_unused_norm(state["encoder"], encoder))
         networks.load_state_dict(state["critic"])
@@ -163,6 +161,15 @@ def without_unused_norm(state: dict[str, torch.Tensor], encoder: Encoder) -> dic
     """``state`` less the head statistics of :data:`SHARED_HEAD_KEYS` that ``encoder`` does not have."""
     expected = encoder.state_dict()
     return {k: v for k, v in state.items() if k in expected or k not in SHARED_HEAD_KEYS}
+
+
+def read_weights(path: Path) -> dict[str, Any]:
+    """The state dicts a run's ``model.pt`` holds (keys ``encoder`` and ``critic``), read as plain tensors only
+    (:func:`nine.core.checkpoint.load_tensors`); :class:`RunError` naming the file when it cannot be read."""
+    try:
+        return load_tensors(path)
+    except Exception as err:
+        raise unreadable(path, err) from err
 
 
 def sha256(path: Path) -> str:
@@ -186,7 +193,7 @@ def _retrain_hint(path: Path) -> str:
 
 def unreadable(path: Path, err: Exception) -> RunError:
     """The error for a file of a run that cannot be read; the remedy is the same as for a corrupt one."""
-    return RunError(f"{path} cannot be read ({first_line(err)}); {_retrain_hint(path.parent)}")
+    return RunError(f"{path} cannot be read ({load_problem(err)}); {_retrain_hint(path.parent)}")
 
 
 def verify(path: Path, files: tuple[str, ...] = FILES) -> None:
@@ -216,8 +223,9 @@ def load_run(path: Path) -> Run:
     except NineError as err:
         raise RunError(f"{path / 'config.json'} is not a valid config ({first_line(err)}); {_retrain_hint(path)}") from err
     if run_hash(cfg) != path.name:
-        raise RunError(f"{path / 'config.json'} does not hash to its folder's name ({run_hash(cfg)}): it was "
-                       f"edited after the run; {_retrain_hint(path)}")
+        raise RunError(f"{path}: the folder's name {path.name} does not match its config's hash {run_hash(cfg)} "
+                       f"(the folder was renamed, or its config.json edited): rename it back to {run_hash(cfg)} if "
+                       f"it was renamed, else {_retrain_hint(path)}")
     return Run(path, cfg, read_json_object(path / "metrics.json"), read_json_object(path / "provenance.json"))
 
 

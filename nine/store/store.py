@@ -23,7 +23,7 @@ from typing import Iterator
 import numpy as np
 import torch
 
-from nine.config import RETIRED_NUMERICS, ConfigError, RunConfig
+from nine.config import RETIRED_NUMERICS, ConfigError, RunConfig, first_line
 from nine.core import distributed
 from nine.core.models import pick_device
 from nine.core.objectives import make_objective
@@ -43,6 +43,7 @@ from nine.store.runs import (
     find_run_by_hash,
     load_run,
     read_json_object,
+    read_weights,
     resolve_numerics,
     run_hash,
     sha256,
@@ -75,7 +76,10 @@ def _write_run(cfg: RunConfig, result: TrainResult, split: Split, directory: Pat
     metrics, embeddings = evaluate_run(cfg, result, split)
     stored = {k: v.astype(np.float32) if k.startswith("z") else v for k, v in embeddings.items()}
     np.savez_compressed(directory / "embeddings.npz", **stored)
-    torch.save({"encoder": result.encoder.state_dict(), "critic": result.networks.state_dict()}, directory / "model.pt")
+    try:
+        torch.save({"encoder": result.encoder.state_dict(), "critic": result.networks.state_dict()}, directory / "model.pt")
+    except RuntimeError as err:  # torch reports a failed write (a full disk) as RuntimeError, not OSError
+        raise OSError(f"model.pt could not be written: {first_line(err)}") from err
     write_json(directory / "metrics.json", metrics)
     record = provenance(pick_device(cfg.device), started, time.time())
     record["train_samples_per_s"] = float(np.median([r["samples_per_s"] for r in result.history]))
@@ -96,7 +100,7 @@ def _snapshotter(cfg: RunConfig, store: Path, split: Split, epochs: tuple[int, .
         states = torch.get_rng_state(), np.random.get_state()
         found = find_run(short)
         if found is not None:
-            stored = torch.load(found / "model.pt", map_location="cpu", weights_only=True)["encoder"]
+            stored = read_weights(found / "model.pt")["encoder"]
             now = result.encoder.state_dict()
             same = all(torch.equal(stored[k], now[k].cpu()) for k in stored if k in now)
             _say(f"snapshot after epoch {epoch}: run {found.name} exists; its encoder is "
@@ -110,10 +114,14 @@ def _snapshotter(cfg: RunConfig, store: Path, split: Split, epochs: tuple[int, .
                     partial = store / f".partial-{key}"
                     shutil.rmtree(partial, ignore_errors=True)
                     partial.mkdir()
-                    write_json(partial / "config.json", short.to_dict())
-                    (partial / "log.jsonl").write_text("".join(json.dumps(r) + "\n" for r in result.history))
-                    _write_run(short, TrainResult(result.objective, result.encoder, result.networks,
-                                                  list(result.history)), split, partial, started)
+                    try:
+                        write_json(partial / "config.json", short.to_dict())
+                        (partial / "log.jsonl").write_text("".join(json.dumps(r) + "\n" for r in result.history))
+                        _write_run(short, TrainResult(result.objective, result.encoder, result.networks,
+                                                      list(result.history)), split, partial, started)
+                    except BaseException:
+                        shutil.rmtree(partial, ignore_errors=True)  # nothing half-written is left beside the runs
+                        raise
                     os.rename(partial, store / key)
                     _say(f"snapshot after epoch {epoch}: saved run {key}")
         torch.set_rng_state(states[0])
@@ -127,14 +135,17 @@ def _snapshotter(cfg: RunConfig, store: Path, split: Split, epochs: tuple[int, .
 CONTINUABLE = (*UNHASHED, "epochs", "continues", "numerics")  # what a continued run may change
 
 
-def continued_from(cfg: RunConfig) -> Start | None:
-    """The start of a run that continues another (``cfg.continues``): that run's weights and log.
-    :class:`RunError` when it is missing or is not a shorter run of the same config."""
+def continued_from(cfg: RunConfig, stores: tuple[Path, ...] | None = None) -> Start | None:
+    """The start of a run that continues another (``cfg.continues``): that run's weights and log, found in the
+    first of ``stores`` that has it (default ``results/``, then the runs folder). :class:`RunError` when it is
+    missing or is not a shorter run of the same config."""
     if cfg.continues is None:
         return None
-    found = find_run_by_hash(cfg.continues)
+    stores = tuple(dict.fromkeys(Path(s) for s in stores or (paths.RESULTS_DIR, paths.RUNS_DIR)))
+    found = find_run_by_hash(cfg.continues, stores)
     if found is None:
-        raise RunError(f"continues={cfg.continues!r}: no finished run with that hash in results/ or runs/")
+        raise RunError(f"continues={cfg.continues!r}: no finished run with that hash in "
+                       f"{', '.join(shown(s) for s in stores)}")
     parent = load_run(found)
     mine = {k: v for k, v in cfg.to_dict().items() if k not in CONTINUABLE}
     theirs = {k: v for k, v in parent.config.to_dict().items() if k not in CONTINUABLE}
@@ -142,22 +153,21 @@ def continued_from(cfg: RunConfig) -> Start | None:
         differ = sorted(k for k in mine if mine[k] != theirs.get(k)) or ["epochs"]
         raise RunError(f"continues={cfg.continues!r}: that run is not a shorter run of this config "
                        f"(it differs in {', '.join(differ)})")
-    state = torch.load(found / "model.pt", map_location="cpu", weights_only=True)
+    state = read_weights(found / "model.pt")
     encoder, _ = make_objective(cfg).build()
     return Start(parent.config.epochs, without_unused_norm(state["encoder"], encoder), state["critic"], parent.log)
 
 
-def _train_and_save(cfg: RunConfig, store: Path, partial: Path, started: float, snapshots: tuple[int, ...] = ()) -> None:
-    """Train (or resume) in ``partial`` and write every file of a finished run there (and, on rank 0,
-    the runs of ``cfg`` with each of ``snapshots`` epochs into ``store`` on the way)."""
-    keep_freed_memory()
-    split = load_split(cfg)
-    check_images(split.x_test, "x_test", IMAGE_SHAPES[cfg.dataset])
+def _train_and_save(cfg: RunConfig, store: Path, partial: Path, started: float, split: Split, start: Start | None,
+                    snapshots: tuple[int, ...] = ()) -> None:
+    """Train (or resume) in ``partial`` on ``split`` from ``start`` (:func:`continued_from`) and write every file
+    of a finished run there (and, on rank 0, the runs of ``cfg`` with each of ``snapshots`` epochs into ``store``
+    on the way)."""
     main = distributed.is_main()
     log_path = partial / "log.jsonl" if main else None
     hook = _snapshotter(cfg, store, split, tuple(snapshots), started) if snapshots and main else None
     result = train(cfg, split, log_path=log_path, checkpoint_path=partial / "checkpoint.pt", on_epoch=hook,
-                   start=continued_from(cfg))
+                   start=start)
     if not main:
         return
     _write_run(cfg, result, split, partial, started)
@@ -167,7 +177,8 @@ def _train_and_save(cfg: RunConfig, store: Path, partial: Path, started: float, 
 
 
 def execute(
-    cfg: RunConfig, store: Path, resume: bool = True, replace: bool = False, snapshots: tuple[int, ...] = ()
+    cfg: RunConfig, store: Path, resume: bool = True, replace: bool = False, snapshots: tuple[int, ...] = (),
+    training_line: str = "", parents: tuple[Path, ...] | None = None,
 ) -> Path:
     """Train, evaluate and save a run of ``cfg`` into ``store``; return its finished directory.
 
@@ -176,11 +187,17 @@ def execute(
     (``resume=False`` starts afresh). A finished run is returned as it is, unless ``replace``:
     then it is swapped for the new one only once the new one is complete. ``snapshots``: epochs at
     which the run of the same config with that many epochs is saved too (see :func:`_snapshotter`).
-    Raises :class:`RunError` when the store cannot be written; earlier runs are never touched.
-    Under several processes every one trains; only rank 0 locks, writes and evaluates.
+    ``training_line``: a line said once this process is to train the run (not when it finds the run finished,
+    nor when the process it waited for finished it). ``parents``: where the run a continuation continues
+    (``cfg.continues``) is looked for, in order (default ``store``, ``results/``, the runs folder). A value the
+    data refuses, and a run to continue that is in none of them, are refused before the store is created or
+    locked. Raises :class:`RunError` when the store cannot be written; earlier runs are
+    never touched. Under several processes every one trains; only rank 0 locks, writes and evaluates.
     """
+    paths.check_store(store)
     store = Path(store)
-    cfg = resolve_numerics([cfg], (store, paths.RESULTS_DIR, paths.RUNS_DIR))[0][0]
+    places = tuple(dict.fromkeys((store, paths.RESULTS_DIR, paths.RUNS_DIR)))
+    cfg = resolve_numerics([cfg], places)[0][0]
     key = run_hash(cfg)
     final, partial = store / key, store / f".partial-{key}"
     if cfg.numerics in RETIRED_NUMERICS and (replace or not final.is_dir()):
@@ -188,6 +205,10 @@ def execute(
                           "runs load and compute as channels_last); use 'channels_last', 'bf16' or 'auto'")
     if final.is_dir() and not replace and distributed.world_size() == 1:
         return final  # finished: reading it needs no lock, nor write access to the store
+    keep_freed_memory()
+    split = load_split(cfg)
+    check_images(split.x_test, "x_test", IMAGE_SHAPES[cfg.dataset])
+    start = continued_from(cfg, parents or places)
     try:
         if distributed.is_main():
             store.mkdir(parents=True, exist_ok=True)
@@ -196,6 +217,8 @@ def execute(
             if done:  # finished while we waited for the lock
                 _say(f"run {key} was finished meanwhile by the process we waited for; loading it")
                 return final
+            if training_line:
+                _say(training_line)
             if distributed.is_main():
                 if partial.exists() and not resume:
                     shutil.rmtree(partial)
@@ -204,7 +227,7 @@ def execute(
             try:
                 if distributed.is_main():
                     write_json(partial / "config.json", cfg.to_dict())
-                _train_and_save(cfg, store, partial, time.time(), snapshots)
+                _train_and_save(cfg, store, partial, time.time(), split, start, snapshots)
             except BaseException:
                 if distributed.is_main() and not (partial / "checkpoint.pt").is_file():  # nothing to resume
                     shutil.rmtree(partial, ignore_errors=True)
@@ -242,6 +265,7 @@ def get_or_train(
     ``retrain``: train afresh even if a finished run exists (it is replaced only once the new one is done).
     ``snapshots``: also save the runs of ``cfg`` with these (fewer) epochs on the way (:func:`execute`).
     """
+    paths.check_store(store)
     target = Path(store) if store is not None else paths.RUNS_DIR
     (cfg,), why = resolve_numerics([cfg], (target, paths.RESULTS_DIR, paths.RUNS_DIR))
     found = None if retrain else find_run(cfg, (target, paths.RESULTS_DIR, paths.RUNS_DIR))
@@ -255,8 +279,10 @@ def get_or_train(
                        f"train it with `make results` or get_or_train)")
     if why:
         _say(why)
-    _say(f"training run {run_hash(cfg)} ({cfg.profile} profile, {cfg.epochs} epochs, {cfg.numerics}) into {shown(target)}")
-    return load_run(execute(cfg, target, resume=resume, replace=retrain, snapshots=tuple(snapshots)))
+    training = (f"training run {run_hash(cfg)} ({cfg.profile} profile, {cfg.epochs} epochs, {cfg.numerics}) "
+                f"into {shown(target)}")
+    return load_run(execute(cfg, target, resume=resume, replace=retrain, snapshots=tuple(snapshots),
+                            training_line=training))
 
 
 def estimated_minutes(cfg: RunConfig) -> float:

@@ -97,3 +97,59 @@ def test_a_sweep_without_a_partition_is_refused_before_anything_is_submitted(tmp
         submit_sweep([tiny_cfg], tmp_path, "slurm", progress=lambda line: None)
     assert not (tmp_path / ".jobs").exists() or not any((tmp_path / ".jobs").rglob("*.pkl"))
     assert json.loads(json.dumps(tiny_cfg.to_dict()))  # a job's argument is the config as plain data
+
+
+@pytest.mark.parametrize(("options", "fragments"), [
+    (["--executor", "slurm", "--slurm-partition", "gpu", "--gpus-per-job", "65"],
+     ("gpus_per_job=65 is not allowed", "an integer from 0 to 64")),
+    (["--executor", "slurm", "--slurm-partition", "gpu\n#SBATCH --mem=1T"],
+     ("slurm_partition='gpu\\n#SBATCH --mem=1T' is not allowed", "a SLURM partition name")),
+    (["--executor", "slurm", "--slurm-partition", "gpu;rm -rf ~", "--dry-run"], ("slurm_partition='gpu;rm -rf ~'",)),
+    (["--executor", "slurm", "--slurm-partition", "", "--dry-run"], ("slurm_partition='' is not allowed",)),
+    (["--executor", "local", "--slurm-partition", "gpu"],
+     ("--slurm-partition and --dry-run are not allowed with --executor local",)),
+    (["--executor", "local", "--dry-run"], ("are not allowed with --executor local", "options of --executor slurm")),
+    (["--executor", "slurm", "--slurm-partition", "gpu"], ("executor='slurm' is not allowed on this machine",
+                                                          "sbatch and srun are not on PATH")),
+])
+def test_job_options_that_cannot_work_are_refused_in_one_line_before_anything_is_written(tmp_path, monkeypatch, capsys,
+                                                                                         options, fragments):
+    monkeypatch.setenv("PATH", str(tmp_path))  # no sbatch here, whatever the machine has
+    store = tmp_path / "store"
+    for command in (["sweep", "gaussian"], ["budget"]):
+        assert main([*command, "--profile", "smoke", "--store", str(store), *options]) == 2
+        err = capsys.readouterr().err
+        assert len(err.strip().splitlines()) == 1 and err.startswith("ConfigError: "), err
+        assert all(f in err for f in fragments), err
+    assert not store.exists()
+
+
+def test_more_gpus_than_this_machine_has_are_refused_with_the_local_executor(tmp_path, capsys):
+    import torch
+
+    have = torch.cuda.device_count()
+    assert main(["sweep", "gaussian", "--profile", "smoke", "--store", str(tmp_path / "store"), "--executor", "local",
+                 "--gpus-per-job", str(have + 1)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"gpus_per_job={have + 1} is not allowed with --executor local" in err
+    assert f"this machine has {have} GPU(s)" in err and not (tmp_path / "store").exists()
+
+
+def test_a_partition_list_is_accepted(tmp_path, tiny_cfg, capsys):
+    assert submit_sweep([tiny_cfg], tmp_path, "slurm", partition="gpu,debug.q-1", dry_run=True) == []
+    assert "#SBATCH --partition=gpu,debug.q-1" in capsys.readouterr().out
+
+
+def test_a_failed_submission_is_one_job_error(tmp_path, tiny_cfg, monkeypatch):
+    """sbatch exists but refuses the array (an unknown partition): one JobError line, not submitit's traceback."""
+    from nine.experiments.jobs import JobError
+
+    sbatch, srun = tmp_path / "bin" / "sbatch", tmp_path / "bin" / "srun"
+    sbatch.parent.mkdir()
+    sbatch.write_text("#!/bin/sh\necho 'sbatch: error: invalid partition specified: nope' >&2\nexit 1\n")
+    srun.write_text("#!/bin/sh\nexit 0\n")
+    sbatch.chmod(0o755)
+    srun.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{sbatch.parent}:/usr/bin:/bin")
+    with pytest.raises(JobError, match=r"submitting 1 slurm job\(s\) failed \(.*\); runs finished so far are kept"):
+        submit_sweep([tiny_cfg], tmp_path / "store", "slurm", partition="nope", progress=lambda line: None)

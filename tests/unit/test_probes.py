@@ -122,7 +122,7 @@ def test_none_given_on_the_command_line_means_none(stores, capsys):
     ("manifest.json", b"[]", "manifest.json is corrupt (it holds a JSON list"),
     ("config.json", b'"x"', "config.json is corrupt (it holds a JSON str"),
     ("config.json", None, "config.json is not a valid config (unknown config field(s) colour"),
-    ("config.json", "sigma", "config.json does not hash to its folder's name"),
+    ("config.json", "sigma", "does not match its config's hash"),
 ])
 def test_unreadable_or_edited_run_file_is_named(stores, capsys, name, content, fragment):
     results, _ = stores
