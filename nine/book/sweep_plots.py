@@ -226,7 +226,7 @@ def departure_vs_noise(table, prior: str, bands: dict[int, dict[str, tuple[float
     samples of the prior reach at each d shaded (``bands[d]``, :func:`nine.experiments.omnibus_calibration.null_band`).
     Below the band, excess kurtosis means lighter tails than the prior's."""
     symbol = PRIOR_NAMES[prior][0]
-    fig, axes = panel_grid(len(DEPARTURES), 4.6, 3.6, columns=3)
+    fig, axes = panel_grid(len(DEPARTURES), 3.3, 3.0, columns=3)
     for ax, (column, title) in zip(axes, DEPARTURES.items()):
         for k, (d, part) in enumerate(table.groupby("d")):
             colour = f"C{k}" if k == 0 else "C4"
@@ -242,8 +242,9 @@ def departure_vs_noise(table, prior: str, bands: dict[int, dict[str, tuple[float
         ax.set_xscale("log")
         if column == "gaussian_kl":
             ax.set_yscale("symlog", linthresh=0.01)
-        ax.set(xlabel=f"noise level {symbol} (plain InfoNCE at the left)", title=title)
+            ax.set_ylim(bottom=0)
+        ax.set(xlabel=f"noise level {symbol} (plain InfoNCE left)", title=title)
     handles, labels = axes[0].get_legend_handles_labels()
-    fig.legend(handles, labels, fontsize=8, loc="lower center", ncol=3, bbox_to_anchor=(0.5, 0.0))
-    fig.tight_layout(rect=(0, 0.14, 1, 1))
+    fig.legend(handles, labels, fontsize=9, loc="lower center", ncol=2, bbox_to_anchor=(0.5, 0.0))
+    fig.tight_layout(rect=(0, 0.24, 1, 1))
     return fig

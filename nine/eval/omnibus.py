@@ -70,25 +70,40 @@ def description(z: np.ndarray, prior: str) -> np.ndarray:
     return np.concatenate([statistics(z, prior), [found[name] for name in DISTANCES]])
 
 
+BLOCK = 500  # rows compared with the null draws at once (a block × m × 4 comparison)
+
+
+def _tails(values: np.ndarray, null: np.ndarray, own: int) -> np.ndarray:
+    """Per row of ``values`` and per statistic, the p-value (1 + count of null draws at least as extreme, less
+    ``own``) / (1 + m − own), two-sided for :data:`TWO_SIDED`."""
+    m = len(null) - own
+    out = np.empty((len(values), len(PARTS)))
+    for start in range(0, len(values), BLOCK):
+        block = values[start:start + BLOCK]
+        upper = (1 + (null[None, :, :] >= block[:, None, :]).sum(axis=1) - own) / (1 + m)
+        lower = (1 + (null[None, :, :] <= block[:, None, :]).sum(axis=1) - own) / (1 + m)
+        p = upper.copy()
+        for k, name in enumerate(PARTS):
+            if name in TWO_SIDED:
+                p[:, k] = np.minimum(1.0, 2 * np.minimum(upper[:, k], lower[:, k]))
+        out[start:start + len(block)] = p
+    return out
+
+
 def part_pvalues(values: np.ndarray, null: np.ndarray) -> np.ndarray:
     """The p-value of each statistic of ``values`` (k×4, or 4) against the null draws (m×4): the share of
     null draws at least as extreme, counting the observation ((1 + count) / (1 + m)); two-sided for
     :data:`TWO_SIDED` (twice the smaller tail, at most 1)."""
     values = np.atleast_2d(values)[:, : len(PARTS)]  # a row of :func:`description` carries its distances after them
-    null = np.asarray(null, dtype=np.float64)[:, : len(PARTS)]
-    m = len(null)
-    upper = (1 + (null[None, :, :] >= values[:, None, :]).sum(axis=1)) / (1 + m)
-    lower = (1 + (null[None, :, :] <= values[:, None, :]).sum(axis=1)) / (1 + m)
-    p = upper.copy()
-    for k, name in enumerate(PARTS):
-        if name in TWO_SIDED:
-            p[:, k] = np.minimum(1.0, 2 * np.minimum(upper[:, k], lower[:, k]))
-    return p
+    return _tails(values, np.asarray(null, dtype=np.float64)[:, : len(PARTS)], own=0)
 
 
 def null_min_p(null: np.ndarray) -> np.ndarray:
-    """The omnibus statistic (smallest part p-value) of each null draw, its p-values from the null draws."""
-    return part_pvalues(null, null).min(axis=1)
+    """The omnibus statistic (smallest part p-value) of each null draw, each read against the m − 1 other draws
+    exactly as a new observation is read against all m (a draw counted against itself would score less extreme
+    than a new observation of the same value, and the test would reject a little more often than its level)."""
+    null = np.asarray(null, dtype=np.float64)[:, : len(PARTS)]
+    return _tails(null, null, own=1).min(axis=1)
 
 
 def omnibus_pvalue(values: np.ndarray, null: np.ndarray, null_minimum: np.ndarray | None = None) -> np.ndarray | float:

@@ -76,3 +76,12 @@ def test_through_the_path_the_omnibus_has_its_size_and_sees_every_departure(tmp_
     for kind in ("heavy tails", "correlation", "class clusters"):
         assert by_law[kind]["rejected"] >= 0.9, by_law[kind]
     assert math.isnan(by_law["light tails"]["rejected"]) and math.isnan(by_law["skew"]["rejected"])  # not that far at d = 2
+
+
+def test_a_null_draw_is_read_against_the_others_as_a_new_observation_is():
+    # each null draw's smallest p-value against the m − 1 other draws: exchangeable with a new observation's
+    from nine.eval.omnibus import null_min_p, part_pvalues
+
+    null = np.random.default_rng(4).normal(size=(60, 4))
+    expected = [part_pvalues(null[i], np.delete(null, i, axis=0)).min() for i in range(len(null))]
+    assert np.allclose(null_min_p(null), expected, rtol=0, atol=1e-15)

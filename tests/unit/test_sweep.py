@@ -61,7 +61,9 @@ def test_table_has_one_row_per_run_and_sane_columns(tiny_sweep):
     assert best_level(table) in grid.levels
     nine = table[table["head"] == "nine"]
     trend = trend_decrease(nine["noise"], nine["kl_knn"])
-    assert -1 <= trend.rho <= 1 and 0 <= trend.p_fall <= 1 and trend.p_fall + trend.p_rise == pytest.approx(1)
+    assert -1 <= trend.rho <= 1 and 0 <= trend.p_fall <= 1
+    # exact over the 6 arrangements of 2 levels × 2 seeds: both tails count the observed arrangement
+    assert trend.p_fall + trend.p_rise >= 1 and min(trend.p_fall, trend.p_rise) >= 1 / 6
     shown = summary(table, {2: {"ks_max": 0.05}}, {"ks_max": "max KS", "probe_acc": "probe"})
     assert shown.loc[(2, "a sample of the prior"), "max KS"] == "0.05"  # the book's number format
     assert " ± " in shown.loc[(2, "NINE σ=0.3"), "max KS"]  # two seeds: mean ± std

@@ -147,3 +147,16 @@ def test_certificate_violations_count_runs_beyond_a_family_wise_margin():
     assert np.mean(hits) <= 0.05 + 0.01
     with pytest.raises(ValueError, match="runs=0"):
         violation_margin(0)
+
+
+def test_the_adversary_is_tuned_where_it_is_compared(monkeypatch):
+    # the setting best at d = 2 need not be best at d = 16: the final runs take the one chosen at their own d
+    asked = []
+
+    def best(prior, profile, d=2, **overrides):
+        asked.append(d)
+        return {"adv_head": "normalise" if d == 16 else "squash", "adv_gp": 0.0, "adv_lr_ratio": 4.0}, []
+
+    monkeypatch.setattr(tuning, "best_setting", best)
+    finals = tuning.final_configs("gaussian", (0, 1), "cpu", d=16)
+    assert asked == [16] and {cfg.adv_head for cfg in finals} == {"normalise"} and {cfg.d for cfg in finals} == {16}
