@@ -6,7 +6,7 @@ STAMP := $(VENV)/.nine-installed
 SMOKE := _build/smoke
 NOTEBOOKS := $(wildcard notebooks/*.ipynb)
 
-.PHONY: book test unit notebooks reproduce book-check other-cpu results bench gpu-check clean
+.PHONY: book test unit notebooks reproduce book-check other-cpu clean-tree results bench gpu-check clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -23,7 +23,7 @@ book: $(STAMP)
 	@echo "The book is at file://$(CURDIR)/_build/html/index.html"
 
 # Each stage in turn, stopping at the first that fails; the time of each is printed at the end.
-TEST_STAGES := unit notebooks reproduce book book-check other-cpu
+TEST_STAGES := unit notebooks reproduce book book-check other-cpu clean-tree
 test: $(STAMP)
 	@start=$$(date +%s); times=""; \
 	for stage in $(TEST_STAGES); do \
@@ -65,6 +65,17 @@ other-cpu: $(STAMP)
 	$(OTHER_CPU) OMP_NUM_THREADS=1 NINE_NO_TRAINING=1 $(BIN)/papermill --no-progress-bar notebooks/04_generative.ipynb _build/other-cpu/04_generative.ipynb
 	$(OTHER_CPU) NINE_OTHER_CPU_PAGES=_build/other-cpu $(BIN)/python -m pytest tests/other_cpu -rA -q
 	$(OTHER_CPU) $(BIN)/python -m nine reproduce --store _build/other-cpu/reproduce
+
+# Nothing a reader runs may change the evidence: the commands of the README (a rerun of a page with its own
+# parameters, the evaluations listed, the gallery, the downloads of the built book) and every stage above leave
+# the working tree as git has it (run on a clean clone, as CI does, the tree must be clean before and after).
+clean-tree: $(STAMP)
+	OMP_NUM_THREADS=1 $(BIN)/python -m nine rerun 02_gaussian_matching -p profile smoke -p d 2
+	$(BIN)/python -m nine evaluations > /dev/null
+	$(BIN)/python -m nine gallery
+	test ! -d _build/html || $(BIN)/python -m nine downloads
+	@changed="$$(git status --porcelain)"; if [ -n "$$changed" ]; then \
+		echo "clean-tree: these paths changed:"; echo "$$changed"; exit 1; fi; echo "clean-tree: the working tree is as git has it"
 
 # Regenerate the committed cpu-profile runs that are missing from results/ (delete one to retrain it)
 # and the citable figures in book/figures/ (and their gallery, book/figures.md), the claims ledger in book/claims/
